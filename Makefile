@@ -1,0 +1,51 @@
+# The verbs a newcomer guesses. Everything runs inside the project's own virtual environment.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+API_PORT ?= 8000
+MOTO_PORT ?= 5000
+
+.PHONY: install run test lint typecheck unit integration e2e package bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m devstack --api-port $(API_PORT) --moto-port $(MOTO_PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q -n 2
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e -q
+
+test: lint typecheck
+	$(BIN)/pytest tests/unit tests/integration -q -n 2
+	$(BIN)/pytest tests/e2e -q
+
+package: $(STAMP)
+	$(BIN)/python -m infra.package build
+	$(BIN)/cfn-lint build/template.json
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

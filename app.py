@@ -1,0 +1,19 @@
+"""The Chalice application: creates the app, wires Powertools middleware and registers blueprints."""
+
+from __future__ import annotations
+
+from chalice import Chalice, ConvertToMiddleware
+
+from chalicelib.api import pages, tenants
+from chalicelib.api.routing import set_authenticator
+from chalicelib.bootstrap import services
+from chalicelib.observability import logger, tracer
+
+app = Chalice(app_name="lender-onboarding")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+
+set_authenticator(lambda authorization: services().tenants.authenticate(authorization))
+
+app.register_blueprint(tenants.bp)
+app.register_blueprint(pages.bp)

@@ -1,0 +1,119 @@
+"""Every DynamoDB key of the single table, built in one place.
+
+Tenant-owned items live under a partition key that starts with ``TENANT#<tenant_id>``, so no
+query can forget the tenant. The few global items are lookups by a secret or a globally unique
+name (API key hash, link-token hash, subdomain, SES message id) and carry the tenant id inside.
+See docs/data-model.md for the access patterns.
+"""
+
+from __future__ import annotations
+
+Key = dict[str, str]
+
+
+def tenant_pk(tenant_id: str) -> str:
+    if not tenant_id:
+        raise ValueError("tenant_id is required for every tenant-owned key")
+    return f"TENANT#{tenant_id}"
+
+
+def tenant(tenant_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": "TENANT"}
+
+
+def subdomain_guard(subdomain: str) -> Key:
+    return {"PK": f"SUBDOMAIN#{subdomain}", "SK": "SUBDOMAIN"}
+
+
+def api_key_lookup(key_hash: str) -> Key:
+    return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
+
+
+def api_key_listing(tenant_id: str, key_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"APIKEY#{key_id}"}
+
+
+API_KEY_LISTING_PREFIX = "APIKEY#"
+
+
+def idempotency(tenant_id: str, scope: str, key: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"IDEMPOTENCY#{scope}#{key}"}
+
+
+def invitation(tenant_id: str, invitation_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"INV#{invitation_id}"}
+
+
+INVITATION_PREFIX = "INV#"
+
+
+def invitation_pk(tenant_id: str, invitation_id: str) -> str:
+    """Partition of one invitation's history and communications."""
+    return f"{tenant_pk(tenant_id)}#INV#{invitation_id}"
+
+
+def invitation_event(tenant_id: str, invitation_id: str, sort: str) -> Key:
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"EVENT#{sort}"}
+
+
+EVENT_PREFIX = "EVENT#"
+
+
+def communication(tenant_id: str, invitation_id: str, communication_id: str) -> Key:
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"COMM#{communication_id}"}
+
+
+COMMUNICATION_PREFIX = "COMM#"
+
+
+def email_guard(tenant_id: str, email: str, business_key: str) -> Key:
+    """One open invitation per (email, business legal name) in a lender."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"EMAIL#{email}#{business_key}"}
+
+
+def email_guard_prefix(email: str) -> str:
+    return f"EMAIL#{email}#"
+
+
+def suppression(tenant_id: str, email: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"SUPPRESS#{email}"}
+
+
+def link_token(token_hash: str) -> Key:
+    return {"PK": f"TOKEN#{token_hash}", "SK": "TOKEN"}
+
+
+def provider_message(message_id: str) -> Key:
+    """SES / SNS message id -> communication record (feedback carries no tenant)."""
+    return {"PK": f"MSG#{message_id}", "SK": "MSG"}
+
+
+def account_guard(account_subdomain: str) -> Key:
+    return {"PK": f"ACCOUNT#{account_subdomain}", "SK": "ACCOUNT"}
+
+
+def rate_limit(scope: str, subject: str, window: int) -> Key:
+    return {"PK": f"RATE#{scope}#{subject}", "SK": f"W#{window}"}
+
+
+def dedupe(scope: str, event_id: str) -> Key:
+    """Marker that an inbound event (webhook, SQS body) had its effect once."""
+    return {"PK": f"DEDUPE#{scope}#{event_id}", "SK": "DEDUPE"}
+
+
+# Global secondary indexes. Each one is a tenant-scoped listing, newest first by invitation id.
+GSI_STATUS = "GSI1"  # GSI1PK = TENANT#<id>#STATUS#<status>
+GSI_OWNER = "GSI2"  # GSI2PK = TENANT#<id>#OWNER#<owner>
+GSI_DELIVERY = "GSI3"  # GSI3PK = TENANT#<id>#DELIVERY#<delivery_status>
+
+
+def status_index(tenant_id: str, status: str) -> str:
+    return f"{tenant_pk(tenant_id)}#STATUS#{status}"
+
+
+def owner_index(tenant_id: str, owner: str) -> str:
+    return f"{tenant_pk(tenant_id)}#OWNER#{owner.strip().lower()}"
+
+
+def delivery_index(tenant_id: str, delivery_status: str) -> str:
+    return f"{tenant_pk(tenant_id)}#DELIVERY#{delivery_status}"

@@ -1,0 +1,338 @@
+"""A thin typed layer over the DynamoDB client: conditional puts, transactions, queries, cursors.
+
+Raises :class:`chalicelib.errors.Conflict` (or the given exception) when a condition fails,
+never a raw ``ClientError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import Conflict, UpstreamError, ValidationFailed
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+Item = dict[str, Any]
+# Builds the exception raised when a condition fails, from the transaction's cancellation reasons.
+ErrorFactory = Callable[[list[str]], Exception]
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> Item:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    raw = json.dumps(deserialize(last_key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, expected_pk: str | None = None, pk_name: str = "PK") -> dict[str, Any] | None:
+    """Decode an opaque cursor; one that was not made for this listing is a 400, not a leak."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ValueError
+    except ValueError as exc:
+        raise ValidationFailed("cursor is not valid", fields={"cursor": "not a cursor from this API"}) from exc
+    if expected_pk is not None and data.get(pk_name) != expected_pk:
+        raise ValidationFailed("cursor is not valid", fields={"cursor": "belongs to another listing"})
+    return serialize(data)
+
+
+class Table:
+    def __init__(self, name: str, client: DynamoDBClient) -> None:
+        self.name = name
+        self.client = client
+
+    # --- single items -------------------------------------------------------------------------
+    def get(self, key: Mapping[str, str], *, consistent: bool = False) -> Item | None:
+        response = self._call("GetItem", Key=serialize(key), ConsistentRead=consistent)
+        raw = response.get("Item")
+        return deserialize(raw) if raw else None
+
+    def put_new(self, item: Mapping[str, Any], conflict: ErrorFactory | None = None) -> None:
+        """Create an item that must not exist yet."""
+        self._call(
+            "PutItem",
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(PK)",
+            _conflict=conflict,
+        )
+
+    def put(self, item: Mapping[str, Any]) -> None:
+        self._call("PutItem", Item=serialize(item))
+
+    def delete(self, key: Mapping[str, str]) -> None:
+        self._call("DeleteItem", Key=serialize(key))
+
+    def update(
+        self,
+        key: Mapping[str, str],
+        changes: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        add: Mapping[str, int] | None = None,
+        conflict: ErrorFactory | None = None,
+    ) -> Item:
+        """SET ``changes`` (a ``None`` value REMOVEs the attribute, ``add`` ADDs numbers) under an
+        optional condition whose placeholders come in ``names`` / ``values``; returns the new item."""
+        params = self.update_params(key, changes, condition=condition, names=names, values=values, add=add)
+        response = self._call("UpdateItem", ReturnValues="ALL_NEW", _conflict=conflict, **params)
+        return deserialize(response["Attributes"])
+
+    @staticmethod
+    def update_params(
+        key: Mapping[str, str],
+        changes: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        add: Mapping[str, int] | None = None,
+    ) -> dict[str, Any]:
+        expr_names: dict[str, str] = dict(names or {})
+        expr_values: dict[str, Any] = dict(values or {})
+        sets, removes, adds = [], [], []
+        for i, (field, value) in enumerate(changes.items()):
+            expr_names[f"#u{i}"] = field
+            if value is None:
+                removes.append(f"#u{i}")
+            else:
+                expr_values[f":u{i}"] = value
+                sets.append(f"#u{i} = :u{i}")
+        for k, (field, amount) in enumerate((add or {}).items()):
+            expr_names[f"#a{k}"] = field
+            expr_values[f":a{k}"] = amount
+            adds.append(f"#a{k} :a{k}")
+        parts = []
+        if sets:
+            parts.append("SET " + ", ".join(sets))
+        if removes:
+            parts.append("REMOVE " + ", ".join(removes))
+        if adds:
+            parts.append("ADD " + ", ".join(adds))
+        params: dict[str, Any] = {"Key": serialize(key), "UpdateExpression": " ".join(parts)}
+        if condition:
+            params["ConditionExpression"] = condition
+        if expr_names:
+            params["ExpressionAttributeNames"] = expr_names
+        if expr_values:
+            params["ExpressionAttributeValues"] = serialize(expr_values)
+        return params
+
+    # --- many items ---------------------------------------------------------------------------
+    def query(
+        self,
+        pk_value: str,
+        *,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        cursor: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        consistent: bool = False,
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        pk_name = f"{index}PK" if index else "PK"
+        sk_name = f"{index}SK" if index else "SK"
+        names = {"#pk": pk_name}
+        values: dict[str, Any] = {":pk": pk_value}
+        condition = "#pk = :pk"
+        if sk_prefix:
+            names["#sk"] = sk_name
+            values[":sk"] = sk_prefix
+            condition += " AND begins_with(#sk, :sk)"
+        params: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": not newest_first,
+        }
+        if filters:
+            clauses = []
+            for i, (field, value) in enumerate(filters.items()):
+                names[f"#f{i}"] = field
+                values[f":f{i}"] = value
+                clauses.append(f"#f{i} = :f{i}")
+            params["FilterExpression"] = " AND ".join(clauses)
+        params["ExpressionAttributeNames"] = names
+        params["ExpressionAttributeValues"] = serialize(values)
+        if index:
+            params["IndexName"] = index
+        elif consistent:
+            params["ConsistentRead"] = True
+        if cursor:
+            params["ExclusiveStartKey"] = dict(cursor)
+        items: list[Item] = []
+        last: dict[str, Any] | None = None
+        # With a filter a page can come back short; keep reading until the page is full.
+        while True:
+            if limit:
+                params["Limit"] = limit if filters else limit - len(items)
+            response = self._call("Query", **params)
+            items.extend(deserialize(i) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last or (limit and len(items) >= limit):
+                break
+            params["ExclusiveStartKey"] = last
+        if limit and len(items) > limit:
+            items = items[:limit]
+            last = serialize(self._key_of(items[-1], index))
+        return items, last
+
+    @staticmethod
+    def _key_of(item: Mapping[str, Any], index: str | None) -> dict[str, Any]:
+        key = {"PK": item["PK"], "SK": item["SK"]}
+        if index:
+            key[f"{index}PK"] = item[f"{index}PK"]
+            key[f"{index}SK"] = item[f"{index}SK"]
+        return key
+
+    def batch_get(self, keys: list[Mapping[str, str]]) -> list[Item]:
+        found: list[Item] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self.name: {"Keys": [serialize(k) for k in keys[start : start + 100]]}}
+            attempt = 0
+            while pending:
+                response = self._call("BatchGetItem", RequestItems=pending)
+                found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.name, []))
+                pending = response.get("UnprocessedKeys") or {}
+                attempt = self._backoff(attempt, bool(pending))
+        return found
+
+    def batch_put(self, items: list[Mapping[str, Any]]) -> int:
+        """Unconditional BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff.
+
+        Returns the number of write requests sent (for benchmarks).
+        """
+        requests = 0
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {
+                self.name: [{"PutRequest": {"Item": serialize(i)}} for i in items[start : start + 25]]
+            }
+            attempt = 0
+            while pending:
+                requests += 1
+                response = self._call("BatchWriteItem", RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                attempt = self._backoff(attempt, bool(pending))
+        return requests
+
+    def transact(self, actions: list[dict[str, Any]], conflict: ErrorFactory | None = None) -> None:
+        """TransactWriteItems; a cancelled transaction becomes ``conflict(reasons)`` or Conflict."""
+        self._call("TransactWriteItems", TransactItems=actions, _conflict=conflict)
+
+    # transaction action builders
+    def t_put_new(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.name,
+                "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def t_put(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self.name, "Item": serialize(item)}}
+
+    def t_delete(
+        self, key: Mapping[str, str], condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        action: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
+        if condition:
+            action["ConditionExpression"] = condition
+            if values:
+                action["ExpressionAttributeValues"] = serialize(values)
+        return {"Delete": action}
+
+    def t_update(self, key: Mapping[str, str], changes: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        params = self.update_params(key, changes, **kwargs)
+        return {"Update": {"TableName": self.name, **params}}
+
+    def t_check(
+        self, key: Mapping[str, str], condition: str, values: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        action: dict[str, Any] = {"TableName": self.name, "Key": serialize(key), "ConditionExpression": condition}
+        if values:
+            action["ExpressionAttributeValues"] = serialize(values)
+        return {"ConditionCheck": action}
+
+    # --- plumbing -----------------------------------------------------------------------------
+    @staticmethod
+    def _backoff(attempt: int, again: bool) -> int:
+        if not again:
+            return 0
+        if attempt >= 8:
+            raise UpstreamError("the database is busy, please retry")
+        time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
+        return attempt + 1
+
+    def _call(self, operation: str, _conflict: ErrorFactory | None = None, **params: Any) -> dict[str, Any]:
+        method = {
+            "GetItem": self.client.get_item,
+            "PutItem": self.client.put_item,
+            "DeleteItem": self.client.delete_item,
+            "UpdateItem": self.client.update_item,
+            "Query": self.client.query,
+            "BatchGetItem": self.client.batch_get_item,
+            "BatchWriteItem": self.client.batch_write_item,
+            "TransactWriteItems": self.client.transact_write_items,
+        }[operation]
+        if operation not in ("BatchGetItem", "BatchWriteItem", "TransactWriteItems"):
+            params["TableName"] = self.name
+        try:
+            return method(**params)  # type: ignore[operator]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                if _conflict is not None:
+                    raise _conflict(reasons) from exc
+                raise Conflict("the item was changed or already exists") from exc
+            logger.exception("DynamoDB call failed", extra={"operation": operation, "error_code": code})
+            raise UpstreamError("the database is unavailable, please retry") from exc

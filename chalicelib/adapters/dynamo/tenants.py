@@ -1,0 +1,94 @@
+"""Tenant (lender) and API-key persistence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.adapters.dynamo import keys
+from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings
+from chalicelib.errors import Conflict
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.table import Table
+
+
+def _subdomain_taken(reasons: list[str]) -> Exception:
+    return Conflict("this subdomain is already taken", fields={"subdomain": "already taken"})
+
+
+class TenantRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def create(self, tenant: Tenant, key: ApiKey, key_hash: str) -> None:
+        """Create the tenant, its subdomain guard and its first API key atomically.
+
+        Raises Conflict (field ``subdomain``) when the subdomain is taken.
+        """
+        self.table.transact(
+            [
+                self.table.t_put_new(
+                    {**keys.subdomain_guard(tenant.subdomain), "type": "subdomain", "tenant_id": tenant.tenant_id}
+                ),
+                self.table.t_put_new(
+                    {**keys.tenant(tenant.tenant_id), "type": "tenant", **tenant.model_dump(mode="json")}
+                ),
+                *self._key_actions(key, key_hash),
+            ],
+            conflict=_subdomain_taken,
+        )
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        item = self.table.get(keys.tenant(tenant_id))
+        return Tenant.model_validate(item) if item else None
+
+    def by_subdomain(self, subdomain: str) -> Tenant | None:
+        guard = self.table.get(keys.subdomain_guard(subdomain))
+        return self.get(guard["tenant_id"]) if guard else None
+
+    def save_settings(self, tenant_id: str, settings: TenantSettings) -> None:
+        self.table.update(
+            keys.tenant(tenant_id),
+            {"settings": settings.model_dump(mode="json")},
+            condition="attribute_exists(PK)",
+        )
+
+    # --- API keys ---------------------------------------------------------------------------------
+    def _key_actions(self, key: ApiKey, key_hash: str) -> list[dict[str, object]]:
+        data = key.model_dump(mode="json")
+        return [
+            self.table.t_put_new({**keys.api_key_lookup(key_hash), "type": "api_key", **data}),
+            self.table.t_put_new(
+                {
+                    **keys.api_key_listing(key.tenant_id, key.key_id),
+                    "type": "api_key_listing",
+                    "key_hash": key_hash,
+                    **data,
+                }
+            ),
+        ]
+
+    def add_key(self, key: ApiKey, key_hash: str) -> None:
+        self.table.transact(self._key_actions(key, key_hash))
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        item = self.table.get(keys.api_key_lookup(key_hash))
+        return ApiKey.model_validate(item) if item else None
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        items, _ = self.table.query(keys.tenant_pk(tenant_id), sk_prefix=keys.API_KEY_LISTING_PREFIX)
+        return [ApiKey.model_validate(i) for i in items]
+
+    def revoke_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        listing = self.table.get(keys.api_key_listing(tenant_id, key_id))
+        if listing is None:
+            return None
+        now = datetime.now(UTC).isoformat()
+        self.table.transact(
+            [
+                self.table.t_update(keys.api_key_listing(tenant_id, key_id), {"revoked_at": now}),
+                self.table.t_update(keys.api_key_lookup(listing["key_hash"]), {"revoked_at": now}),
+            ]
+        )
+        return ApiKey.model_validate({**listing, "revoked_at": now})

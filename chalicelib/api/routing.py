@@ -1,0 +1,215 @@
+"""How every HTTP route is declared: input parsing, auth, the one JSON error shape, and OpenAPI.
+
+``endpoint`` registers a Chalice route and records its models for ``/openapi.json``. Views raise
+domain exceptions; this module alone turns them into HTTP answers, so no stack trace or AWS error
+text ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chalice import Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IdempotencyMismatch,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    UpstreamError,
+    ValidationFailed,
+)
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalice import Blueprint
+    from chalice.app import Request
+
+    from chalicelib.domain.tenant import Tenant
+
+M = TypeVar("M", bound=BaseModel)
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    ValidationFailed: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    IdempotencyMismatch: 422,
+    RateLimited: 429,
+    UpstreamError: 503,
+}
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    summary: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    auth: bool
+    errors: tuple[int, ...]
+    tags: tuple[str, ...]
+    content_type: str = "application/json"
+    response_content_type: str = "application/json"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return Response(
+        body=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(exc: DomainError) -> Response:
+    status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    log = logger.info if status < 500 else logger.error
+    log("Request refused", extra={"error_code": exc.code, "status": status})
+    return json_response(error_body(exc.code, exc.message, exc.fields), status, headers)
+
+
+def validation_fields(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "body"
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        fields.setdefault(name, message)
+    return fields
+
+
+def invalid(exc: ValidationError, what: str = "request") -> ValidationFailed:
+    fields = validation_fields(exc)
+    names = ", ".join(sorted(fields))
+    return ValidationFailed(f"the {what} has invalid fields: {names}", fields=fields)
+
+
+def parse_json(request: Request, model: type[M]) -> M:
+    raw = request.raw_body or b""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("the body is not valid JSON", fields={"body": "not valid JSON"}) from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", fields={"body": "must be a JSON object"})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc) from exc
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    params = dict(request.query_params or {})
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise invalid(exc, "query") from exc
+
+
+Authenticator = Callable[[str | None], "Tenant"]
+_authenticator: list[Authenticator] = []
+
+
+def set_authenticator(fn: Authenticator) -> None:
+    """app.py wires the tenant service's ``authenticate`` here (keeps the routing layer service-free)."""
+    _authenticator[:] = [fn]
+
+
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    auth: bool = True,
+    errors: tuple[int, ...] = (),
+    tags: tuple[str, ...] = (),
+    content_types: list[str] | None = None,
+    response_content_type: str = "application/json",
+    document: bool = True,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route. The view gets ``request`` (the Chalice request), ``tenant`` when ``auth``,
+    ``body`` / ``query`` parsed into their models when given, and the URL parameters."""
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if document:
+            ROUTES.append(
+                RouteSpec(
+                    path,
+                    method.lower(),
+                    summary,
+                    body,
+                    query,
+                    response,
+                    status,
+                    auth,
+                    tuple(sorted({*errors, 400} | ({401} if auth else set()))),
+                    tags,
+                    (content_types or ["application/json"])[0],
+                    response_content_type,
+                )
+            )
+
+        def view(**url_params: Any) -> Any:
+            request = bp.current_request
+            try:
+                kwargs: dict[str, Any] = dict(url_params)
+                kwargs["request"] = request
+                if auth:
+                    kwargs["tenant"] = _authenticator[0](request.headers.get("authorization"))
+                if body is not None:
+                    kwargs["body"] = parse_json(request, body)
+                if query is not None:
+                    kwargs["query"] = parse_query(request, query)
+                result = fn(**kwargs)
+            except DomainError as exc:
+                return error_response(exc)
+            except ValidationError as exc:
+                return error_response(invalid(exc))
+            except Exception:
+                logger.exception("Unhandled error", extra={"route": path, "method": method})
+                return json_response(error_body("internal_error", "something went wrong on our side"), 500)
+            if isinstance(result, Response):
+                return result
+            if result is None:
+                return Response(body="", status_code=204)
+            return json_response(result, status)
+
+        # Copy the name and docstring only: Chalice must see the view's own (**url_params) signature.
+        functools.update_wrapper(view, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
+        bp.route(path, methods=[method], content_types=content_types or ["application/json"])(view)
+        return fn
+
+    return decorator

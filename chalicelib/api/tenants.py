@@ -1,0 +1,99 @@
+"""Routes: lender sign-up, API keys, settings, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from pydantic import BaseModel
+
+from chalicelib.api.routing import endpoint
+from chalicelib.bootstrap import services
+from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
+from chalicelib.services.tenants import ApiKeyCreated, CreateApiKey, CreateTenant, TenantCreated
+
+bp = Blueprint(__name__)
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]
+
+
+@endpoint(bp, "/health", "GET", summary="Liveness check", auth=False, response=Health, tags=("system",))
+def health(**_: Any) -> Health:
+    return Health(status="ok")
+
+
+@endpoint(
+    bp,
+    "/v1/tenants",
+    "POST",
+    summary="Sign up a lender; returns its first API key once",
+    auth=False,
+    body=CreateTenant,
+    response=TenantCreated,
+    status=201,
+    errors=(409,),
+    tags=("tenants",),
+)
+def create_tenant(body: CreateTenant, **_: Any) -> TenantCreated:
+    return services().tenants.sign_up(body)
+
+
+@endpoint(bp, "/v1/tenant", "GET", summary="The authenticated lender", response=Tenant, tags=("tenants",))
+def get_tenant(tenant: Tenant, **_: Any) -> Tenant:
+    return tenant
+
+
+@endpoint(bp, "/v1/tenant/settings", "GET", summary="Lender settings", response=TenantSettings, tags=("tenants",))
+def get_settings(tenant: Tenant, **_: Any) -> TenantSettings:
+    return services().tenants.get_settings(tenant)
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/settings",
+    "PATCH",
+    summary="Change lender settings (only the fields sent)",
+    body=TenantSettingsPatch,
+    response=TenantSettings,
+    tags=("tenants",),
+)
+def patch_settings(tenant: Tenant, body: TenantSettingsPatch, **_: Any) -> TenantSettings:
+    return services().tenants.update_settings(tenant, body)
+
+
+@endpoint(bp, "/v1/api-keys", "GET", summary="List API keys (prefix only)", response=ApiKeyList, tags=("tenants",))
+def list_api_keys(tenant: Tenant, **_: Any) -> ApiKeyList:
+    return ApiKeyList(items=services().tenants.list_keys(tenant))
+
+
+@endpoint(
+    bp,
+    "/v1/api-keys",
+    "POST",
+    summary="Create an API key; the secret is shown once",
+    body=CreateApiKey,
+    response=ApiKeyCreated,
+    status=201,
+    tags=("tenants",),
+)
+def create_api_key(tenant: Tenant, body: CreateApiKey, **_: Any) -> ApiKeyCreated:
+    return services().tenants.create_key(tenant, body)
+
+
+@endpoint(
+    bp,
+    "/v1/api-keys/{key_id}",
+    "DELETE",
+    summary="Revoke an API key",
+    response=ApiKey,
+    errors=(404,),
+    tags=("tenants",),
+)
+def revoke_api_key(tenant: Tenant, key_id: str, **_: Any) -> ApiKey:
+    return services().tenants.revoke_key(tenant, key_id)

@@ -1,0 +1,91 @@
+"""Settings: one pydantic-settings model, validated once per process (cold start).
+
+Services never read ``os.environ``; they receive what they need from :func:`get_settings`
+through the composition root (``chalicelib.bootstrap``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Queue names are fixed because Chalice binds SQS event sources by name at import time.
+# infra/resources.json creates queues with exactly these names.
+SEND_QUEUE = "onboarding-send"
+IMPORT_QUEUE = "onboarding-import"
+LINK_REQUEST_QUEUE = "onboarding-link-requests"
+SES_FEEDBACK_QUEUE = "onboarding-ses-feedback"
+PORTAL_EVENTS_QUEUE = "onboarding-portal-events"
+WEBHOOK_QUEUE = "onboarding-webhooks"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
+
+    stage: Literal["local", "test", "prod"] = "prod"
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    # Set only for local runs and tests: every boto3 client then talks to the embedded AWS.
+    aws_endpoint_url: AnyHttpUrl | None = None
+
+    table_name: str = "onboarding"
+    send_queue_url: str = ""
+    import_queue_url: str = ""
+    link_request_queue_url: str = ""
+    ses_feedback_queue_url: str = ""
+    portal_events_queue_url: str = ""
+    webhook_queue_url: str = ""
+    ses_feedback_topic_arn: str = ""
+    ses_configuration_set: str = "onboarding"
+    state_machine_arn: str = ""
+    documents_bucket: str = "onboarding-documents"
+
+    # Links in emails are built from this, never from a request's Host header.
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    # Lender join pages also answer on https://{subdomain}.{base_domain}/join (and .ca for Canadian residency).
+    base_domain_us: str = "myonboarding.com"
+    base_domain_ca: str = "myonboarding.ca"
+    # True in production: join links read https://{subdomain}.{base_domain}/join,
+    # otherwise {public_base_url}/t/{subdomain}/join.
+    host_based_links: bool = False
+    sender_email: str = "invitations@myonboarding.com"
+
+    plaid_base_url: str = "https://sandbox.plaid.com"
+    plaid_client_id: str = "local-client"
+    plaid_secret: str = "local-secret"
+    finicity_base_url: str = "https://api.finicity.com"
+    finicity_app_key: str = "local-app-key"
+    finicity_partner_id: str = "local-partner"
+    finicity_webhook_secret: str = "local-finicity-secret"
+    mx_base_url: str = "https://int-api.mx.com"
+    mx_client_id: str = "local-client"
+    mx_api_key: str = "local-key"
+    mx_webhook_username: str = "mx"
+    mx_webhook_password: str = "local-mx-password"
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return str(self.aws_endpoint_url).rstrip("/") if self.aws_endpoint_url else None
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage in ("local", "test")
+
+    @property
+    def base_url(self) -> str:
+        return str(self.public_base_url).rstrip("/")
+
+    def base_domain(self, data_residency: str) -> str:
+        return self.base_domain_ca if data_residency == "ca" else self.base_domain_us
+
+    def join_url(self, subdomain: str, data_residency: str) -> str:
+        if self.host_based_links:
+            return f"https://{subdomain}.{self.base_domain(data_residency)}/join"
+        return f"{self.base_url}/t/{subdomain}/join"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""Identifiers and secrets: time-sortable ids, link tokens, API keys and their hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str) -> str:
+    """A ULID-style id: 48 bits of milliseconds then 80 random bits, so ids sort by creation time."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def new_token() -> str:
+    """A link token with 256 bits from the CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (tokens, API keys). Never used for passwords."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+API_KEY_PREFIX = "lok_"
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_key_display_prefix(key: str) -> str:
+    """What listings show of a key: enough to recognise it, far too little to use it."""
+    return key[: len(API_KEY_PREFIX) + 6]

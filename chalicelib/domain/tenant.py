@@ -1,0 +1,167 @@
+"""Lenders (tenants), their settings and the rules for subdomains."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+RESERVED_SUBDOMAINS = frozenset(
+    {
+        "www",
+        "api",
+        "admin",
+        "app",
+        "apps",
+        "mail",
+        "email",
+        "smtp",
+        "ftp",
+        "static",
+        "assets",
+        "cdn",
+        "auth",
+        "login",
+        "signup",
+        "join",
+        "portal",
+        "dev",
+        "test",
+        "staging",
+        "status",
+        "support",
+        "help",
+        "docs",
+        "billing",
+        "dashboard",
+        "root",
+        "system",
+        "webhooks",
+        "ns1",
+        "ns2",
+        "localhost",
+    }
+)
+
+
+def validate_subdomain(value: str) -> str:
+    """Normalise and check a subdomain: a DNS label (RFC 1123), 3 to 63 characters, not reserved."""
+    candidate = value.strip().lower()
+    if len(candidate) < 3 or not _DNS_LABEL.match(candidate):
+        raise ValueError(
+            "must be 3 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit"
+        )
+    if "--" in candidate[2:4]:
+        raise ValueError("must not contain '--' at positions 3-4 (reserved for internationalised names)")
+    if candidate in RESERVED_SUBDOMAINS:
+        raise ValueError(f"'{candidate}' is reserved, please choose another")
+    return candidate
+
+
+Subdomain = Annotated[str, Field(min_length=1, max_length=63, examples=["acme-lending"])]
+
+
+class DataResidency(StrEnum):
+    US = "us"
+    CA = "ca"
+
+
+class Provider(StrEnum):
+    PLAID = "plaid"
+    FINICITY = "finicity"
+    MX = "mx"
+
+
+class BankingIntegration(StrEnum):
+    WATERFALL = "waterfall"
+    PLAID = "plaid"
+    FINICITY = "finicity"
+    MX = "mx"
+
+
+Locale = Literal["en", "fr"]
+HexColour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1f4e79"])]
+
+
+class Branding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=120)
+    logo_url: AnyHttpUrl | None = None
+    colour: HexColour = "#1f4e79"
+
+
+class TenantSettings(BaseModel):
+    """What a lender can change at ``/v1/tenant/settings``; the defaults are what a new lender gets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_invitation: bool = True
+    require_email_confirmation: bool = True
+    default_banking_integration: BankingIntegration = BankingIntegration.WATERFALL
+    provider_order: list[Provider] = Field(
+        default_factory=lambda: [Provider.PLAID, Provider.FINICITY, Provider.MX], min_length=1, max_length=3
+    )
+    invitation_ttl_days: int = Field(default=14, ge=1, le=90)
+    locale: Locale = "en"
+    sender_name: str | None = Field(default=None, max_length=80)
+    reply_to: EmailStr | None = None
+    branding: Branding = Field(default_factory=Branding)
+    webhook_url: AnyHttpUrl | None = None
+
+    @field_validator("provider_order")
+    @classmethod
+    def _no_repeats(cls, value: list[Provider]) -> list[Provider]:
+        if len(set(value)) != len(value):
+            raise ValueError("each provider may appear only once")
+        return value
+
+
+class TenantSettingsPatch(BaseModel):
+    """A partial update: only the fields present are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_invitation: bool | None = None
+    require_email_confirmation: bool | None = None
+    default_banking_integration: BankingIntegration | None = None
+    provider_order: list[Provider] | None = Field(default=None, min_length=1, max_length=3)
+    invitation_ttl_days: int | None = Field(default=None, ge=1, le=90)
+    locale: Locale | None = None
+    sender_name: str | None = Field(default=None, max_length=80)
+    reply_to: EmailStr | None = None
+    branding: Branding | None = None
+    webhook_url: AnyHttpUrl | None = None
+
+    def apply(self, current: TenantSettings) -> TenantSettings:
+        changes = self.model_dump(exclude_unset=True)
+        merged = current.model_dump() | changes
+        return TenantSettings.model_validate(merged)
+
+
+class Tenant(BaseModel):
+    tenant_id: str
+    name: str
+    subdomain: str
+    admin_email: str
+    data_residency: DataResidency
+    created_at: datetime
+    settings: TenantSettings = Field(default_factory=TenantSettings)
+
+    @property
+    def display_name(self) -> str:
+        return self.settings.branding.display_name or self.name
+
+
+class ApiKey(BaseModel):
+    key_id: str
+    tenant_id: str
+    prefix: str
+    label: str | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None

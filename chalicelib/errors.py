@@ -1,0 +1,66 @@
+"""Domain exceptions. ``chalicelib.api.errors`` maps each one to an HTTP status and the JSON error shape."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: ``code`` is machine-readable, the message is safe to show to a client."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class IdempotencyMismatch(DomainError):
+    """The same Idempotency-Key was sent with another body."""
+
+    code = "idempotency_key_reused"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConcurrentModification(Conflict):
+    """An optimistic-locking condition failed: someone else changed the item first."""
+
+    code = "concurrent_modification"
+
+
+class DeliveryRefused(DomainError):
+    """A message will not be sent (suppressed address, opted-out number, send limit)."""
+
+    code = "delivery_refused"
+
+
+class UpstreamError(DomainError):
+    """A partner or AWS dependency failed; the message never carries the upstream text."""
+
+    code = "upstream_error"

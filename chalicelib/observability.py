@@ -1,0 +1,41 @@
+"""Powertools Logger, Tracer and Metrics, created once for the whole process."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+SERVICE = "lender-onboarding"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace="LenderOnboarding", service=SERVICE)
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def mask_email(email: str) -> str:
+    """``jane.doe@bank.com`` -> ``j***@bank.com``: enough for support, useless for harvesting."""
+    local, _, domain = email.partition("@")
+    if not domain:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    return f"***{digits[-2:]}" if len(digits) >= 2 else "***"
+
+
+def redact(text: str) -> str:
+    """Mask every email address and phone number found in free text."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def safe_fields(**fields: Any) -> dict[str, Any]:
+    """Log extras with emails and phone numbers masked."""
+    return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}

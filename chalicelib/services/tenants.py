@@ -1,0 +1,128 @@
+"""Use cases for lenders: sign-up, API keys, settings, and authenticating a request's key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from chalicelib.domain import ids
+from chalicelib.domain.tenant import (
+    ApiKey,
+    DataResidency,
+    Tenant,
+    TenantSettings,
+    TenantSettingsPatch,
+    validate_subdomain,
+)
+from chalicelib.errors import NotFound, Unauthorized
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+
+
+class CreateTenant(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=120, examples=["Acme Lending"])
+    subdomain: str = Field(min_length=1, max_length=63, examples=["acme-lending"])
+    admin_email: EmailStr
+    data_residency: DataResidency = DataResidency.US
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, value: str) -> str:
+        return validate_subdomain(value)
+
+
+class CreateApiKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    label: str | None = Field(default=None, max_length=80)
+
+
+class TenantCreated(BaseModel):
+    tenant: Tenant
+    api_key: str = Field(description="Shown once. Only its hash is stored.")
+    api_key_id: str
+
+
+class ApiKeyCreated(BaseModel):
+    key: ApiKey
+    api_key: str = Field(description="Shown once. Only its hash is stored.")
+
+
+class TenantService:
+    def __init__(self, tenants: TenantRepository) -> None:
+        self.tenants = tenants
+
+    def sign_up(self, request: CreateTenant) -> TenantCreated:
+        """Raises Conflict when the subdomain is taken."""
+        tenant = Tenant(
+            tenant_id=ids.new_id("ten"),
+            name=request.name,
+            subdomain=request.subdomain,
+            admin_email=str(request.admin_email),
+            data_residency=request.data_residency,
+            created_at=datetime.now(UTC),
+        )
+        secret, key = self._new_key(tenant.tenant_id, "initial")
+        self.tenants.create(tenant, key, ids.hash_secret(secret))
+        logger.info("Tenant created", extra={"tenant_id": tenant.tenant_id})
+        return TenantCreated(tenant=tenant, api_key=secret, api_key_id=key.key_id)
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        """Resolve ``Bearer <key>`` to its tenant. Every failure is the same Unauthorized."""
+        scheme, _, secret = (authorization or "").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret.startswith(ids.API_KEY_PREFIX):
+            raise Unauthorized("a valid API key is required")
+        key = self.tenants.key_by_hash(ids.hash_secret(secret))
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("a valid API key is required")
+        tenant = self.tenants.get(key.tenant_id)
+        if tenant is None:
+            raise Unauthorized("a valid API key is required")
+        return tenant
+
+    def create_key(self, tenant: Tenant, request: CreateApiKey) -> ApiKeyCreated:
+        secret, key = self._new_key(tenant.tenant_id, request.label)
+        self.tenants.add_key(key, ids.hash_secret(secret))
+        return ApiKeyCreated(key=key, api_key=secret)
+
+    def list_keys(self, tenant: Tenant) -> list[ApiKey]:
+        return sorted(self.tenants.list_keys(tenant.tenant_id), key=lambda k: k.created_at)
+
+    def revoke_key(self, tenant: Tenant, key_id: str) -> ApiKey:
+        revoked = self.tenants.revoke_key(tenant.tenant_id, key_id)
+        if revoked is None:
+            raise NotFound("no such API key")
+        return revoked
+
+    def get_settings(self, tenant: Tenant) -> TenantSettings:
+        return tenant.settings
+
+    def update_settings(self, tenant: Tenant, patch: TenantSettingsPatch) -> TenantSettings:
+        updated = patch.apply(tenant.settings)
+        self.tenants.save_settings(tenant.tenant_id, updated)
+        return updated
+
+    def by_subdomain(self, subdomain: str) -> Tenant:
+        tenant = self.tenants.by_subdomain(subdomain.lower())
+        if tenant is None:
+            raise NotFound("no such lender")
+        return tenant
+
+    @staticmethod
+    def _new_key(tenant_id: str, label: str | None) -> tuple[str, ApiKey]:
+        secret = ids.new_api_key()
+        key = ApiKey(
+            key_id=ids.new_id("key"),
+            tenant_id=tenant_id,
+            prefix=ids.api_key_display_prefix(secret),
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+        return secret, key
