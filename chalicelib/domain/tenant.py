@@ -96,6 +96,12 @@ class Branding(BaseModel):
     colour: HexColour = "#1f4e79"
 
 
+def distinct_providers(value: list[Provider]) -> list[Provider]:
+    if len(set(value)) != len(value):
+        raise ValueError("each provider may appear only once")
+    return value
+
+
 class TenantSettings(BaseModel):
     """What a lender can change at ``/v1/tenant/settings``; the defaults are what a new lender gets."""
 
@@ -117,9 +123,7 @@ class TenantSettings(BaseModel):
     @field_validator("provider_order")
     @classmethod
     def _no_repeats(cls, value: list[Provider]) -> list[Provider]:
-        if len(set(value)) != len(value):
-            raise ValueError("each provider may appear only once")
-        return value
+        return distinct_providers(value)
 
 
 class TenantSettingsPatch(BaseModel):
@@ -137,6 +141,11 @@ class TenantSettingsPatch(BaseModel):
     reply_to: EmailStr | None = None
     branding: Branding | None = None
     webhook_url: AnyHttpUrl | None = None
+
+    @field_validator("provider_order")
+    @classmethod
+    def _no_repeats(cls, value: list[Provider] | None) -> list[Provider] | None:
+        return None if value is None else distinct_providers(value)
 
     def apply(self, current: TenantSettings) -> TenantSettings:
         changes = self.model_dump(exclude_unset=True)

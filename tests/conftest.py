@@ -1,0 +1,65 @@
+"""Shared fixtures: an in-process embedded AWS built from infra/, and the Chalice test client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LenderOnboardingTest")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto in-process with executing Step Functions, resources created from infra/resources.json."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import bootstrap
+    from devstack.resources import create_resources
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        env = create_resources(boto3.session.Session())
+        for key, value in {**env, "STAGE": "test", "PUBLIC_BASE_URL": "http://testserver"}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        bootstrap.reset()
+        yield env
+        bootstrap.reset()
+
+
+@pytest.fixture
+def client(aws: dict[str, str]) -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="dev") as test_client:
+        yield test_client
+
+
+def json_headers(key: str | None = None, **extra: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", **extra}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+@pytest.fixture
+def lender(client: Any) -> dict[str, Any]:
+    """A signed-up lender: its tenant record and API key."""
+    import json
+
+    response = client.http.post(
+        "/v1/tenants",
+        headers=json_headers(),
+        body=json.dumps({"name": "Acme Lending", "subdomain": "acme", "admin_email": "ops@acme-lending.com"}),
+    )
+    assert response.status_code == 201, response.body
+    return json.loads(response.body)
