@@ -6,10 +6,11 @@ through the composition root (``chalicelib.bootstrap``).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Queue names are fixed because Chalice binds SQS event sources by name at import time.
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     host_based_links: bool = False
     sender_email: str = "invitations@myonboarding.com"
 
+    # Key that derives link tokens from their stored nonces (Secrets Manager / SSM in production).
+    link_signing_key: SecretStr = SecretStr("local-only-link-key-do-not-use-in-production")
+    invitation_resend_cooldown_seconds: int = 60
+    invitation_max_sends: int = 10
+
     plaid_base_url: str = "https://sandbox.plaid.com"
     plaid_client_id: str = "local-client"
     plaid_secret: str = "local-secret"
@@ -64,6 +70,12 @@ class Settings(BaseSettings):
     mx_api_key: str = "local-key"
     mx_webhook_username: str = "mx"
     mx_webhook_password: str = "local-mx-password"
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.stage == "prod" and self.link_signing_key.get_secret_value().startswith("local-only"):
+            raise ValueError("LINK_SIGNING_KEY must be set in production")
+        return self
 
     @property
     def endpoint_url(self) -> str | None:
@@ -86,6 +98,20 @@ class Settings(BaseSettings):
         return f"{self.base_url}/t/{subdomain}/join"
 
 
+def local_stage() -> bool:
+    """Whether this process runs on the embedded stack; read at import time to decide which routes exist."""
+    return os.environ.get("STAGE", "prod").lower() in ("local", "test")
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment's settings are invalid: a server error, never the client's fault."""
+
+
 @cache
 def get_settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc

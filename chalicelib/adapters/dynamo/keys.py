@@ -59,6 +59,11 @@ def invitation_event(tenant_id: str, invitation_id: str, sort: str) -> Key:
 EVENT_PREFIX = "EVENT#"
 
 
+def send_request(tenant_id: str, invitation_id: str, send_id: str) -> Key:
+    """The outbox record of one send (email and/or SMS), written with the change that asked for it."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"SEND#{send_id}"}
+
+
 def communication(tenant_id: str, invitation_id: str, communication_id: str) -> Key:
     return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"COMM#{communication_id}"}
 

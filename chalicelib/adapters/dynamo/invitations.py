@@ -1,0 +1,363 @@
+"""Invitation persistence: the invitation, its guards, link tokens, history, sends and communications.
+
+Every state change is one TransactWriteItems call: the invitation (with a version condition), its
+history event and whatever else must change with it, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.dynamo import keys
+from chalicelib.domain.invitation import Communication, Invitation, InvitationEvent, business_key, utcnow
+from chalicelib.errors import ConcurrentModification, Conflict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from chalicelib.adapters.dynamo.table import Item, Table
+
+Action = dict[str, Any]
+
+
+_sequence = itertools.count()
+
+
+def _event_sort(at: datetime) -> str:
+    """Time, then this process's sequence (events written in one call keep their order), then randomness."""
+    return f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{next(_sequence):012d}#{secrets.token_hex(3)}"
+
+
+def _epoch(at: datetime | None) -> int | None:
+    return int(at.timestamp()) if at else None
+
+
+class InvitationRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # --- items --------------------------------------------------------------------------------
+    @staticmethod
+    def item(inv: Invitation) -> Item:
+        data = inv.model_dump(mode="json")
+        data["link_nonce"] = inv.link_nonce
+        return {
+            **keys.invitation(inv.tenant_id, inv.invitation_id),
+            "type": "invitation",
+            **data,
+            "GSI1PK": keys.status_index(inv.tenant_id, inv.status),
+            "GSI1SK": inv.invitation_id,
+            "GSI2PK": keys.owner_index(inv.tenant_id, inv.owner),
+            "GSI2SK": inv.invitation_id,
+            "GSI3PK": keys.delivery_index(inv.tenant_id, inv.delivery_status),
+            "GSI3SK": inv.invitation_id,
+        }
+
+    @staticmethod
+    def from_item(item: Item) -> Invitation:
+        return Invitation.model_validate(item)
+
+    def email_guard_item(self, inv: Invitation) -> Item:
+        return {
+            **keys.email_guard(inv.tenant_id, inv.email, business_key(inv.business_legal_name)),
+            "type": "email_guard",
+            "invitation_id": inv.invitation_id,
+        }
+
+    def event_action(self, inv: Invitation, event: InvitationEvent) -> Action:
+        return self.table.t_put_new(
+            {
+                **keys.invitation_event(inv.tenant_id, inv.invitation_id, _event_sort(event.at)),
+                "type": "event",
+                **event.model_dump(mode="json"),
+            }
+        )
+
+    def token_actions(self, inv: Invitation, new_hash: str | None, old_hash: str | None, purpose: str) -> list[Action]:
+        actions: list[Action] = []
+        if old_hash and old_hash != new_hash:
+            actions.append(self.table.t_delete(keys.link_token(old_hash)))
+        if new_hash:
+            actions.append(
+                self.table.t_put(
+                    {
+                        **keys.link_token(new_hash),
+                        "type": "link_token",
+                        "purpose": purpose,
+                        "tenant_id": inv.tenant_id,
+                        "invitation_id": inv.invitation_id,
+                        "expires_at": _epoch(inv.link_expires_at),
+                    }
+                )
+            )
+        return actions
+
+    def send_request_action(self, inv: Invitation, send_id: str, reason: str, at: datetime) -> Action:
+        return self.table.t_put_new(
+            {
+                **keys.send_request(inv.tenant_id, inv.invitation_id, send_id),
+                "type": "send_request",
+                "send_id": send_id,
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "link_version": inv.link_version,
+                "channel": inv.channel.value,
+                "reason": reason,
+                "state": "queued",
+                "created_at": at.isoformat(),
+                # Sparse outbox index: the relay re-enqueues send requests whose SQS message was lost.
+                "GSI1PK": "OUTBOX#queued",
+                "GSI1SK": f"{at.isoformat()}#{send_id}",
+            }
+        )
+
+    # --- writes -------------------------------------------------------------------------------
+    def create(self, inv: Invitation, extra: list[Action]) -> None:
+        """Create the invitation and its email guard with ``extra`` actions, atomically.
+
+        Raises Conflict naming the existing invitation when the (email, business name) pair is taken.
+        """
+
+        def taken(reasons: list[str]) -> Exception:
+            guard = self.table.get(
+                keys.email_guard(inv.tenant_id, inv.email, business_key(inv.business_legal_name)), consistent=True
+            )
+            if guard and guard["invitation_id"] != inv.invitation_id:
+                return Conflict(
+                    f"an open invitation for this email already exists: {guard['invitation_id']}",
+                    fields={"email": f"already invited as {guard['invitation_id']}"},
+                )
+            return ConcurrentModification("a concurrent request changed the same data, please retry")
+
+        self.table.transact(
+            [self.table.t_put_new(self.email_guard_item(inv)), self.table.t_put_new(self.item(inv)), *extra],
+            conflict=taken,
+        )
+
+    def save(self, before: Invitation, after: Invitation, extra: list[Action]) -> None:
+        """Write ``after`` if the stored version is still ``before.version``; raises ConcurrentModification."""
+        item = self.item(after)
+        put = self.table.t_put(item)
+        put["Put"]["ConditionExpression"] = "#v = :v"
+        put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
+        put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(before.version)}}
+        actions = [put, *extra]
+        if (before.email, business_key(before.business_legal_name)) != (
+            after.email,
+            business_key(after.business_legal_name),
+        ):
+            actions.append(
+                self.table.t_delete(
+                    keys.email_guard(before.tenant_id, before.email, business_key(before.business_legal_name))
+                )
+            )
+            actions.append(self.table.t_put_new(self.email_guard_item(after)))
+
+        guard_moved = len(actions) > 1 + len(extra)
+
+        def lost(reasons: list[str]) -> Exception:
+            if guard_moved and reasons and reasons[0] == "None" and reasons[-1] == "ConditionalCheckFailed":
+                return Conflict(
+                    "another open invitation already has this email and business legal name",
+                    fields={"email": "already invited"},
+                )
+            return ConcurrentModification("the invitation was changed by someone else; reload it and try again")
+
+        self.table.transact(actions, conflict=lost)
+
+    def mutate(
+        self,
+        tenant_id: str,
+        invitation_id: str,
+        change: Callable[[Invitation], tuple[Invitation, list[Action]] | None],
+        attempts: int = 6,
+    ) -> Invitation | None:
+        """Apply a system change under optimistic locking, re-reading and retrying when another write won.
+
+        ``change`` returns the new invitation (its version is bumped here) and the actions that go
+        with it, or None for no change. Returns the saved invitation, or None (missing or unchanged).
+        """
+        for _ in range(attempts):
+            current = self.get(tenant_id, invitation_id)
+            if current is None:
+                return None
+            outcome = change(current)
+            if outcome is None:
+                return None
+            after, actions = outcome
+            after = after.model_copy(update={"version": current.version + 1, "updated_at": utcnow()})
+            try:
+                self.save(current, after, actions)
+            except ConcurrentModification:
+                continue
+            return after
+        raise ConcurrentModification("the invitation kept changing; the update will be retried")
+
+    def delete(self, inv: Invitation, token_hash: str | None) -> None:
+        actions = [
+            self.table.t_delete(keys.invitation(inv.tenant_id, inv.invitation_id), "version = :v", {":v": inv.version}),
+            self.table.t_delete(keys.email_guard(inv.tenant_id, inv.email, business_key(inv.business_legal_name))),
+        ]
+        if token_hash:
+            actions.append(self.table.t_delete(keys.link_token(token_hash)))
+        self.table.transact(
+            actions,
+            conflict=lambda r: ConcurrentModification("the invitation was changed by someone else; reload it"),
+        )
+        # History, sends and communications go with it (their partition is the invitation's own).
+        items, _ = self.table.query(keys.invitation_pk(inv.tenant_id, inv.invitation_id))
+        for item in items:
+            self.table.delete({"PK": item["PK"], "SK": item["SK"]})
+
+    # --- reads --------------------------------------------------------------------------------
+    def get(self, tenant_id: str, invitation_id: str, consistent: bool = True) -> Invitation | None:
+        item = self.table.get(keys.invitation(tenant_id, invitation_id), consistent=consistent)
+        return self.from_item(item) if item else None
+
+    def by_email(self, tenant_id: str, email: str) -> list[Invitation]:
+        guards, _ = self.table.query(keys.tenant_pk(tenant_id), sk_prefix=keys.email_guard_prefix(email))
+        found = self.table.batch_get([keys.invitation(tenant_id, g["invitation_id"]) for g in guards])
+        return sorted((self.from_item(i) for i in found), key=lambda i: i.invitation_id, reverse=True)
+
+    def page(
+        self, tenant_id: str, filters: dict[str, str], limit: int, cursor: str | None
+    ) -> tuple[list[Invitation], str | None]:
+        """Newest first. Picks the index that serves the most selective filter; the rest filter the page."""
+        from chalicelib.adapters.dynamo.table import decode_cursor, encode_cursor
+
+        remaining = dict(filters)
+        index: str | None
+        if "owner" in remaining:
+            index, pk = keys.GSI_OWNER, keys.owner_index(tenant_id, remaining.pop("owner"))
+        elif "status" in remaining:
+            index, pk = keys.GSI_STATUS, keys.status_index(tenant_id, remaining.pop("status"))
+        elif "delivery_status" in remaining:
+            index, pk = keys.GSI_DELIVERY, keys.delivery_index(tenant_id, remaining.pop("delivery_status"))
+        else:
+            index, pk = None, keys.tenant_pk(tenant_id)
+        start = decode_cursor(cursor, expected_pk=pk, pk_name=f"{index}PK" if index else "PK")
+        items, last = self.table.query(
+            pk,
+            index=index,
+            sk_prefix=None if index else keys.INVITATION_PREFIX,
+            newest_first=True,
+            limit=limit,
+            cursor=start,
+            filters=remaining or None,
+        )
+        return [self.from_item(i) for i in items], encode_cursor(last)
+
+    def history(
+        self, tenant_id: str, invitation_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[InvitationEvent], str | None]:
+        from chalicelib.adapters.dynamo.table import decode_cursor, encode_cursor
+
+        pk = keys.invitation_pk(tenant_id, invitation_id)
+        items, last = self.table.query(
+            pk, sk_prefix=keys.EVENT_PREFIX, limit=limit, cursor=decode_cursor(cursor, expected_pk=pk)
+        )
+        return [InvitationEvent.model_validate(i) for i in items], encode_cursor(last)
+
+    def append_event(self, inv: Invitation, event: InvitationEvent) -> None:
+        self.table.transact([self.event_action(inv, event)])
+
+    # --- link tokens --------------------------------------------------------------------------
+    def token(self, token_hash: str) -> Item | None:
+        return self.table.get(keys.link_token(token_hash), consistent=True)
+
+    # --- sends and communications -------------------------------------------------------------
+    def send_request(self, tenant_id: str, invitation_id: str, send_id: str) -> Item | None:
+        return self.table.get(keys.send_request(tenant_id, invitation_id, send_id), consistent=True)
+
+    def mark_send(self, tenant_id: str, invitation_id: str, send_id: str, state: str, **details: Any) -> None:
+        self.table.update(
+            keys.send_request(tenant_id, invitation_id, send_id),
+            {"state": state, "GSI1PK": None, "GSI1SK": None, **details},
+            condition="attribute_exists(PK)",
+        )
+
+    def finish_send_action(
+        self, tenant_id: str, invitation_id: str, send_id: str, state: str, outcomes: dict[str, str]
+    ) -> Action:
+        """Close a queued send request (leaving the outbox index); fails if it was already closed."""
+        return self.table.t_update(
+            keys.send_request(tenant_id, invitation_id, send_id),
+            {"state": state, "outcomes": outcomes, "GSI1PK": None, "GSI1SK": None},
+            condition="#st = :queued",
+            names={"#st": "state"},
+            values={":queued": "queued"},
+        )
+
+    def stale_send_requests(self, older_than: datetime, limit: int = 100) -> list[Item]:
+        items, _ = self.table.query("OUTBOX#queued", index=keys.GSI_STATUS, limit=limit)
+        return [i for i in items if i["created_at"] < older_than.isoformat()]
+
+    def communication_actions(self, tenant_id: str, comm: Communication, recipient_hash: str) -> list[Action]:
+        record = {
+            **keys.communication(tenant_id, comm.invitation_id, comm.communication_id),
+            "type": "communication",
+            "tenant_id": tenant_id,
+            **comm.model_dump(mode="json"),
+        }
+        actions = [self.table.t_put(record)]
+        if comm.provider_message_id:
+            actions.append(
+                self.table.t_put(
+                    {
+                        **keys.provider_message(comm.provider_message_id),
+                        "type": "provider_message",
+                        "tenant_id": tenant_id,
+                        "invitation_id": comm.invitation_id,
+                        "communication_id": comm.communication_id,
+                        "channel": comm.channel,
+                        "recipient_hash": recipient_hash,
+                    }
+                )
+            )
+        return actions
+
+    def record_communication(
+        self, tenant_id: str, comm: Communication, recipient_hash: str, extra: list[Action] | None = None
+    ) -> None:
+        self.table.transact([*self.communication_actions(tenant_id, comm, recipient_hash), *(extra or [])])
+
+    def communications(self, tenant_id: str, invitation_id: str) -> list[Communication]:
+        items, _ = self.table.query(keys.invitation_pk(tenant_id, invitation_id), sk_prefix=keys.COMMUNICATION_PREFIX)
+        return sorted((Communication.model_validate(i) for i in items), key=lambda c: c.created_at)
+
+    def by_provider_message(self, message_id: str) -> Item | None:
+        return self.table.get(keys.provider_message(message_id), consistent=True)
+
+    # --- suppression --------------------------------------------------------------------------
+    def suppressed(self, tenant_id: str, email: str) -> Item | None:
+        return self.table.get(keys.suppression(tenant_id, email), consistent=True)
+
+    def suppress(self, tenant_id: str, email: str, reason: str, at: datetime) -> None:
+        self.table.put(
+            {
+                **keys.suppression(tenant_id, email),
+                "type": "suppression",
+                "reason": reason,
+                "created_at": at.isoformat(),
+            }
+        )
+
+    # --- idempotency of API requests ----------------------------------------------------------
+    def idempotency_record(self, tenant_id: str, scope: str, key: str) -> Item | None:
+        return self.table.get(keys.idempotency(tenant_id, scope, key), consistent=True)
+
+    def idempotency_action(
+        self, tenant_id: str, scope: str, key: str, body_hash: str, response: dict[str, Any], expires_at: int
+    ) -> Action:
+        return self.table.t_put_new(
+            {
+                **keys.idempotency(tenant_id, scope, key),
+                "type": "idempotency",
+                "body_hash": body_hash,
+                "response": response,
+                "expires_at": expires_at,
+            }
+        )

@@ -1,0 +1,259 @@
+"""Invitations: the lender's record of one customer, its statuses and the rules that govern them.
+
+Plain Python, no I/O: every rule here tests in microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.domain.tenant import BankingIntegration, Locale
+from chalicelib.errors import Conflict, DeliveryRefused, RateLimited
+
+RESEND_COOLDOWN_SECONDS = 60
+MAX_SENDS = 10
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    JOINED = "JOINED"
+    INACTIVE = "INACTIVE"
+
+
+class DeliveryStatus(StrEnum):
+    NOT_SENT = "not_sent"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    OPTED_OUT = "opted_out"
+    FAILED = "failed"
+
+
+class PortalStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    OPENED = "opened"
+    BANK_LINKED = "bank_linked"
+    DOCUMENTS_UPLOADED = "documents_uploaded"
+    COMPLETED = "completed"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    BOTH = "both"
+
+    @property
+    def uses_email(self) -> bool:
+        return self in (Channel.EMAIL, Channel.BOTH)
+
+    @property
+    def uses_sms(self) -> bool:
+        return self in (Channel.SMS, Channel.BOTH)
+
+
+class Source(StrEnum):
+    LENDER = "lender"
+    IMPORT = "import"
+    SELF_SIGNUP = "self_signup"
+
+
+def normalise_email(value: str) -> str:
+    """Validate with email-validator (syntax only: no DNS at request time) and normalise."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        info = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    return info.normalized.lower()
+
+
+def normalise_phone(value: str, default_region: str = "US") -> str:
+    """Any reasonable phone notation -> E.164 (``+15145550123``), via phonenumbers."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def business_key(name: str | None) -> str:
+    """How two business legal names compare: case, accents, punctuation and spacing ignored."""
+    if not name:
+        return "-"
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "", folded) or "-"
+
+
+class InvitationFields(BaseModel):
+    """The customer data a lender provides; shared by create, edit and CSV import."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(max_length=254, examples=["jane@smallbiz.com"])
+    owner: str = Field(min_length=1, max_length=120, description="Relationship manager or loan officer responsible")
+    first_name: str | None = Field(default=None, max_length=80)
+    last_name: str | None = Field(default=None, max_length=80)
+    phone: str | None = Field(default=None, max_length=32, description="Normalised to E.164")
+    business_legal_name: str | None = Field(default=None, max_length=200)
+    banking_integration: BankingIntegration | None = Field(
+        default=None, description="waterfall (the lender's default), plaid, finicity or mx"
+    )
+    channel: Channel = Channel.EMAIL
+    locale: Locale | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value else None
+
+    @field_validator("first_name", "last_name", "business_legal_name")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _channel_needs_phone(self) -> InvitationFields:
+        if self.channel.uses_sms and not self.phone:
+            raise ValueError("phone is required when channel is sms or both")
+        return self
+
+
+class CreateInvitation(InvitationFields):
+    send: bool = Field(default=True, description="false creates the invitation as PENDING without sending")
+
+
+class EditInvitation(BaseModel):
+    """PATCH body: only the fields present change. ``send`` re-sends with the edited data."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str | None = Field(default=None, max_length=254)
+    owner: str | None = Field(default=None, min_length=1, max_length=120)
+    first_name: str | None = Field(default=None, max_length=80)
+    last_name: str | None = Field(default=None, max_length=80)
+    phone: str | None = Field(default=None, max_length=32)
+    business_legal_name: str | None = Field(default=None, max_length=200)
+    banking_integration: BankingIntegration | None = None
+    channel: Channel | None = None
+    locale: Locale | None = None
+    send: bool = False
+    expected_version: int | None = Field(default=None, ge=1, description="Optimistic lock: the version you edited")
+
+
+class Invitation(BaseModel):
+    invitation_id: str
+    tenant_id: str
+    email: str
+    owner: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    business_legal_name: str | None = None
+    banking_integration: BankingIntegration
+    channel: Channel
+    locale: Locale
+    status: Status = Status.PENDING
+    delivery_status: DeliveryStatus = DeliveryStatus.NOT_SENT
+    portal_status: PortalStatus = PortalStatus.NOT_STARTED
+    source: Source = Source.LENDER
+    created_at: datetime
+    updated_at: datetime
+    joined_at: datetime | None = None
+    version: int = 1
+    send_count: int = 0
+    last_send_requested_at: datetime | None = None
+    link_version: int = 0
+    link_expires_at: datetime | None = None
+    # Random per-link nonce; the link token is derived from it with the server's link key, so the
+    # database alone cannot produce a working link. Never shown in the API.
+    link_nonce: str | None = Field(default=None, exclude=True)
+    account_subdomain: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        names = " ".join(n for n in (self.first_name, self.last_name) if n)
+        return names or self.business_legal_name or ""
+
+    # --- rules ------------------------------------------------------------------------------------
+    def ensure_editable(self) -> None:
+        if self.status is not Status.PENDING:
+            raise Conflict(
+                f"this invitation is {self.status.value}: only PENDING invitations can be edited, "
+                "because the customer's own account now holds their data"
+            )
+
+    def ensure_deletable(self) -> None:
+        if self.status is Status.JOINED:
+            raise Conflict(
+                "the customer has joined: remove their account with DELETE /v1/customers/{id} instead",
+                fields={"status": self.status.value},
+            )
+
+    def ensure_resendable(
+        self, now: datetime, cooldown: int = RESEND_COOLDOWN_SECONDS, max_sends: int = MAX_SENDS
+    ) -> None:
+        """Raise unless a new send may go out now."""
+        if self.status is not Status.PENDING:
+            raise Conflict(f"this invitation is {self.status.value}: only PENDING invitations are sent")
+        if self.send_count >= max_sends:
+            raise DeliveryRefused(f"this invitation was already sent {self.send_count} times, the most allowed")
+        if self.last_send_requested_at is not None:
+            wait = cooldown - (now - self.last_send_requested_at).total_seconds()
+            if wait > 0:
+                raise RateLimited(
+                    f"this invitation was just sent; try again in {int(wait) + 1} seconds", retry_after=int(wait) + 1
+                )
+
+    def link_expired(self, now: datetime) -> bool:
+        return self.link_expires_at is None or self.link_expires_at <= now
+
+
+def link_expiry(now: datetime, ttl_days: int) -> datetime:
+    return now + timedelta(days=ttl_days)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class InvitationEvent(BaseModel):
+    """One line of an invitation's history."""
+
+    type: str
+    actor: str
+    at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Communication(BaseModel):
+    """One email or SMS in the communication log."""
+
+    communication_id: str
+    invitation_id: str
+    send_id: str
+    channel: str
+    recipient: str = Field(description="Masked")
+    template: str
+    provider_message_id: str | None = None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    detail: str | None = None

@@ -1,0 +1,38 @@
+"""SQS consumer: the send queue (invitation emails and SMS)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalice import Blueprint
+from pydantic import ValidationError
+
+from chalicelib.bootstrap import delivery
+from chalicelib.config import SEND_QUEUE
+from chalicelib.handlers.sqs import poison, process_batch, receive_count
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+bp = Blueprint(__name__)
+
+
+@bp.on_sqs_message(queue=SEND_QUEUE, batch_size=10, maximum_batching_window_in_seconds=1)
+def send_worker(event: Any) -> dict[str, Any]:
+
+    from chalicelib.services.delivery import SendMessage
+
+    service = delivery()
+    service.once.register_context(bp.lambda_context)
+
+    def handle(record: SQSRecord) -> None:
+        try:
+            message = SendMessage.model_validate_json(record.body)
+        except ValidationError:
+            poison(record, "not a send message")
+            return
+        outcome = service.process(message, receive_count(record))
+        logger.info("Send processed", extra={"send_id": message.send_id, "outcome": outcome})
+
+    return process_batch(event, bp.lambda_context, handle)

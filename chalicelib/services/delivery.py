@@ -1,0 +1,229 @@
+"""The send worker's use case: deliver one queued send by email and/or SMS, exactly once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from chalicelib.adapters.messaging import Email, OptedOut
+from chalicelib.domain.ids import hash_secret
+from chalicelib.domain.invitation import (
+    Communication,
+    DeliveryStatus,
+    Invitation,
+    InvitationEvent,
+    Status,
+    utcnow,
+)
+from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
+from chalicelib.observability import logger, mask_email, mask_phone
+from chalicelib.services.messages import render_email, render_sms
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Mailer, SmsSender
+    from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.invitations import InvitationService
+
+# Matches maxReceiveCount of the send queue's redrive policy: the last try marks the send failed.
+MAX_RECEIVES = 5
+
+
+class SendMessage(BaseModel):
+    type: str = "send"
+    tenant_id: str
+    invitation_id: str
+    send_id: str
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        invitations: InvitationService,
+        repo: InvitationRepository,
+        tenants: TenantRepository,
+        mailer: Mailer,
+        sms: SmsSender,
+        once: Once,
+    ) -> None:
+        self.invitations = invitations
+        self.repo = repo
+        self.tenants = tenants
+        self.mailer = mailer
+        self.sms = sms
+        self.once = once
+
+    def process(self, message: SendMessage, receive_count: int = 1) -> str:
+        """Deliver one send. Returns what happened; raises UpstreamError to have SQS retry it."""
+        log = {"tenant_id": message.tenant_id, "invitation_id": message.invitation_id, "send_id": message.send_id}
+        request = self.repo.send_request(message.tenant_id, message.invitation_id, message.send_id)
+        if request is None:
+            logger.info("Send request gone (invitation deleted)", extra=log)
+            return "gone"
+        if request["state"] != "queued":
+            logger.info("Send already processed", extra={**log, "state": request["state"]})
+            return "duplicate"
+        inv = self.repo.get(message.tenant_id, message.invitation_id)
+        tenant = self.tenants.get(message.tenant_id)
+        if inv is None or tenant is None:
+            return "gone"
+        if inv.link_version != request["link_version"] or inv.status is not Status.PENDING:
+            self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "superseded")
+            logger.info("Send superseded by a newer send or a status change", extra=log)
+            return "superseded"
+        try:
+            outcomes = self._deliver(tenant, inv, message.send_id)
+        except UpstreamError:
+            if receive_count >= MAX_RECEIVES:
+                self._finish(inv, message.send_id, {"error": "failed"}, final_state="failed")
+                logger.error("Send failed for good; it goes to the dead-letter queue", extra=log)
+            raise
+        self._finish(inv, message.send_id, outcomes, final_state="sent")
+        return "sent"
+
+    def _deliver(self, tenant: Tenant, inv: Invitation, send_id: str) -> dict[str, str]:
+        url = self.invitations.portal_url(inv)
+        lender = tenant.display_name
+        branding = tenant.settings.branding
+        outcomes: dict[str, str] = {}
+        template = "invitation"
+        if inv.channel.uses_email:
+            suppressed = self.repo.suppressed(tenant.tenant_id, inv.email)
+            if suppressed:
+                outcomes["email"] = "suppressed"
+                self._log_comm(
+                    tenant.tenant_id,
+                    inv,
+                    send_id,
+                    "email",
+                    template,
+                    None,
+                    "suppressed",
+                    f"address suppressed after a {suppressed['reason']}",
+                )
+            else:
+                assert inv.link_expires_at is not None
+                rendered = render_email(
+                    template,
+                    inv.locale,
+                    lender=lender,
+                    url=url,
+                    name=inv.first_name,
+                    expires=inv.link_expires_at,
+                    colour=branding.colour,
+                    logo_url=str(branding.logo_url) if branding.logo_url else None,
+                )
+                email = Email(
+                    to=inv.email,
+                    subject=rendered.subject,
+                    html=rendered.html,
+                    text=rendered.text,
+                    sender_name=tenant.settings.sender_name or lender,
+                    reply_to=str(tenant.settings.reply_to) if tenant.settings.reply_to else None,
+                    tags={"tenant": tenant.tenant_id, "send": send_id},
+                )
+                outcomes["email"] = self._attempt(
+                    f"{send_id}:email", lambda: self.mailer.send(email), tenant, inv, send_id, "email", template
+                )
+        if inv.channel.uses_sms and inv.phone:
+            phone = inv.phone
+            text = render_sms(template, inv.locale, lender=lender, url=url)
+
+            def send_sms() -> str:
+                if self.sms.opted_out(phone):
+                    raise OptedOut("the number opted out of SMS")
+                return self.sms.send(phone, text)
+
+            outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template)
+        return outcomes
+
+    def _attempt(
+        self, key: str, send: Any, tenant: Tenant, inv: Invitation, send_id: str, channel: str, template: str
+    ) -> str:
+        """Send at most once per (send, channel); a refusal is recorded, a transient error propagates."""
+
+        def effect() -> dict[str, Any]:
+            try:
+                return {"message_id": send(), "status": "sent"}
+            except DeliveryRefused as exc:
+                return {
+                    "message_id": None,
+                    "status": exc.code if exc.code == "opted_out" else "refused",
+                    "detail": exc.message,
+                }
+
+        result = self.once(key, effect)
+        self._log_comm(
+            tenant.tenant_id,
+            inv,
+            send_id,
+            channel,
+            template,
+            result.get("message_id"),
+            result["status"],
+            result.get("detail"),
+        )
+        return str(result["status"])
+
+    def _log_comm(
+        self,
+        tenant_id: str,
+        inv: Invitation,
+        send_id: str,
+        channel: str,
+        template: str,
+        message_id: str | None,
+        status: str,
+        detail: str | None,
+    ) -> None:
+        now = utcnow()
+        recipient = inv.email if channel == "email" else (inv.phone or "")
+        comm = Communication(
+            communication_id=f"com_{send_id}_{channel}",
+            invitation_id=inv.invitation_id,
+            send_id=send_id,
+            channel=channel,
+            recipient=mask_email(recipient) if channel == "email" else mask_phone(recipient),
+            template=template,
+            provider_message_id=message_id,
+            status=status,
+            created_at=now,
+            updated_at=now,
+            detail=detail,
+        )
+        self.repo.record_communication(tenant_id, comm, hash_secret(recipient.lower()))
+
+    def _finish(self, inv: Invitation, send_id: str, outcomes: dict[str, str], final_state: str) -> None:
+        statuses = set(outcomes.values())
+        if "sent" in statuses:
+            delivery = DeliveryStatus.SENT
+        elif "opted_out" in statuses:
+            delivery = DeliveryStatus.OPTED_OUT
+        else:
+            delivery = DeliveryStatus.FAILED
+        link_version = inv.link_version
+
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            actions: list[Action] = [
+                self.repo.finish_send_action(current.tenant_id, current.invitation_id, send_id, final_state, outcomes)
+            ]
+            event = InvitationEvent(
+                type="sent" if final_state == "sent" else "send_failed",
+                actor="system",
+                at=utcnow(),
+                details={"send_id": send_id, "channels": outcomes},
+            )
+            if current.link_version != link_version or current.delivery_status is not DeliveryStatus.QUEUED:
+                # A newer send or feedback already moved the status on; record the send without regressing it.
+                return current, [*actions, self.repo.event_action(current, event)]
+            after = current.model_copy(update={"delivery_status": delivery})
+            return after, [*actions, self.repo.event_action(after, event)]
+
+        try:
+            self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
+        except Conflict:
+            # The send request was already closed by a concurrent delivery of the same message.
+            logger.info("Send already finished", extra={"send_id": send_id})

@@ -1,0 +1,101 @@
+"""The words of every message we send, in English and French, and their rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+TEXT = {
+    "en": {
+        "invitation": {
+            "subject": "{lender} invites you to its secure customer portal",
+            "greeting": "Hello",
+            "intro": "{lender} has invited you to its secure customer portal, where you can link your bank account "
+            "and upload your statements for your application.",
+            "button": "Open my customer portal",
+            "fallback": "If the button does not work, copy this link into your browser:",
+            "expiry": "This personal link expires on",
+            "security": "Only you should use this link. If you were not expecting this email, you can ignore it.",
+            "sms": "{lender}: please open your secure customer portal to link your bank and upload statements: {url}",
+        },
+        "confirmation": {
+            "subject": "Confirm your email for {lender}",
+            "greeting": "Hello",
+            "intro": "Please confirm your email address to finish creating your account with {lender}.",
+            "button": "Confirm my email",
+            "fallback": "If the button does not work, copy this link into your browser:",
+            "expiry": "This link expires on",
+            "security": "If you did not sign up, you can ignore this email.",
+            "sms": "{lender}: confirm your email: {url}",
+        },
+    },
+    "fr": {
+        "invitation": {
+            "subject": "{lender} vous invite sur son portail client sécurisé",
+            "greeting": "Bonjour",
+            "intro": "{lender} vous invite sur son portail client sécurisé pour lier votre compte bancaire et "
+            "téléverser vos relevés pour votre demande.",
+            "button": "Ouvrir mon portail client",
+            "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
+            "expiry": "Ce lien personnel expire le",
+            "security": "Ce lien vous est réservé. Si vous n'attendiez pas ce courriel, vous pouvez l'ignorer.",
+            "sms": "{lender} : ouvrez votre portail client sécurisé pour lier votre banque et envoyer vos relevés : {url}",
+        },
+        "confirmation": {
+            "subject": "Confirmez votre courriel pour {lender}",
+            "greeting": "Bonjour",
+            "intro": "Veuillez confirmer votre adresse courriel pour terminer la création de votre compte chez {lender}.",
+            "button": "Confirmer mon courriel",
+            "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
+            "expiry": "Ce lien expire le",
+            "security": "Si vous ne vous êtes pas inscrit, ignorez ce courriel.",
+            "sms": "{lender} : confirmez votre courriel : {url}",
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def render_email(
+    template: str,
+    locale: str,
+    *,
+    lender: str,
+    url: str,
+    name: str | None,
+    expires: datetime,
+    colour: str,
+    logo_url: str | None,
+) -> RenderedEmail:
+    from chalicelib.web import render
+
+    words = {k: v.format(lender=lender, url=url) for k, v in TEXT.get(locale, TEXT["en"])[template].items()}
+    context = {
+        "t": words,
+        "subject": words["subject"],
+        "locale": locale,
+        "lender": lender,
+        "url": url,
+        "name": name,
+        "expires": expires.strftime("%Y-%m-%d"),
+        "colour": colour,
+        "logo_url": logo_url,
+    }
+    return RenderedEmail(
+        subject=words["subject"],
+        html=render("email/message.html", **context),
+        text=render("email/message.txt", **context),
+    )
+
+
+def render_sms(template: str, locale: str, *, lender: str, url: str) -> str:
+    return TEXT.get(locale, TEXT["en"])[template]["sms"].format(lender=lender, url=url)
