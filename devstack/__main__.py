@@ -1,0 +1,80 @@
+"""``make run``: the whole system on this machine, no AWS account, Docker or network needed.
+
+    python -m devstack [--host 127.0.0.1] [--api-port 8000] [--moto-port 5000]
+
+Ctrl-C or SIGTERM stops the pollers, the HTTP server and the embedded AWS, then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="Run the whole system locally: embedded AWS, the HTTP API and SQS pollers.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address both servers bind to (default 127.0.0.1)")
+    parser.add_argument("--api-port", type=int, default=8000, help="port of the app's HTTP API (default 8000)")
+    parser.add_argument("--moto-port", type=int, default=5000, help="port of the embedded AWS (default 5000)")
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=2,
+        metavar="SECONDS",
+        help="seconds before a message a handler failed is retried (default 2; -1 keeps the queue's timeout)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # Installed before starting so a signal during start-up still ends in a clean stop.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    from devstack.stack import LocalStack, PortInUse
+
+    stack = LocalStack(
+        host=args.host,
+        api_port=args.api_port,
+        moto_port=args.moto_port,
+        retry_visibility_s=None if args.retry_after < 0 else args.retry_after,
+    )
+    try:
+        stack.start()
+    except PortInUse as exc:
+        print(f"devstack: {exc}; choose another port (API_PORT=... MOTO_PORT=... make run)", file=sys.stderr)
+        return 2
+    print(f"API:          {stack.api_url}", flush=True)
+    print(f"Embedded AWS: {stack.aws_url}", flush=True)
+    print(f"Outbox:       {stack.api_url}/dev/outbox", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("Stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
