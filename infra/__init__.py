@@ -1,0 +1,1 @@
+"""Infrastructure as code: CloudFormation resources, the waterfall state machine and the packaging step."""

@@ -1,0 +1,429 @@
+"""infra/: queues and their DLQs, the packaging step, the IAM policy file and the waterfall state machine.
+
+The waterfall runs on moto in-process (its Step Functions interpreter executes the ASL; no sockets). The packaging
+tests post-process Chalice's output for a tiny app in a temporary directory; nothing downloads wheels.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import config
+from infra.package import (
+    INFRA,
+    environment,
+    packaging_environment,
+    post_process,
+    run_chalice_package,
+)
+
+ROOT = INFRA.parent
+RESOURCES = json.loads((INFRA / "resources.json").read_text())["Resources"]
+ASL = json.loads((INFRA / "waterfall.asl.json").read_text())
+QUEUE_NAMES = sorted(
+    value for name, value in vars(config).items() if name.endswith("_QUEUE") and isinstance(value, str)
+)
+PROVIDERS = {"p1": "plaid", "p2": "finicity", "p3": "mx"}
+
+
+def _queues() -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        resource["Properties"]["QueueName"]: (logical, resource["Properties"])
+        for logical, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::SQS::Queue"
+    }
+
+
+# --- queues -------------------------------------------------------------------------------------------------------
+
+
+def test_the_queue_constants_are_found() -> None:
+    assert len(QUEUE_NAMES) == 6
+
+
+@pytest.mark.parametrize("name", QUEUE_NAMES)
+def test_every_queue_exists_with_a_dead_letter_queue(name: str) -> None:
+    queues = _queues()
+    assert name in queues, f"{name} is not in infra/resources.json"
+    _, props = queues[name]
+    redrive = props["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] >= 5
+    dlq_logical = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert RESOURCES[dlq_logical]["Type"] == "AWS::SQS::Queue"
+    assert RESOURCES[dlq_logical]["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+# --- packaging ----------------------------------------------------------------------------------------------------
+
+
+FAKE_APP = """
+from chalice import Chalice
+
+app = Chalice(app_name="fake-onboarding")
+
+
+@app.on_sqs_message(queue="onboarding-send", batch_size=10)
+def send(event):
+    return None
+
+
+@app.on_sqs_message(queue="onboarding-import", batch_size=5, maximum_batching_window_in_seconds=2)
+def import_rows(event):
+    return None
+
+
+@app.on_sqs_message(queue_arn="arn:aws:sqs:us-east-1:123456789012:elsewhere", batch_size=1)
+def elsewhere(event):
+    return None
+
+
+@app.schedule("rate(1 hour)")
+def sweep(event):
+    return None
+
+
+@app.route("/")
+def index():
+    return {}
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_sam(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Chalice's own SAM output for a tiny app (empty requirements: no download) merged with infra/resources.json."""
+    project = tmp_path_factory.mktemp("fake-app")
+    (project / "app.py").write_text(FAKE_APP)
+    (project / "requirements.txt").write_text("")
+    (project / ".chalice").mkdir()
+    (project / ".chalice" / "policy-dev.json").write_text((ROOT / ".chalice" / "policy-dev.json").read_text())
+    stage = {"autogen_policy": False, "iam_policy_file": "policy-dev.json", "lambda_timeout": 30}
+    stage["environment_variables"] = {"STAGE": "prod"}
+    (project / ".chalice" / "config.json").write_text(
+        json.dumps({"version": "2.0", "app_name": "fake-onboarding", "stages": {"dev": stage}})
+    )
+    return run_chalice_package(project / "out", "dev", project)
+
+
+@pytest.fixture(scope="module")
+def packaged(fake_sam: dict[str, Any]) -> dict[str, Any]:
+    return post_process(fake_sam)
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical: resource["Properties"]
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _sqs_events(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        event["Properties"]
+        for function in _functions(template).values()
+        for event in function.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(fake_sam: dict[str, Any], packaged: dict[str, Any]) -> None:
+    assert len(_sqs_events(fake_sam)) == 3
+    assert all("FunctionResponseTypes" not in source for source in _sqs_events(fake_sam)), "Chalice sets it now?"
+    for source in _sqs_events(packaged):
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_sqs_event_sources_point_at_the_queues_of_the_stack(packaged: dict[str, Any]) -> None:
+    queues = {
+        source["Queue"] if isinstance(source["Queue"], str) else source["Queue"]["Fn::GetAtt"][0]
+        for source in _sqs_events(packaged)
+    }
+    assert queues == {"SendQueue", "ImportQueue", "arn:aws:sqs:us-east-1:123456789012:elsewhere"}
+
+
+def test_every_function_gets_the_settings_environment(packaged: dict[str, Any]) -> None:
+    functions = _functions(packaged)
+    assert len(functions) == 5  # three SQS handlers, the schedule, the API handler
+    for function in functions.values():
+        variables = function["Environment"]["Variables"]
+        assert variables["STAGE"] == "prod"  # the stage's own variables stay
+        assert variables["TABLE_NAME"] == {"Ref": "Table"}
+        for name, value in environment().items():
+            assert variables[name] == value
+            target = value["Ref"]
+            assert target in packaged["Resources"] or target in packaged["Parameters"]
+    assert packaged["Parameters"]["PublicBaseUrl"]["Default"].startswith("https://")
+    assert "Default" in packaged["Parameters"]["SenderEmail"]
+    assert packaged["Parameters"]["PlaidSecret"]["NoEcho"] is True
+
+
+def test_packaged_environment_names_are_settings_fields() -> None:
+    fields = {name.upper() for name in config.Settings.model_fields}
+    assert set(environment()) <= fields
+
+
+def test_settings_naming_a_resource_or_holding_a_secret_are_all_packaged() -> None:
+    resource_like = ("_queue_url", "_arn", "_bucket", "table_name", "_configuration_set")
+    secret_like = ("secret", "password", "api_key", "app_key", "signing_key")
+    needed = {
+        name.upper()
+        for name in config.Settings.model_fields
+        if name.endswith(resource_like) or any(word in name for word in secret_like)
+    }
+    assert needed <= set(environment())
+
+
+def test_packaging_imports_the_app_as_the_deployed_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer shell pointed at the local stack must not leak into the package (app.py picks routes by STAGE).
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:5000")
+    monkeypatch.setenv("TABLE_NAME", "local-table")
+    env = packaging_environment("dev")
+    assert env.get("STAGE", "prod") == "prod"  # Settings default to prod
+    assert "AWS_ENDPOINT_URL" not in env
+    assert "TABLE_NAME" not in env
+    assert env["AWS_DEFAULT_REGION"]
+
+
+def test_the_state_machine_definition_is_inlined(fake_sam: dict[str, Any], packaged: dict[str, Any]) -> None:
+    assert fake_sam["Resources"]["WaterfallStateMachine"]["Properties"]["DefinitionS3Location"]  # input untouched
+    props = packaged["Resources"]["WaterfallStateMachine"]["Properties"]
+    assert "DefinitionS3Location" not in props
+    assert props["Definition"] == ASL
+    assert props["DefinitionSubstitutions"] == {"LinkRequestQueueUrl": {"Ref": "LinkRequestQueue"}}
+    # devstack/resources.py reads these from infra/resources.json.
+    assert {"StateMachineName", "RoleArn", "DefinitionSubstitutions"} <= set(
+        RESOURCES["WaterfallStateMachine"]["Properties"]
+    )
+
+
+def test_an_asl_placeholder_without_substitution_is_refused(fake_sam: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(fake_sam))
+    broken["Resources"]["WaterfallStateMachine"]["Properties"]["DefinitionSubstitutions"] = {}
+    with pytest.raises(ValueError, match="LinkRequestQueueUrl"):
+        post_process(broken)
+
+
+def test_a_handler_on_a_queue_the_stack_does_not_create_is_refused(fake_sam: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(fake_sam))
+    del broken["Resources"]["ImportQueue"]
+    with pytest.raises(ValueError, match="onboarding-import"):
+        post_process(broken)
+
+
+def test_a_queue_that_hides_messages_for_less_than_the_function_runs_is_refused(fake_sam: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(fake_sam))
+    broken["Resources"]["SendQueue"]["Properties"]["VisibilityTimeout"] = 10
+    with pytest.raises(ValueError, match="visibility timeout"):
+        post_process(broken)
+
+
+def test_the_real_app_binds_only_queues_of_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalice.app import SQSEventConfig
+
+    from chalicelib import bootstrap
+
+    monkeypatch.setenv("STAGE", "test")
+    bootstrap.reset()
+    try:
+        from app import app
+    finally:
+        bootstrap.reset()
+
+    chalice_config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    timeout = chalice_config["stages"]["dev"].get("lambda_timeout", 60)
+    queues = _queues()
+    for source in app.event_sources:
+        if isinstance(source, SQSEventConfig) and source.queue:
+            assert source.queue in queues, f"{source.name} listens to {source.queue}, not created by infra"
+            assert queues[source.queue][1].get("VisibilityTimeout", 30) >= timeout
+
+
+# --- IAM policy of the functions ----------------------------------------------------------------------------------
+
+# Actions that take no resource ARN (SMS to a phone number, task tokens, X-Ray): "*" is the only possible resource.
+NO_RESOURCE_ARN = {
+    "sns:Publish",
+    "sns:CheckIfPhoneNumberIsOptedOut",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def test_the_policy_file_is_least_privilege() -> None:
+    policy = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        statement_actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+        assert not any(action.endswith("*") for action in statement_actions), statement["Sid"]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        if "*" in resources:
+            assert statement_actions <= NO_RESOURCE_ARN, statement["Sid"]
+        actions |= statement_actions
+    for needed in (
+        "dynamodb:Query",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "ses:SendEmail",
+        "states:StartExecution",
+    ):
+        assert needed in actions
+
+
+# --- the waterfall on moto ----------------------------------------------------------------------------------------
+
+POLL_SECONDS = 20
+
+
+@pytest.fixture
+def waterfall() -> Iterator[tuple[Any, Any, dict[str, str]]]:
+    """Step Functions that executes, with the resources devstack builds from infra/ (same substitution contract)."""
+    import boto3
+    from moto import mock_aws
+
+    from devstack.resources import create_resources
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        env = create_resources(boto3.session.Session())
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        yield sfn, sqs, env
+        for execution in sfn.list_executions(stateMachineArn=env["STATE_MACHINE_ARN"], statusFilter="RUNNING")[
+            "executions"
+        ]:
+            sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+def _start(sfn: Any, env: dict[str, str], name: str, providers: dict[str, str], timeout: int = 10) -> str:
+    execution_input = {
+        "tenant_id": "t-1",
+        "invitation_id": "inv-1",
+        "attempt": 1,
+        "providers": providers,
+        "timeout_seconds": timeout,
+        "heartbeat_seconds": 60,
+    }
+    response = sfn.start_execution(
+        stateMachineArn=env["STATE_MACHINE_ARN"], name=name, input=json.dumps(execution_input)
+    )
+    return str(response["executionArn"])
+
+
+def _next_message(sqs: Any, queue_url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + POLL_SECONDS
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            body: dict[str, Any] = json.loads(message["Body"])
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"no message on {queue_url} within {POLL_SECONDS} s")
+
+
+def _finished(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + POLL_SECONDS
+    while time.monotonic() < deadline:
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still running after {POLL_SECONDS} s")
+
+
+def _states_entered(sfn: Any, execution_arn: str) -> list[str]:
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
+
+
+def test_first_provider_links_in_two_transitions(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+    sfn, sqs, env = waterfall
+    execution_arn = _start(sfn, env, "inv-1-attempt-1", PROVIDERS)
+
+    request = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert {k: v for k, v in request.items() if k != "task_token"} == {
+        "type": "link_request",
+        "tenant_id": "t-1",
+        "invitation_id": "inv-1",
+        "attempt": 1,
+        "slot": 1,
+        "provider": "plaid",
+    }
+    sfn.send_task_success(taskToken=request["task_token"], output=json.dumps({"provider": "plaid", "status": "linked"}))
+
+    execution = _finished(sfn, execution_arn)
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["result"] == {"provider": "plaid", "status": "linked"}
+    assert _states_entered(sfn, execution_arn) == ["Try1", "Linked"]
+
+
+def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+    sfn, sqs, env = waterfall
+    execution_arn = _start(sfn, env, "inv-1-attempt-1", PROVIDERS)
+
+    first = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert (first["slot"], first["provider"]) == (1, "plaid")
+    assert "previous" not in first
+    sfn.send_task_failure(taskToken=first["task_token"], error="Plaid.Exited", cause="user closed Link")
+
+    second = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert (second["type"], second["slot"], second["provider"]) == ("link_request", 2, "finicity")
+    assert second["previous"]["Error"] == "Plaid.Exited"
+    assert second["task_token"] != first["task_token"]
+    sfn.send_task_success(taskToken=second["task_token"], output=json.dumps({"status": "linked"}))
+
+    execution = _finished(sfn, execution_arn)
+    assert execution["status"] == "SUCCEEDED"
+    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Try2", "Linked"]
+
+
+def test_every_provider_failing_ends_in_documents(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+    sfn, sqs, env = waterfall
+    queue_url = env["LINK_REQUEST_QUEUE_URL"]
+    # timeout_seconds=1: slot 1 is left unanswered and times out; slots 2 and 3 are answered at once.
+    execution_arn = _start(sfn, env, "inv-1-attempt-2", PROVIDERS, timeout=1)
+
+    first = _next_message(sqs, queue_url)
+    assert first["slot"] == 1
+    second = _next_message(sqs, queue_url)
+    assert second["slot"] == 2
+    assert second["previous"]["Error"] == "States.Timeout"
+    sfn.send_task_failure(taskToken=second["task_token"], error="Finicity.Failed", cause="institution down")
+    third = _next_message(sqs, queue_url)
+    assert (third["slot"], third["provider"]) == (3, "mx")
+    assert third["previous"]["Error"] == "Finicity.Failed"
+    sfn.send_task_failure(taskToken=third["task_token"], error="Mx.Failed", cause="credentials rejected")
+
+    exhausted = _next_message(sqs, queue_url)
+    assert exhausted["type"] == "waterfall_exhausted"
+    assert (exhausted["tenant_id"], exhausted["invitation_id"], exhausted["attempt"]) == ("t-1", "inv-1", 1)
+    assert exhausted["last_error"]["Error"] == "Mx.Failed"
+    assert "task_token" not in exhausted
+
+    execution = _finished(sfn, execution_arn)
+    assert execution["status"] == "SUCCEEDED"
+    states = _states_entered(sfn, execution_arn)
+    assert states == ["Try1", "Has2", "Try2", "Has3", "Try3", "Exhausted", "FellBackToDocuments"]
+    assert f"all failing {len(states)} " in ASL["Comment"]  # the documented transition count stays true
+
+
+def test_a_single_provider_goes_straight_to_documents(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+    sfn, sqs, env = waterfall
+    execution_arn = _start(sfn, env, "inv-2-attempt-1", {"p1": "mx"})
+
+    request = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    sfn.send_task_failure(taskToken=request["task_token"], error="Mx.Exited", cause="user closed the widget")
+
+    exhausted = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert exhausted["type"] == "waterfall_exhausted"
+    assert exhausted["last_error"]["Error"] == "Mx.Exited"
+    assert _finished(sfn, execution_arn)["status"] == "SUCCEEDED"
+    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Exhausted", "FellBackToDocuments"]
