@@ -11,7 +11,7 @@ MOTO_PORT ?= 5000
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 needs pip < 26.3
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -24,7 +24,7 @@ def send_worker(event: Any) -> dict[str, Any]:
     from chalicelib.services.delivery import SendMessage
 
     service = delivery()
-    service.once.register_context(bp.lambda_context)
+    service.once.register_context(event.context)
 
     def handle(record: SQSRecord) -> None:
         try:
@@ -35,4 +35,4 @@ def send_worker(event: Any) -> dict[str, Any]:
         outcome = service.process(message, receive_count(record))
         logger.info("Send processed", extra={"send_id": message.send_id, "outcome": outcome})
 
-    return process_batch(event, bp.lambda_context, handle)
+    return process_batch(event, event.context, handle)
