@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.api import dev, invitations, openapi, pages, portal, tenants
+from chalicelib.api import invitations, openapi, pages, portal, tenants
 from chalicelib.api.routing import set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
-from chalicelib.handlers import send
-from chalicelib.observability import logger, tracer
+from chalicelib.handlers import relay, send
+from chalicelib.observability import get_tracer, logger, tracing_enabled
 
 app = Chalice(app_name="lender-onboarding")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
-app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+if tracing_enabled():  # off outside Lambda: the X-Ray SDK is then never imported
+    app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 
 set_authenticator(lambda authorization: services().tenants.authenticate(authorization))
 
@@ -22,6 +23,9 @@ app.register_blueprint(invitations.bp)
 app.register_blueprint(portal.bp)
 app.register_blueprint(pages.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
+    from chalicelib.api import dev
+
     app.register_blueprint(dev.bp)
 app.register_blueprint(openapi.bp)
 app.register_blueprint(send.bp)
+app.register_blueprint(relay.bp)
