@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 SERVICE = "lender-onboarding"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="LenderOnboarding", service=SERVICE)
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule: in Lambda, not an emulator, not POWERTOOLS_TRACE_DISABLED."""
+    from aws_lambda_powertools.tracing.tracer import Tracer
+
+    return not Tracer._is_tracer_disabled()
+
+
+@cache
+def get_tracer() -> Tracer:
+    """Built on first use: constructing a Tracer imports the X-Ray SDK (~150 ms of cold start)."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
+
+
+def __getattr__(name: str) -> Any:
+    # ``from chalicelib.observability import tracer`` keeps working, and pays for X-Ray only then.
+    if name == "tracer":
+        return get_tracer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
