@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     finicity_base_url: str = "https://api.finicity.com"
     finicity_app_key: str = "local-app-key"
     finicity_partner_id: str = "local-partner"
+    finicity_partner_secret: str = "local-partner-secret"
     finicity_webhook_secret: str = "local-finicity-secret"
     mx_base_url: str = "https://int-api.mx.com"
     mx_client_id: str = "local-client"

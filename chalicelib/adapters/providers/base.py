@@ -1,0 +1,97 @@
+"""What every bank-link provider adapter shares: the client protocol, typed errors, webhook helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalicelib.domain.bank_link import ErrorClass
+from chalicelib.errors import Unauthorized, UpstreamError, ValidationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from chalicelib.domain.bank_link import CustomerInfo, LinkSession
+    from chalicelib.domain.tenant import Provider
+
+
+class ProviderError(UpstreamError):
+    """A partner call failed. The message is ours (safe for clients); the partner's text is never kept.
+
+    ``retryable`` says whether the same call may succeed later (5xx, timeouts, connection errors);
+    ``error_class`` is what the waterfall records when it gives up on this provider.
+    """
+
+    code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        error_class: ErrorClass = ErrorClass.PROVIDER_ERROR,
+        partner_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.error_class = error_class
+        # A partner error *code* (e.g. Plaid ``INVALID_API_KEYS``), for logs; never the partner's message.
+        self.partner_code = partner_code
+
+
+class WebhookRejected(Unauthorized):
+    """A webhook's signature or credentials did not verify: answer 401 and change nothing."""
+
+    code = "webhook_rejected"
+
+    def __init__(self, reason: str) -> None:
+        # The reason goes to logs; clients only learn that the webhook was not accepted.
+        super().__init__("webhook signature not accepted")
+        self.reason = reason
+
+
+class ProviderClient(Protocol):
+    provider: Provider
+
+    def create_link_session(
+        self, customer: CustomerInfo, *, webhook_url: str, redirect_url: str, reference: str
+    ) -> LinkSession:
+        """Ask the partner for a hosted link session whose webhooks go to ``webhook_url``.
+
+        ``reference`` is opaque to the adapter; it is handed to the partner where its API has a place for
+        it. Raises :class:`ProviderError`.
+        """
+        ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works for plain dicts as well as Chalice's header mapping."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == wanted:
+            return candidate
+    return None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Parse a verified webhook body; a body that is not a JSON object is the sender's fault (400)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("webhook body is not JSON", fields={"body": "must be a JSON object"}) from exc
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("webhook body is not a JSON object", fields={"body": "must be a JSON object"})
+    return parsed
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string field, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def short(value: str, limit: int = 80) -> str:
+    """Partner codes are short identifiers; cap them anyway so nothing long lands in the history."""
+    return value[:limit]

@@ -1,0 +1,185 @@
+"""Mastercard Open Banking (Finicity) Connect: partner token, customer, ``/connect/v2/generate``, webhooks.
+
+Session id: one we mint and pass in ``webhookData`` (Connect echoes ``webhookData`` in every event), so the
+webhook finds its session even when several Connect URLs exist for one Finicity customer.
+
+Signature: ``X-Signature`` is the hex HMAC-SHA256 of the raw body keyed with the webhook secret (the
+partner secret in Mastercard's documentation; kept as its own setting here). There is no timestamp in the
+signature, so a replay is possible: the ``eventId`` dedupe is what makes it harmless.
+
+Outcomes:
+- ``done`` (sent after ``added`` when the customer finishes) -> linked.
+- ``institutionNotSupported``, ``institutionNotFound`` -> ``institution_not_supported``.
+- ``unableToConnect``, ``error`` -> ``provider_error``.
+- ``cancel`` / ``exit`` (Connect's documented exit: code 100, reason ``exit``) -> ``user_exited``.
+- everything else (``ping``, ``started``, ``added``, ``invalidCredentials`` the customer can retry, ...)
+  is acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.providers.base import ProviderError, WebhookRejected, header, json_object, text
+from chalicelib.adapters.providers.http import JsonHttp, field, required_text
+from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.tenant import Provider
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from chalicelib.domain.bank_link import CustomerInfo
+
+SIGNATURE_HEADER = "X-Signature"
+# Partner tokens live two hours; renew well before.
+TOKEN_TTL_S = 90 * 60
+
+SUCCESS_EVENTS = frozenset({"done"})
+UNSUPPORTED_EVENTS = frozenset({"institutionNotSupported", "institutionNotFound"})
+ERROR_EVENTS = frozenset({"unableToConnect", "error"})
+EXIT_EVENTS = frozenset({"cancel", "exit"})
+
+
+class FinicityClient:
+    provider = Provider.FINICITY
+
+    def __init__(
+        self,
+        base_url: str,
+        app_key: str,
+        partner_id: str,
+        partner_secret: str,
+        *,
+        http: JsonHttp | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._app_key = app_key
+        self._partner_id = partner_id
+        self._partner_secret = partner_secret
+        self._http = http or JsonHttp("finicity", base_url)
+        self._clock = clock
+        self._token: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+
+    def create_link_session(
+        self, customer: CustomerInfo, *, webhook_url: str, redirect_url: str, reference: str
+    ) -> LinkSession:
+        """Create a Finicity customer and a single-use Connect URL for it. Raises :class:`ProviderError`."""
+        session_id = f"fin_{secrets.token_hex(16)}"
+        customer_id = self._create_customer(customer, session_id)
+        answer = self._call(
+            "/connect/v2/generate",
+            {
+                "partnerId": self._partner_id,
+                "customerId": customer_id,
+                "redirectUri": redirect_url,
+                "webhook": webhook_url,
+                "webhookContentType": "application/json",
+                "webhookData": {"session_id": session_id, "reference": reference},
+                "singleUseUrl": True,
+                "language": "fr-CA" if customer.locale.startswith("fr") else "en-US",
+            },
+        )
+        return LinkSession(
+            provider=Provider.FINICITY,
+            session_id=session_id,
+            link_url=required_text("finicity", answer, "link"),
+            expires_at=None,
+        )
+
+    def _create_customer(self, customer: CustomerInfo, session_id: str) -> str:
+        # Usernames are unique per partner: one customer per session keeps retries from colliding.
+        answer = self._call(
+            "/aggregation/v2/customers/active",
+            {
+                "username": f"onb-{session_id}",
+                "firstName": customer.first_name or "Customer",
+                "lastName": customer.last_name or "Applicant",
+            },
+        )
+        customer_id = field(answer, "id")
+        if not isinstance(customer_id, str | int) or customer_id == "":
+            raise ProviderError("finicity answered unexpectedly")
+        return str(customer_id)
+
+    def _partner_token(self, *, renew: bool = False) -> str:
+        with self._lock:
+            if not renew and self._token is not None and self._token[0] > self._clock():
+                return self._token[1]
+            response = self._http.post(
+                "/aggregation/v2/partners/authentication",
+                {"partnerId": self._partner_id, "partnerSecret": self._partner_secret},
+                headers=self._headers(),
+            )
+            if response.status != 200:
+                self._refused("/aggregation/v2/partners/authentication", response.status, response.body)
+            token = required_text("finicity", response.body, "token")
+            self._token = (self._clock() + TOKEN_TTL_S, token)
+            return token
+
+    def _call(self, path: str, body: dict[str, Any]) -> Any:
+        response = self._http.post(path, body, headers=self._headers(self._partner_token()))
+        if response.status == 401:  # token revoked or expired early: renew once
+            response = self._http.post(path, body, headers=self._headers(self._partner_token(renew=True)))
+        if response.status not in (200, 201):
+            self._refused(path, response.status, response.body)
+        return response.body
+
+    def _headers(self, token: str | None = None) -> dict[str, str]:
+        headers = {"Finicity-App-Key": self._app_key, "Accept": "application/json"}
+        if token is not None:
+            headers["Finicity-App-Token"] = token
+        return headers
+
+    @staticmethod
+    def _refused(path: str, status: int, body: Any) -> None:
+        code = field(body, "code")
+        logger.warning("finicity refused a request", extra={"path": path, "status": status, "error_code": code})
+        raise ProviderError(
+            "finicity refused the request",
+            retryable=status == 429,
+            partner_code=str(code) if code is not None else None,
+        )
+
+
+def sign_finicity(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_finicity(headers: Mapping[str, str], body: bytes, secret: str) -> ProviderOutcome | None:
+    """Check ``X-Signature`` (hex HMAC-SHA256 of the raw body) and normalise the Connect event.
+
+    Raises :class:`WebhookRejected` for a missing or wrong signature.
+    """
+    signature = header(headers, SIGNATURE_HEADER)
+    if not signature:
+        raise WebhookRejected("missing X-Signature header")
+    expected = sign_finicity(body, secret)
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+        raise WebhookRejected("signature does not match the body")
+    return parse_finicity(json_object(body))
+
+
+def parse_finicity(payload: dict[str, Any]) -> ProviderOutcome | None:
+    event_type = text(payload.get("eventType"))
+    session_id = text(field(payload, "webhookData", "session_id"))
+    if event_type is None or session_id is None:
+        return None  # ping, or an event for a Connect URL we did not create
+    event_id = text(payload.get("eventId")) or f"{session_id}:{event_type}"
+    if event_type in SUCCESS_EVENTS:
+        return linked(Provider.FINICITY, session_id, event_id, event_type)
+    if event_type in UNSUPPORTED_EVENTS:
+        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, event_type)
+    if event_type in ERROR_EVENTS:
+        code = field(payload, "payload", "code")
+        detail = f"{event_type} {code}" if isinstance(code, int) else event_type
+        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.PROVIDER_ERROR, detail)
+    if event_type in EXIT_EVENTS:
+        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.USER_EXITED, event_type)
+    return None
