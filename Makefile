@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 API_PORT ?= 8000
 MOTO_PORT ?= 5000
+SANDBOX_PORT ?= 8100
 
 .PHONY: install run test lint typecheck unit integration e2e package bench clean
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m devstack --api-port $(API_PORT) --moto-port $(MOTO_PORT)
+	$(BIN)/python -m devstack --api-port $(API_PORT) --moto-port $(MOTO_PORT) --sandbox-port $(SANDBOX_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """``make run``: the whole system on this machine, no AWS account, Docker or network needed.
 
-    python -m devstack [--host 127.0.0.1] [--api-port 8000] [--moto-port 5000]
+    python -m devstack [--host 127.0.0.1] [--api-port 8000] [--moto-port 5000] [--sandbox-port 8100]
 
 Ctrl-C or SIGTERM stops the pollers, the HTTP server and the embedded AWS, then exits 0.
 """
@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address both servers bind to (default 127.0.0.1)")
     parser.add_argument("--api-port", type=int, default=8000, help="port of the app's HTTP API (default 8000)")
     parser.add_argument("--moto-port", type=int, default=5000, help="port of the embedded AWS (default 5000)")
+    parser.add_argument(
+        "--sandbox-port", type=int, default=8100, help="port of the bank-link provider sandbox (default 8100)"
+    )
     parser.add_argument(
         "--retry-after",
         type=int,
@@ -56,16 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         api_port=args.api_port,
         moto_port=args.moto_port,
+        sandbox_port=args.sandbox_port,
         retry_visibility_s=None if args.retry_after < 0 else args.retry_after,
     )
     try:
         stack.start()
     except PortInUse as exc:
-        print(f"devstack: {exc}; choose another port (API_PORT=... MOTO_PORT=... make run)", file=sys.stderr)
+        print(
+            f"devstack: {exc}; choose another port (API_PORT=... MOTO_PORT=... SANDBOX_PORT=... make run)",
+            file=sys.stderr,
+        )
         return 2
     print(f"API:          {stack.api_url}", flush=True)
     print(f"Embedded AWS: {stack.aws_url}", flush=True)
     print(f"Outbox:       {stack.api_url}/dev/outbox", flush=True)
+    print(f"Bank sandbox: {stack.sandbox_url}/sandbox/sessions", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):

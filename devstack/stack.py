@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from chalice.local import LocalDevServer
     from moto.server import ThreadedMotoServer
 
+    from devstack.sandbox import ProviderSandbox
+
 log = logging.getLogger("devstack")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +100,7 @@ class LocalStack:
     host: str = "127.0.0.1"
     api_port: int = 8000
     moto_port: int = 5000
+    sandbox_port: int = 8100
     region: str = "us-east-1"
     retry_visibility_s: int | None = 2
     env: dict[str, str] = field(default_factory=dict)
@@ -105,10 +108,15 @@ class LocalStack:
     _server: LocalDevServer | None = field(default=None, init=False, repr=False)
     _http_thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _pollers: Pollers | None = field(default=None, init=False, repr=False)
+    _sandbox: ProviderSandbox | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
         return f"http://{client_host(self.host)}:{self.api_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{client_host(self.host)}:{self.sandbox_port}"
 
     @property
     def aws_url(self) -> str:
@@ -118,8 +126,10 @@ class LocalStack:
         """Start everything; on any failure stop what already started and re-raise."""
         ensure_port_free(self.host, self.moto_port)
         ensure_port_free(self.host, self.api_port)
+        ensure_port_free(self.host, self.sandbox_port)
         try:
             self._start_aws()
+            self._start_sandbox()
             app = self._configure_app()
             self._start_http(app)
             self._start_pollers(app)
@@ -139,6 +149,9 @@ class LocalStack:
         if self._http_thread is not None:
             self._http_thread.join(5)
             self._http_thread = None
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -157,6 +170,13 @@ class LocalStack:
         )
         response.raise_for_status()
 
+    def _start_sandbox(self) -> None:
+        from devstack.sandbox import ProviderSandbox
+
+        # Credentials come from the same variables (or defaults) the app's settings read.
+        self._sandbox = ProviderSandbox(self.host, self.sandbox_port, api_url=self.api_url).start()
+        self.sandbox_port = self._sandbox.port  # port 0 asks for any free port
+
     def _configure_app(self) -> Chalice:
         for name in UNSET:
             os.environ.pop(name, None)
@@ -168,6 +188,10 @@ class LocalStack:
             "STAGE": "local",
             "AWS_ENDPOINT_URL": self.aws_url,
             "PUBLIC_BASE_URL": self.api_url,
+            # Every bank-link partner is the local sandbox: the whole flow runs offline.
+            "PLAID_BASE_URL": self.sandbox_url,
+            "FINICITY_BASE_URL": self.sandbox_url,
+            "MX_BASE_URL": self.sandbox_url,
         }
         os.environ.update(self.env)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")

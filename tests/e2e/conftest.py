@@ -28,6 +28,8 @@ class RunningStack:
     aws: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # The bank-link provider sandbox (Plaid, Finicity, MX) the stack's app talks to.
+    sandbox: str = ""
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -53,20 +55,36 @@ def stop(stack: RunningStack) -> int:
 
 @contextmanager
 def run_stack() -> Iterator[RunningStack]:
-    api_port, moto_port = free_port(), free_port()
+    api_port, moto_port, sandbox_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # The stack sets its own endpoint, stage and credentials; inherited test settings must not leak in.
-    for name in ("AWS_ENDPOINT_URL", "STAGE", "MOTO_PORT"):
+    for name in ("AWS_ENDPOINT_URL", "STAGE", "MOTO_PORT", "PLAID_BASE_URL", "FINICITY_BASE_URL", "MX_BASE_URL"):
         env.pop(name, None)
     with tempfile.NamedTemporaryFile("wb", prefix="devstack-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "--api-port", str(api_port), "--moto-port", str(moto_port)],
+            [
+                sys.executable,
+                "-m",
+                "devstack",
+                "--api-port",
+                str(api_port),
+                "--moto-port",
+                str(moto_port),
+                "--sandbox-port",
+                str(sandbox_port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{moto_port}", process, Path(log.name))
+    stack = RunningStack(
+        f"http://127.0.0.1:{api_port}",
+        f"http://127.0.0.1:{moto_port}",
+        process,
+        Path(log.name),
+        sandbox=f"http://127.0.0.1:{sandbox_port}",
+    )
     failed = False
     try:
         wait_for_health(stack)
