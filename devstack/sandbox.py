@@ -412,7 +412,7 @@ class ProviderSandbox:
         return [(status, _compact(message), True)]
 
     def _deliver(self, session: SandboxSession, event: str, body: bytes, decisive: bool) -> Delivery:
-        headers = {"Content-Type": "application/json", **self._signature(session.provider, body)}
+        headers = {"Content-Type": "application/json", **self.signature_headers(session.provider, body)}
         try:
             response = self._http.post(session.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
         except requests.RequestException as exc:
@@ -421,7 +421,8 @@ class ProviderSandbox:
         log.info("Webhook %s (%s) -> %s", event, session.provider, response.status_code)
         return Delivery(event, response.status_code, decisive)
 
-    def _signature(self, provider: str, body: bytes) -> dict[str, str]:
+    def signature_headers(self, provider: str, body: bytes) -> dict[str, str]:
+        """The headers ``provider`` would sign ``body`` with (also handy for tests that post webhooks)."""
         creds = self.credentials
         if provider == "plaid":
             key = self.keys[-1]

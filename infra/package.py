@@ -118,6 +118,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("FINICITY_APP_KEY", "FinicityAppKey", "Mastercard Open Banking app key.", secret=True),
     Parameter("FINICITY_PARTNER_ID", "FinicityPartnerId", "Mastercard Open Banking partner id."),
     Parameter(
+        "FINICITY_PARTNER_SECRET", "FinicityPartnerSecret", "Mastercard Open Banking partner secret.", secret=True
+    ),
+    Parameter(
         "FINICITY_WEBHOOK_SECRET", "FinicityWebhookSecret", "Secret of Mastercard Open Banking webhooks.", secret=True
     ),
     Parameter("MX_BASE_URL", "MxBaseUrl", "MX Platform API environment.", default="https://int-api.mx.com"),

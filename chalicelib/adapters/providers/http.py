@@ -1,7 +1,9 @@
 """The one HTTP client the provider adapters use: timeouts, retries with backoff, typed errors.
 
-Retries cover connection failures and 5xx answers (``Retry-After`` respected). A read timeout on a POST is
-not retried: the partner may have acted on it, and the caller decides what a second attempt means.
+Retries cover connection failures and 5xx answers, with exponential backoff capped at ``MAX_BACKOFF_S``.
+A partner's ``Retry-After`` is not obeyed here: a worker must not sleep for minutes inside one invocation;
+the caller's own redelivery (SQS) is the longer retry. A read timeout on a POST is not retried: the
+partner may have acted on it, and the caller decides what a second attempt means.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chalicelib.observability import logger
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 RETRY_STATUSES = (500, 502, 503, 504)
+MAX_BACKOFF_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,11 @@ class JsonHttp:
             status=retries,
             other=0,
             backoff_factor=backoff_s,
+            backoff_max=MAX_BACKOFF_S,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset({"GET", "POST"}),
             raise_on_status=False,
-            respect_retry_after_header=True,
+            respect_retry_after_header=False,
         )
         self._local = threading.local()
 
