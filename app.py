@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware
 
+from chalicelib.api import bank_links as bank_link_routes
 from chalicelib.api import invitations, openapi, pages, portal, tenants
+from chalicelib.api import webhooks as webhook_routes
 from chalicelib.api.routing import set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
-from chalicelib.handlers import relay, send
+from chalicelib.handlers import link_requests, relay, send
 from chalicelib.observability import get_tracer, logger, tracing_enabled
 
 app = Chalice(app_name="lender-onboarding")
@@ -21,6 +23,8 @@ set_authenticator(lambda authorization: services().tenants.authenticate(authoriz
 app.register_blueprint(tenants.bp)
 app.register_blueprint(invitations.bp)
 app.register_blueprint(portal.bp)
+app.register_blueprint(bank_link_routes.bp)
+app.register_blueprint(webhook_routes.bp)
 app.register_blueprint(pages.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
     from chalicelib.api import dev
@@ -29,3 +33,4 @@ if local_stage():  # the outbox page exists only on the embedded stack
 app.register_blueprint(openapi.bp)
 app.register_blueprint(send.bp)
 app.register_blueprint(relay.bp)
+app.register_blueprint(link_requests.bp)

@@ -20,7 +20,9 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
+    from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.portal import PortalService
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,70 @@ def delivery() -> DeliveryService:
     )
 
 
+@cache
+def bank_links() -> BankLinkService:
+    """The bank-link waterfall: Step Functions, the provider clients and their webhook verifiers.
+
+    Tests replace it (``monkeypatch.setattr(bootstrap, "bank_links", ...)``) with fake providers.
+    """
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.providers import (
+        build_clients,
+        build_plaid_key_cache,
+        verify_finicity,
+        verify_mx,
+        verify_plaid,
+    )
+    from chalicelib.adapters.workflow import Workflow
+    from chalicelib.domain.tenant import Provider
+    from chalicelib.services.bank_links import BankLinkService
+
+    s = services()
+    st = s.settings
+    clients = build_clients(st)
+    keys = build_plaid_key_cache(st, clients[Provider.PLAID])  # type: ignore[arg-type]
+    return BankLinkService(
+        repo=BankLinkRepository(s.table),
+        invitations=s.invitation_repo,
+        tenants=s.tenant_repo,
+        workflow=Workflow(st.state_machine_arn, aws.client("stepfunctions")),
+        providers=clients,
+        verifiers={
+            Provider.PLAID: lambda h, b: verify_plaid(h, b, keys),
+            Provider.FINICITY: lambda h, b: verify_finicity(h, b, st.finicity_webhook_secret),
+            Provider.MX: lambda h, b: verify_mx(h, b, st.mx_webhook_username, st.mx_webhook_password),
+        },
+        documents=DocumentStore(st.documents_bucket, aws.client("s3")),
+        once=Once(st.table_name, aws.client("dynamodb")),
+        settings=st,
+    )
+
+
+def portal() -> PortalService:
+    """The customer portal's service (built on the current :func:`bank_links`, so a test's fake applies)."""
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.services.portal import PortalService
+
+    s = services()
+    links = bank_links()
+    return PortalService(
+        invitations=s.invitations,
+        repo=s.invitation_repo,
+        tenants=s.tenant_repo,
+        links_repo=BankLinkRepository(s.table),
+        bank_links=links,
+        documents=links.documents,
+        queue=s.queue,
+        settings=s.settings,
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
     services.cache_clear()
     delivery.cache_clear()
+    bank_links.cache_clear()
     get_settings.cache_clear()
     aws.reset_clients()

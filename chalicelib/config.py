@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     ses_feedback_topic_arn: str = ""
     ses_configuration_set: str = "onboarding"
     state_machine_arn: str = ""
+    # Each waterfall slot waits this long for the customer to finish at one provider; the portal
+    # heartbeats the open task while the customer is active, so a closed tab moves on sooner.
+    link_step_timeout_seconds: int = Field(default=900, ge=1)
+    link_heartbeat_seconds: int = Field(default=300, ge=1)
     documents_bucket: str = "onboarding-documents"
 
     # Links in emails are built from this, never from a request's Host header.

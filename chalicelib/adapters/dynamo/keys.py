@@ -122,3 +122,39 @@ def owner_index(tenant_id: str, owner: str) -> str:
 
 def delivery_index(tenant_id: str, delivery_status: str) -> str:
     return f"{tenant_pk(tenant_id)}#DELIVERY#{delivery_status}"
+
+
+# --- bank links and documents (customer portal) -------------------------------------------------
+def bank_link_state(tenant_id: str, invitation_id: str) -> Key:
+    """The invitation's current bank-link attempt number (the counter that names executions)."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "BANKLINK#STATE"}
+
+
+def bank_link_attempt(tenant_id: str, invitation_id: str, attempt: int) -> Key:
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"BANKLINK#A#{attempt:04d}"}
+
+
+def bank_link_slot(tenant_id: str, invitation_id: str, attempt: int, slot: int) -> Key:
+    """One provider try of an attempt: its session, task token and decision."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"BANKLINK#A#{attempt:04d}#S#{slot}"}
+
+
+BANK_LINK_PREFIX = "BANKLINK#"
+BANK_LINK_ATTEMPT_PREFIX = "BANKLINK#A#"
+
+
+def provider_session(provider: str, session_id: str) -> Key:
+    """Provider session id -> tenant, invitation, attempt and slot (webhooks carry no tenant)."""
+    return {"PK": f"PSESSION#{provider}#{session_id}", "SK": "PSESSION"}
+
+
+def document(tenant_id: str, invitation_id: str, document_id: str) -> Key:
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"DOC#{document_id}"}
+
+
+DOCUMENT_PREFIX = "DOC#"
+
+
+def portal_submission(tenant_id: str, invitation_id: str) -> Key:
+    """Marker that the customer submitted the portal, holding the published event's id."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "PORTAL#SUBMITTED"}

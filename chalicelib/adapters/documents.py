@@ -1,0 +1,126 @@
+"""S3 document store: presigned uploads with content conditions, presigned downloads, deletion.
+
+Browsers upload straight to S3 with a presigned POST whose policy pins the object key, the
+Content-Type and a content-length-range, so the API never streams files and S3 itself refuses
+anything larger than allowed. Raises UpstreamError when S3 fails; a missing object is None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import UpstreamError
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+UPLOAD_EXPIRES_SECONDS = 15 * 60
+DOWNLOAD_EXPIRES_SECONDS = 5 * 60
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size: int
+    content_type: str
+
+
+class DocumentStore:
+    def __init__(self, bucket: str, client: S3Client | Any) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    def presigned_post(
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int = UPLOAD_EXPIRES_SECONDS,
+        success_redirect: str | None = None,
+    ) -> dict[str, Any]:
+        """``{"url", "fields"}`` for a multipart POST of exactly this key, type and size range."""
+        fields: dict[str, str] = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_bytes],
+        ]
+        if success_redirect:
+            fields["success_action_redirect"] = success_redirect
+            conditions.append({"success_action_redirect": success_redirect})
+        try:
+            post = self.client.generate_presigned_post(
+                Bucket=self.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("Presigning an upload failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return {"url": post["url"], "fields": {k: str(v) for k, v in post["fields"].items()}}
+
+    def presigned_put(self, key: str, content_type: str, expires_in: int = UPLOAD_EXPIRES_SECONDS) -> str:
+        """A PUT URL signed for this Content-Type (no size condition: prefer :meth:`presigned_post`)."""
+        try:
+            return str(
+                self.client.generate_presigned_url(
+                    "put_object",
+                    Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+                    ExpiresIn=expires_in,
+                )
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def presigned_get(self, key: str, filename: str, expires_in: int = DOWNLOAD_EXPIRES_SECONDS) -> str:
+        try:
+            return str(
+                self.client.generate_presigned_url(
+                    "get_object",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": key,
+                        "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                    },
+                    ExpiresIn=expires_in,
+                )
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            logger.exception("HeadObject failed", extra={"error_code": code})
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return StoredObject(int(response["ContentLength"]), str(response.get("ContentType", "")))
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every version of every object under ``prefix`` (the bucket is versioned).
+
+        Returns the number of object versions and delete markers removed.
+        """
+        removed = 0
+        try:
+            paginator = self.client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                victims: list[Any] = [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                ]
+                for start in range(0, len(victims), 1000):
+                    chunk = victims[start : start + 1000]
+                    response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+                    if response.get("Errors"):
+                        raise UpstreamError("some documents could not be deleted, please retry")
+                    removed += len(chunk)
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("Deleting documents failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return removed

@@ -1,0 +1,565 @@
+"""Use cases of the bank-link waterfall: start an attempt, serve link requests, take webhooks.
+
+The state machine (infra/waterfall.asl.json) decides *which* provider comes next; this service
+talks to the providers and records *why* each one ended. Every slot's decision is written once,
+with its history event, by a conditional write: the webhook (linked or a partner failure), the
+worker (the partner refused to open a session, or ``previous`` reports a timeout) or the
+``waterfall_exhausted`` message (the last slot), whichever comes first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from chalicelib.domain.bank_link import CustomerInfo
+from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
+from chalicelib.domain.tenant import Provider
+from chalicelib.domain.waterfall import (
+    Attempt,
+    AttemptState,
+    BankLinks,
+    Decision,
+    DisconnectResult,
+    SlotState,
+    advance,
+    document_prefix,
+    duration_seconds,
+    execution_input,
+    execution_name,
+    providers_for,
+    reason_from_error,
+)
+from chalicelib.errors import ConcurrentModification, Conflict, NotFound, UpstreamError
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
+    from chalicelib.adapters.dynamo.table import Item
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.providers.base import ProviderClient
+    from chalicelib.adapters.workflow import Workflow
+    from chalicelib.config import Settings
+    from chalicelib.domain.bank_link import ProviderOutcome
+    from chalicelib.domain.tenant import Tenant
+
+# (headers, raw body) -> a verified outcome, None for a webhook type we ignore; raises WebhookRejected.
+Verifier = Callable[[Mapping[str, str], bytes], "ProviderOutcome | None"]
+
+WEBHOOK_DEDUPE_TTL_SECONDS = 14 * 24 * 3600
+
+
+class LinkRequest(BaseModel):
+    """What a waterfall slot posts to the link-request queue (infra/waterfall.asl.json)."""
+
+    type: Literal["link_request"]
+    task_token: str
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    slot: int
+    provider: Provider
+    previous: dict[str, Any] | None = None
+
+
+class WaterfallExhausted(BaseModel):
+    type: Literal["waterfall_exhausted"]
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    last_error: dict[str, Any] | None = None
+
+
+def _at(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class BankLinkService:
+    def __init__(
+        self,
+        repo: BankLinkRepository,
+        invitations: InvitationRepository,
+        tenants: TenantRepository,
+        workflow: Workflow,
+        providers: Mapping[Provider, ProviderClient],
+        verifiers: Mapping[Provider, Verifier],
+        documents: DocumentStore,
+        once: Once | None,
+        settings: Settings,
+    ) -> None:
+        self.repo = repo
+        self.invitations = invitations
+        self.tenants = tenants
+        self.workflow = workflow
+        self.providers = providers
+        self.verifiers = verifiers
+        self.documents = documents
+        self.once = once
+        self.settings = settings
+
+    # --- start -------------------------------------------------------------------------------
+    def start(self, tenant: Tenant, inv: Invitation) -> Attempt:
+        """Start an attempt, or return the one running (or linked): one execution per attempt.
+
+        Raises UpstreamError when Step Functions is down (a retry resumes the same attempt).
+        """
+        for _ in range(3):
+            number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
+            current = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
+            if current is not None and current["state"] in (AttemptState.RUNNING, AttemptState.LINKED):
+                if current["state"] == AttemptState.RUNNING and not current.get("execution_arn"):
+                    self._launch(current)
+                return self._attempt_view(current, self._slots(inv, number))
+            providers = providers_for(inv.banking_integration, tenant.settings)
+            attempt = number + 1
+            now = utcnow()
+            payload = execution_input(
+                inv.tenant_id,
+                inv.invitation_id,
+                attempt,
+                providers,
+                self.settings.link_step_timeout_seconds,
+                self.settings.link_heartbeat_seconds,
+            )
+            record = {
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "attempt": attempt,
+                "state": AttemptState.RUNNING.value,
+                "providers": [p.value for p in providers],
+                "started_at": now.isoformat(),
+                "execution_name": execution_name(inv.invitation_id, attempt),
+                "input": payload,
+            }
+            try:
+                self.repo.begin_attempt(record, number)
+            except ConcurrentModification:
+                continue  # another click claimed this number: return that attempt
+            self._event(
+                inv,
+                "bank_link_started",
+                "customer",
+                now,
+                {"attempt": attempt, "providers": record["providers"]},
+            )
+            self._launch(record)
+            return self._attempt_view(record, [])
+        raise ConcurrentModification("the bank link is being started, please retry")
+
+    def _launch(self, record: Item) -> None:
+        execution = self.workflow.start(record["execution_name"], record["input"])
+        self.repo.set_attempt(
+            record["tenant_id"], record["invitation_id"], record["attempt"], {"execution_arn": execution.arn}
+        )
+        record["execution_arn"] = execution.arn
+        logger.info(
+            "Bank-link attempt started",
+            extra={
+                "tenant_id": record["tenant_id"],
+                "invitation_id": record["invitation_id"],
+                "attempt": record["attempt"],
+                "already_started": execution.already_started,
+            },
+        )
+
+    # --- reads -------------------------------------------------------------------------------
+    def view(self, tenant: Tenant, invitation_id: str) -> BankLinks:
+        """The lender's view: 404 for another lender's invitation."""
+        inv = self.invitations.get(tenant.tenant_id, invitation_id) if invitation_id.startswith("inv_") else None
+        if inv is None:
+            raise NotFound("no such invitation")
+        return self.links(inv)
+
+    def links(self, inv: Invitation) -> BankLinks:
+        items = self.repo.everything(inv.tenant_id, inv.invitation_id)
+        attempts = [i for i in items if i.get("type") == "bank_link_attempt"]
+        slots = [i for i in items if i.get("type") == "bank_link_slot"]
+        return BankLinks(
+            invitation_id=inv.invitation_id,
+            attempts=[self._attempt_view(a, [s for s in slots if s["attempt"] == a["attempt"]]) for a in attempts],
+        )
+
+    def current(self, inv: Invitation) -> Attempt | None:
+        number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
+        record = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
+        return self._attempt_view(record, self._slots(inv, number)) if record else None
+
+    def _slots(self, inv: Invitation, number: int) -> list[Item]:
+        items = self.repo.everything(inv.tenant_id, inv.invitation_id)
+        return [i for i in items if i.get("type") == "bank_link_slot" and i["attempt"] == number]
+
+    @staticmethod
+    def _attempt_view(record: Item, slots: list[Item]) -> Attempt:
+        decisions = [
+            Decision(
+                slot=s["slot"],
+                provider=Provider(s["provider"]),
+                outcome="linked"
+                if s["state"] == SlotState.LINKED
+                else "failed"
+                if s["state"] == SlotState.FAILED
+                else "pending",
+                reason=s.get("reason"),
+                started_at=_at(s.get("started_at")),
+                ended_at=_at(s.get("ended_at")),
+                duration_seconds=s.get("duration_seconds"),
+            )
+            for s in sorted(slots, key=lambda s: int(s["slot"]))
+        ]
+        running = record["state"] == AttemptState.RUNNING
+        open_slot = next((s for s in slots if s["state"] == SlotState.OPEN), None)
+        return Attempt(
+            attempt=record["attempt"],
+            state=AttemptState(record["state"]),
+            providers=[Provider(p) for p in record["providers"]],
+            started_at=datetime.fromisoformat(record["started_at"]),
+            ended_at=_at(record.get("ended_at")),
+            execution_name=record["execution_name"],
+            linked_provider=Provider(record["linked_provider"]) if record.get("linked_provider") else None,
+            current_provider=Provider(open_slot["provider"]) if running and open_slot else None,
+            link_url=open_slot.get("link_url") if running and open_slot else None,
+            decisions=decisions,
+        )
+
+    # --- heartbeat ---------------------------------------------------------------------------
+    def heartbeat(self, inv: Invitation) -> bool:
+        """The customer is active on the portal: keep the open provider step alive. Best effort."""
+        number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
+        record = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
+        if record is None or record["state"] != AttemptState.RUNNING or not record.get("current_slot"):
+            return False
+        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, number, int(record["current_slot"]))
+        if slot is None or slot["state"] != SlotState.OPEN or not slot.get("task_token"):
+            return False
+        try:
+            from chalicelib.adapters.workflow import TaskResult
+
+            return self.workflow.heartbeat(slot["task_token"]) is TaskResult.SENT
+        except UpstreamError:
+            logger.warning("Heartbeat not sent", extra={"invitation_id": inv.invitation_id})
+            return False
+
+    # --- the link-request worker -------------------------------------------------------------
+    def handle_link_request(self, message: LinkRequest) -> str:
+        """Record the previous slot's failure, then open a session with this slot's provider.
+
+        Raises UpstreamError (retry the message) when AWS is down; a provider failure is not an
+        error here: it fails the task so the waterfall moves on.
+        """
+        log = {"tenant_id": message.tenant_id, "invitation_id": message.invitation_id, "attempt": message.attempt}
+        inv = self.invitations.get(message.tenant_id, message.invitation_id)
+        attempt = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
+        if inv is None or attempt is None:
+            logger.info("Link request for a deleted invitation", extra=log)
+            self.workflow.fail(message.task_token, "provider_error", "invitation deleted")
+            return "gone"
+        if message.previous is not None and message.slot > 1:
+            self._record_failure(inv, attempt, message.slot - 1, reason_from_error(message.previous), actor="waterfall")
+        if attempt["state"] == AttemptState.LINKED:
+            # The customer linked at an earlier provider after its step moved on: end the run there.
+            self.workflow.succeed(message.task_token, {"provider": attempt.get("linked_provider")})
+            return "already_linked"
+        if attempt["state"] != AttemptState.RUNNING:
+            self.workflow.fail(message.task_token, "provider_error", "attempt closed")
+            return "closed"
+
+        def effect() -> dict[str, Any]:
+            return {"outcome": self._open_session(inv, attempt, message)}
+
+        if self.once is None:
+            return str(effect()["outcome"])
+        return str(self.once(f"link_request:{_token_key(message.task_token)}", effect)["outcome"])
+
+    def _open_session(self, inv: Invitation, attempt: Item, message: LinkRequest) -> str:
+        now = utcnow()
+        self.repo.request_slot(
+            {
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "attempt": message.attempt,
+                "slot": message.slot,
+                "provider": message.provider.value,
+                "started_at": now.isoformat(),
+            }
+        )
+        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, message.attempt, message.slot)
+        if slot is None or slot["state"] != SlotState.REQUESTED:
+            return "duplicate"
+        from chalicelib.adapters.providers.base import ProviderError
+
+        client = self.providers.get(message.provider)
+        base = self.settings.base_url
+        try:
+            if client is None:
+                raise ProviderError(f"{message.provider.value} is not configured")
+            session = client.create_link_session(
+                CustomerInfo(
+                    invitation_id=inv.invitation_id,
+                    tenant_id=inv.tenant_id,
+                    email=inv.email,
+                    phone=inv.phone,
+                    first_name=inv.first_name,
+                    last_name=inv.last_name,
+                    locale=inv.locale,
+                ),
+                webhook_url=f"{base}/webhooks/{message.provider.value}",
+                # Never the portal token: it would leak a bearer link to the partner.
+                redirect_url=f"{base}/portal/return",
+                reference=f"{inv.invitation_id}-{message.attempt}-{message.slot}",
+            )
+        except ProviderError as exc:
+            reason = exc.error_class.value if exc.error_class else "provider_error"
+            logger.warning(
+                "Provider refused a link session",
+                extra={
+                    "provider": message.provider.value,
+                    "invitation_id": inv.invitation_id,
+                    "partner_code": exc.partner_code,
+                },
+            )
+            self._close(inv, slot, linked=False, reason=reason, detail=exc.partner_code, actor="waterfall")
+            self.workflow.fail(message.task_token, reason, "the provider could not open a session")
+            return "provider_error"
+        from chalicelib.adapters.dynamo.bank_links import AlreadyClosed
+
+        try:
+            self.repo.open_slot(
+                slot,
+                {
+                    "provider": session.provider.value,
+                    "session_id": session.session_id,
+                    "link_url": session.link_url,
+                    "session_expires_at": session.expires_at.isoformat() if session.expires_at else None,
+                },
+                message.task_token,
+            )
+        except AlreadyClosed:
+            return "closed"
+        logger.info(
+            "Link session opened",
+            extra={"provider": message.provider.value, "invitation_id": inv.invitation_id, "slot": message.slot},
+        )
+        return "opened"
+
+    def handle_exhausted(self, message: WaterfallExhausted) -> str:
+        inv = self.invitations.get(message.tenant_id, message.invitation_id)
+        attempt = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
+        if inv is None or attempt is None:
+            return "gone"
+        last = len(attempt["providers"])
+        self._record_failure(inv, attempt, last, reason_from_error(message.last_error), actor="waterfall")
+        now = utcnow()
+        event = InvitationEvent(
+            type="bank_link_exhausted",
+            actor="waterfall",
+            at=now,
+            details={"attempt": message.attempt, "providers": attempt["providers"], "next": "document_upload"},
+        )
+        try:
+            self.repo.transact(
+                [
+                    self.repo.finish_attempt_action(
+                        inv.tenant_id,
+                        inv.invitation_id,
+                        message.attempt,
+                        AttemptState.EXHAUSTED,
+                        {"ended_at": now.isoformat()},
+                    ),
+                    self.invitations.event_action(inv, event),
+                ]
+            )
+        except Conflict:
+            return "duplicate"
+        return "exhausted"
+
+    def _record_failure(self, inv: Invitation, attempt: Item, slot_number: int, reason: str, actor: str) -> bool:
+        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number)
+        if slot is None:
+            # The slot's own link request was never processed (lost or still queued): record it anyway.
+            providers = attempt["providers"]
+            if not 1 <= slot_number <= len(providers):
+                return False
+            slot = {
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "attempt": attempt["attempt"],
+                "slot": slot_number,
+                "provider": providers[slot_number - 1],
+                "state": SlotState.REQUESTED.value,
+            }
+            self.repo.request_slot(slot)
+            slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number) or slot
+        if SlotState(slot["state"]).closed:
+            return False
+        return self._close(inv, slot, linked=False, reason=reason, detail=None, actor=actor)
+
+    def _close(
+        self,
+        inv: Invitation,
+        slot: Item,
+        *,
+        linked: bool,
+        reason: str | None,
+        detail: str | None,
+        actor: str,
+        extra: list[Action] | None = None,
+    ) -> bool:
+        """Record the slot's decision and its history event once; False when already decided."""
+        now = utcnow()
+        duration = duration_seconds(_at(slot.get("started_at")), now)
+        outcome = "linked" if linked else "failed"
+        changes = {
+            "state": (SlotState.LINKED if linked else SlotState.FAILED).value,
+            "reason": reason,
+            "detail": detail,
+            "decided_by": actor,
+            "ended_at": now.isoformat(),
+            "duration_seconds": duration,
+        }
+        event = InvitationEvent(
+            type="bank_link_decision",
+            actor=actor,
+            at=now,
+            details={
+                "attempt": slot["attempt"],
+                "slot": slot["slot"],
+                "provider": slot["provider"],
+                "outcome": outcome,
+                "reason": reason,
+                "detail": detail,
+                "duration_seconds": duration,
+            },
+        )
+        key = self.repo.slot_key(inv.tenant_id, inv.invitation_id, slot["attempt"], slot["slot"])
+        closed = self.repo.close_slot(key, changes, [self.invitations.event_action(inv, event), *(extra or [])])
+        if closed:
+            logger.info(
+                "Bank-link decision",
+                extra={
+                    "invitation_id": inv.invitation_id,
+                    "provider": slot["provider"],
+                    "outcome": outcome,
+                    "reason": reason,
+                },
+            )
+        return closed
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def receive_webhook(self, provider: Provider, headers: Mapping[str, str], body: bytes) -> str:
+        """Verify (raises WebhookRejected -> 401, nothing changed) and act on one partner webhook."""
+        verify = self.verifiers.get(provider)
+        if verify is None:
+            raise NotFound("no such webhook")
+        outcome = verify(headers, body)
+        if outcome is None:
+            return "ignored"
+        return self.handle_outcome(outcome)
+
+    def handle_outcome(self, outcome: ProviderOutcome) -> str:
+        """Close the session's task: linked -> SendTaskSuccess, failed -> SendTaskFailure(error class).
+
+        Duplicate and late deliveries (slot decided, task closed) return without changing anything.
+        """
+        from chalicelib.adapters.workflow import TaskResult
+
+        log = {"provider": outcome.provider.value, "event_id": outcome.event_id}
+        lookup = self.repo.session_lookup(outcome.provider.value, outcome.session_id)
+        if lookup is None:
+            logger.info("Webhook for an unknown session", extra=log)
+            return "unknown_session"
+        tenant_id, invitation_id = lookup["tenant_id"], lookup["invitation_id"]
+        inv = self.invitations.get(tenant_id, invitation_id)
+        slot = self.repo.slot(tenant_id, invitation_id, int(lookup["attempt"]), int(lookup["slot"]))
+        if inv is None or slot is None:
+            return "unknown_session"
+        scope = f"webhook:{outcome.provider.value}"
+        if SlotState(slot["state"]).closed or self.repo.seen(scope, outcome.event_id):
+            logger.info("Webhook after the decision: nothing to do", extra=log)
+            return "duplicate"
+        token = str(slot.get("task_token") or "")
+        if outcome.linked:
+            result = self.workflow.succeed(
+                token, {"provider": outcome.provider.value, "session_id": outcome.session_id}
+            )
+        else:
+            error = outcome.error_class.value if outcome.error_class else "provider_error"
+            result = self.workflow.fail(token, error, "the customer did not link at this provider")
+        if result is TaskResult.CLOSED and not (outcome.linked and self._linked_by(slot, outcome.session_id)):
+            # Timed out (or answered) before this delivery: the waterfall already moved on.
+            logger.info("Late webhook: the provider step had already closed", extra=log)
+            return "late"
+        now = utcnow()
+        extra = [self.repo.dedupe_action(scope, outcome.event_id, int(time.time()) + WEBHOOK_DEDUPE_TTL_SECONDS)]
+        if outcome.linked:
+            extra.append(
+                self.repo.finish_attempt_action(
+                    tenant_id,
+                    invitation_id,
+                    int(slot["attempt"]),
+                    AttemptState.LINKED,
+                    {"ended_at": now.isoformat(), "linked_provider": outcome.provider.value},
+                )
+            )
+        closed = self._close(
+            inv,
+            slot,
+            linked=outcome.linked,
+            reason=None if outcome.linked else (outcome.error_class.value if outcome.error_class else "provider_error"),
+            detail=outcome.detail,
+            actor=outcome.provider.value,
+            extra=extra,
+        )
+        if not closed:
+            return "duplicate"
+        if outcome.linked:
+            self._portal_status(inv, PortalStatus.BANK_LINKED)
+            return "linked"
+        return "failed"
+
+    def _linked_by(self, slot: Item, session_id: str) -> bool:
+        """After a crash between SendTaskSuccess and the record: did this session end the run?"""
+        output = self.workflow.output(execution_name(slot["invitation_id"], int(slot["attempt"])))
+        result = (output or {}).get("result")
+        return isinstance(result, dict) and result.get("session_id") == session_id
+
+    # --- shared ------------------------------------------------------------------------------
+    def _portal_status(self, inv: Invitation, target: PortalStatus) -> None:
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            moved = advance(current.portal_status, target)
+            if moved is None:
+                return None
+            after = current.model_copy(update={"portal_status": moved})
+            return after, []
+
+        self.invitations.mutate(inv.tenant_id, inv.invitation_id, change)
+
+    def _event(self, inv: Invitation, kind: str, actor: str, at: datetime, details: dict[str, Any]) -> None:
+        self.invitations.append_event(inv, InvitationEvent(type=kind, actor=actor, at=at, details=details))
+
+    # --- disconnect --------------------------------------------------------------------------
+    def disconnect(self, tenant: Tenant, invitation: Invitation) -> DisconnectResult:
+        """Delete the customer's bank links, provider sessions and documents (S3 objects and records).
+
+        Running executions are left to time out: their late link requests find no attempt.
+        """
+        if invitation.tenant_id != tenant.tenant_id:
+            raise NotFound("no such invitation")
+        objects = self.documents.delete_prefix(document_prefix(tenant.tenant_id, invitation.invitation_id))
+        links, sessions, docs = self.repo.delete_all(tenant.tenant_id, invitation.invitation_id)
+        logger.info(
+            "Bank links and documents deleted",
+            extra={"tenant_id": tenant.tenant_id, "invitation_id": invitation.invitation_id, "objects": objects},
+        )
+        return DisconnectResult(bank_link_items=links, provider_sessions=sessions, documents=docs, objects=objects)

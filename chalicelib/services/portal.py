@@ -1,0 +1,352 @@
+"""Use cases of the customer portal: what the customer sees, contact details, documents, submit,
+and the "send me a fresh link" request of an expired link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.domain import ids, links
+from chalicelib.domain.invitation import (
+    Invitation,
+    InvitationEvent,
+    PortalStatus,
+    Status,
+    normalise_email,
+    normalise_phone,
+    utcnow,
+)
+from chalicelib.domain.waterfall import (
+    DOCUMENT_TYPES,
+    MAX_DOCUMENT_BYTES,
+    Attempt,
+    AttemptState,
+    Document,
+    DocumentList,
+    PresignedUpload,
+    UploadRequest,
+    advance,
+    document_key,
+)
+from chalicelib.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
+    from chalicelib.adapters.dynamo.table import Item
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.queue import QueuePublisher
+    from chalicelib.config import Settings
+    from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.bank_links import BankLinkService
+    from chalicelib.services.invitations import InvitationService
+
+
+class ContactDetails(BaseModel):
+    """What the customer may correct on the portal (the email is the lender's record)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    first_name: str | None = Field(default=None, max_length=80)
+    last_name: str | None = Field(default=None, max_length=80)
+    phone: str | None = Field(default=None, max_length=32)
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _blank(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value else None
+
+
+class PortalState(BaseModel):
+    """Everything the portal page (and its JSON status) shows."""
+
+    invitation_id: str
+    portal_status: PortalStatus
+    bank_link: Attempt | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=list)
+    submitted: bool = False
+    offer_documents: bool = Field(description="true once the waterfall ran out of providers (or any time)")
+    can_submit: bool
+
+
+class Submitted(BaseModel):
+    event_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PortalContext:
+    tenant: Tenant
+    invitation: Invitation
+
+
+class PortalService:
+    def __init__(
+        self,
+        invitations: InvitationService,
+        repo: InvitationRepository,
+        tenants: TenantRepository,
+        links_repo: BankLinkRepository,
+        bank_links: BankLinkService,
+        documents: DocumentStore,
+        queue: QueuePublisher,
+        settings: Settings,
+    ) -> None:
+        self.invitations = invitations
+        self.repo = repo
+        self.tenants = tenants
+        self.links_repo = links_repo
+        self.bank_links = bank_links
+        self.documents = documents
+        self.queue = queue
+        self.settings = settings
+
+    # --- who is this ------------------------------------------------------------------------
+    def by_token(self, token: str, *, opened: bool = False) -> PortalContext | None:
+        """The invitation and lender a portal token opens, or None (unknown, rotated, expired)."""
+        resolved = self.invitations.resolve(token)
+        if resolved is None:
+            return None
+        tenant = self.tenants.get(resolved.tenant_id)
+        if tenant is None:
+            return None
+        inv = self.invitations.opened(resolved.invitation) if opened else resolved.invitation
+        return PortalContext(tenant, inv)
+
+    # --- the page ---------------------------------------------------------------------------
+    def state(self, ctx: PortalContext, *, active: bool = True) -> PortalState:
+        """The portal's state; ``active`` (a page view or status poll) heartbeats the open provider step."""
+        inv = ctx.invitation
+        if active:
+            self.bank_links.heartbeat(inv)
+        links_view = self.bank_links.links(inv)
+        current = links_view.attempts[-1] if links_view.attempts else None
+        docs = [self._document(i, download=False) for i in self.links_repo.documents(inv.tenant_id, inv.invitation_id)]
+        submitted = self.links_repo.submission(inv.tenant_id, inv.invitation_id) is not None
+        fresh = self.repo.get(inv.tenant_id, inv.invitation_id) or inv
+        linked = any(a.state is AttemptState.LINKED for a in links_view.attempts)
+        uploaded = any(d.state == "uploaded" for d in docs)
+        return PortalState(
+            invitation_id=inv.invitation_id,
+            portal_status=fresh.portal_status,
+            bank_link=current,
+            attempts=links_view.attempts,
+            documents=docs,
+            submitted=submitted,
+            offer_documents=True,
+            can_submit=(linked or uploaded) and not submitted,
+        )
+
+    # --- contact details --------------------------------------------------------------------
+    def confirm_contact(self, ctx: PortalContext, form: dict[str, str]) -> Invitation:
+        """Raises ValidationFailed naming the field."""
+        try:
+            details = ContactDetails.model_validate(form)
+        except ValidationError as exc:
+            fields = {
+                ".".join(str(p) for p in e["loc"]) or "form": e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            }
+            raise ValidationFailed(f"please check: {', '.join(sorted(fields))}", fields=fields) from exc
+
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            updates = {k: v for k, v in details.model_dump().items() if v is not None and getattr(current, k) != v}
+            after = current.model_copy(update=updates)
+            event = InvitationEvent(
+                type="contact_confirmed", actor="customer", at=utcnow(), details={"changed": sorted(updates)}
+            )
+            return after, [self.repo.event_action(after, event)]
+
+        return self.repo.mutate(ctx.invitation.tenant_id, ctx.invitation.invitation_id, change) or ctx.invitation
+
+    # --- documents --------------------------------------------------------------------------
+    def request_upload(
+        self, ctx: PortalContext, request: UploadRequest, base_path: str, *, browser: bool = False
+    ) -> PresignedUpload:
+        """A presigned POST for one document, scoped to the lender and invitation.
+
+        ``browser``: S3 then redirects the browser to the GET ``complete_url`` after the upload.
+        """
+        inv = ctx.invitation
+        self._ensure_open(inv)
+        if len(self.links_repo.documents(inv.tenant_id, inv.invitation_id)) >= 50:
+            raise Conflict("at most 50 documents per invitation")
+        document_id = ids.new_id("doc")
+        key = document_key(inv.tenant_id, inv.invitation_id, document_id, request.filename)
+        complete = f"{self.settings.base_url}{base_path}/documents/{document_id}/complete"
+        post = self.documents.presigned_post(
+            key, request.content_type, MAX_DOCUMENT_BYTES, success_redirect=complete if browser else None
+        )
+        self.links_repo.put_document(
+            {
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "document_id": document_id,
+                "filename": request.filename,
+                "content_type": request.content_type,
+                "size": request.size,
+                "object_key": key,
+                "state": "pending",
+                "created_at": utcnow().isoformat(),
+            }
+        )
+        from chalicelib.adapters.documents import UPLOAD_EXPIRES_SECONDS
+
+        return PresignedUpload(
+            document_id=document_id,
+            url=post["url"],
+            fields=post["fields"],
+            expires_in=UPLOAD_EXPIRES_SECONDS,
+            complete_url=complete,
+        )
+
+    def complete_upload(self, ctx: PortalContext, document_id: str) -> Document:
+        """Confirm an upload by looking at the stored object; idempotent.
+
+        Raises NotFound (no such document), Conflict (nothing uploaded yet, or not what was declared).
+        """
+        inv = ctx.invitation
+        record = self.links_repo.document(inv.tenant_id, inv.invitation_id, document_id)
+        if record is None:
+            raise NotFound("no such document")
+        if record["state"] == "uploaded":
+            return self._document(record, download=False)
+        stored = self.documents.head(record["object_key"])
+        if stored is None:
+            raise Conflict("the file has not arrived yet; upload it, then confirm")
+        stored_type = stored.content_type.split(";", 1)[0].strip().lower()
+        if stored.size > MAX_DOCUMENT_BYTES or (stored_type and stored_type not in DOCUMENT_TYPES):
+            raise Conflict("the uploaded file is not an accepted document")
+        now = utcnow()
+        event = InvitationEvent(
+            type="document_uploaded",
+            actor="customer",
+            at=now,
+            details={"document_id": document_id, "content_type": record["content_type"], "size": stored.size},
+        )
+        # A concurrent confirmation may win the condition: same result.
+        with contextlib.suppress(Conflict):
+            self.links_repo.transact(
+                [
+                    self.links_repo.mark_uploaded_action(
+                        inv.tenant_id,
+                        inv.invitation_id,
+                        document_id,
+                        {"size": stored.size, "uploaded_at": now.isoformat()},
+                    ),
+                    self.repo.event_action(inv, event),
+                ]
+            )
+        self._advance(inv, PortalStatus.DOCUMENTS_UPLOADED)
+        fresh = self.links_repo.document(inv.tenant_id, inv.invitation_id, document_id) or record
+        return self._document(fresh, download=False)
+
+    def lender_documents(self, tenant: Tenant, invitation_id: str) -> DocumentList:
+        inv = self.repo.get(tenant.tenant_id, invitation_id) if invitation_id.startswith("inv_") else None
+        if inv is None:
+            raise NotFound("no such invitation")
+        items = self.links_repo.documents(tenant.tenant_id, invitation_id)
+        return DocumentList(items=[self._document(i, download=i["state"] == "uploaded") for i in items])
+
+    def _document(self, item: Item, *, download: bool) -> Document:
+        return Document(
+            document_id=item["document_id"],
+            filename=item["filename"],
+            content_type=item["content_type"],
+            size=item["size"],
+            state=item["state"],
+            created_at=datetime.fromisoformat(item["created_at"]),
+            uploaded_at=datetime.fromisoformat(item["uploaded_at"]) if item.get("uploaded_at") else None,
+            download_url=self.documents.presigned_get(item["object_key"], item["filename"]) if download else None,
+        )
+
+    # --- submit -----------------------------------------------------------------------------
+    def submit(self, ctx: PortalContext) -> Submitted:
+        """Publish ``portal_completed`` once (the same event id on every retry).
+
+        Raises Conflict until a bank account is linked or a document uploaded.
+        """
+        inv = ctx.invitation
+        self._ensure_open(inv)
+        existing = self.links_repo.submission(inv.tenant_id, inv.invitation_id)
+        if existing is None:
+            state = self.state(ctx, active=False)
+            if not state.can_submit:
+                raise Conflict("link a bank account or upload a document before submitting")
+            now = utcnow()
+            body = {
+                "type": "portal_completed",
+                "event_id": str(uuid.uuid4()),
+                "tenant_id": inv.tenant_id,
+                "invitation_id": inv.invitation_id,
+                "at": now.isoformat(),
+            }
+            event = InvitationEvent(
+                type="portal_submitted", actor="customer", at=now, details={"event_id": body["event_id"]}
+            )
+            try:
+                self.links_repo.transact(
+                    [
+                        self.links_repo.submission_action(inv.tenant_id, inv.invitation_id, body),
+                        self.repo.event_action(inv, event),
+                    ]
+                )
+                existing = {"event": body}
+            except Conflict:
+                existing = self.links_repo.submission(inv.tenant_id, inv.invitation_id)
+                if existing is None:
+                    raise
+        body = existing["event"]
+        if not existing.get("published"):
+            # Published after the record: a lost publish is retried by the next submit, same event id.
+            self.queue.send(self.settings.portal_events_queue_url, body)
+            self.links_repo.mark_submission_published(inv.tenant_id, inv.invitation_id)
+        return Submitted(event_id=body["event_id"], at=datetime.fromisoformat(body["at"]))
+
+    # --- fresh link -------------------------------------------------------------------------
+    def fresh_link(self, token: str, email: str) -> None:
+        """Queue a new link when ``email`` is the address on file of the invitation this (expired)
+        token belonged to and it is still PENDING. Says nothing either way: every path returns None."""
+        try:
+            wanted = normalise_email(email)
+        except ValueError:
+            return
+        if not links.looks_like_token(token):
+            return
+        record = self.repo.token(links.token_hash(token))
+        if record is None or record.get("purpose") != "portal":
+            return
+        inv = self.repo.get(record["tenant_id"], record["invitation_id"])
+        tenant = self.tenants.get(record["tenant_id"])
+        if inv is None or tenant is None or inv.status is not Status.PENDING or not ids.same(inv.email, wanted):
+            return
+        try:
+            self.invitations.send(tenant, inv.invitation_id, actor="customer", reason="fresh_link")
+        except DomainError as exc:  # cooldown, send limit, suppressed: the customer learns nothing
+            logger.info("Fresh link not sent", extra={"invitation_id": inv.invitation_id, "error_code": exc.code})
+
+    # --- shared -----------------------------------------------------------------------------
+    def _ensure_open(self, inv: Invitation) -> None:
+        if inv.status is Status.INACTIVE:
+            raise Conflict("this portal is closed")
+
+    def _advance(self, inv: Invitation, target: PortalStatus) -> None:
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            moved = advance(current.portal_status, target)
+            return (current.model_copy(update={"portal_status": moved}), []) if moved else None
+
+        self.repo.mutate(inv.tenant_id, inv.invitation_id, change)

@@ -1,0 +1,400 @@
+"""The bank-link waterfall on moto's executing Step Functions (in-process), with fake providers.
+
+The state machine is the real infra/waterfall.asl.json; the link-request queue is fed to the app's
+handler with ``drain``; partners are fakes that follow PART A's ProviderClient interface, and
+webhooks are signed (Finicity with its real HMAC verifier, Plaid and MX with a test signature).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.adapters.providers.base import ProviderError, WebhookRejected
+from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicity
+from chalicelib.config import LINK_REQUEST_QUEUE
+from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.tenant import Provider
+from tests.integration.helpers import call, drain
+
+TEST_SECRET = b"test-webhook-secret"
+WAIT_S = 15.0
+
+
+# --- fakes (PART A's interface) ---------------------------------------------------------------------
+@dataclass
+class FakeProvider:
+    provider: Provider
+    refuse: ErrorClass | None = None
+    sessions: list[tuple[str, CustomerInfo, str]] = field(default_factory=list)
+
+    def create_link_session(
+        self, customer: CustomerInfo, *, webhook_url: str, redirect_url: str, reference: str
+    ) -> LinkSession:
+        if self.refuse is not None:
+            raise ProviderError("refused", error_class=self.refuse, partner_code="TEST_REFUSED")
+        session_id = f"{self.provider.value}-{uuid.uuid4().hex[:12]}"
+        self.sessions.append((session_id, customer, webhook_url))
+        return LinkSession(
+            provider=self.provider, session_id=session_id, link_url=f"https://{self.provider}.test/{session_id}"
+        )
+
+
+def fake_verifier(provider: Provider) -> Callable[[Mapping[str, str], bytes], ProviderOutcome | None]:
+    def verify(headers: Mapping[str, str], body: bytes) -> ProviderOutcome | None:
+        given = {k.lower(): v for k, v in headers.items()}.get("x-test-signature", "")
+        if not hmac.compare_digest(given, hmac.new(TEST_SECRET, body, hashlib.sha256).hexdigest()):
+            raise WebhookRejected("bad test signature")
+        data = json.loads(body)
+        if data.get("error_class"):
+            return failed(provider, data["session_id"], data["event_id"], ErrorClass(data["error_class"]))
+        return linked(provider, data["session_id"], data["event_id"])
+
+    return verify
+
+
+@dataclass
+class World:
+    providers: dict[Provider, FakeProvider]
+    service: Any
+
+
+@pytest.fixture
+def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.workflow import Workflow
+    from chalicelib.services.bank_links import BankLinkService
+
+    monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "60")
+    bootstrap.reset()
+    s = bootstrap.services()
+    fakes = {p: FakeProvider(p) for p in Provider}
+    secret = s.settings.finicity_webhook_secret
+    service = BankLinkService(
+        repo=BankLinkRepository(s.table),
+        invitations=s.invitation_repo,
+        tenants=s.tenant_repo,
+        workflow=Workflow(s.settings.state_machine_arn, boto3.client("stepfunctions")),
+        providers=fakes,
+        verifiers={
+            Provider.PLAID: fake_verifier(Provider.PLAID),
+            Provider.FINICITY: lambda h, b: verify_finicity(h, b, secret),
+            Provider.MX: fake_verifier(Provider.MX),
+        },
+        documents=DocumentStore(s.settings.documents_bucket, boto3.client("s3")),
+        once=Once(s.settings.table_name, boto3.client("dynamodb")),
+        settings=s.settings,
+    )
+    original = bootstrap.bank_links
+    monkeypatch.setattr(bootstrap, "bank_links", lambda: service)
+    yield World(fakes, service)
+    # Executions still waiting on a task would keep moto's runner threads busy into the next test.
+    sfn = boto3.client("stepfunctions")
+    arn = s.settings.state_machine_arn
+    for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    bootstrap.bank_links = original  # before the aws fixture's teardown calls bootstrap.reset()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def invitation(client: Any, key: str, **fields: Any) -> tuple[str, str]:
+    """Create an invitation; return (invitation id, portal token)."""
+    status, inv = call(
+        client, "POST", "/v1/invitations", key, {"email": "jo@smallbiz.com", "owner": "O", "send": False, **fields}
+    )
+    assert status == 201, inv
+    s = bootstrap.services()
+    tenant = s.tenants.authenticate(f"Bearer {key}")
+    url = s.invitations.portal_link(tenant, inv["invitation_id"]).url
+    return inv["invitation_id"], url.rsplit("/", 1)[-1]
+
+
+def start(client: Any, token: str) -> dict[str, Any]:
+    status, attempt = call(client, "POST", f"/portal/{token}/bank-link", body={})
+    assert status == 200, attempt
+    return dict(attempt)
+
+
+def wait_until(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def bank_links(client: Any, key: str, inv_id: str) -> dict[str, Any]:
+    status, body = call(client, "GET", f"/v1/invitations/{inv_id}/bank-links", key)
+    assert status == 200, body
+    return dict(body)
+
+
+def open_slot(client: Any, key: str, inv_id: str, provider: str) -> str:
+    """Feed the link-request queue until ``provider``'s session is open; return its session id."""
+
+    def opened() -> str | None:
+        drain(LINK_REQUEST_QUEUE)
+        attempt = bank_links(client, key, inv_id)["attempts"][-1]
+        if attempt["current_provider"] == provider and attempt["link_url"]:
+            return str(attempt["link_url"].rsplit("/", 1)[-1])
+        return None
+
+    return str(wait_until(opened, f"{provider} link session"))
+
+
+def finished(client: Any, key: str, inv_id: str) -> dict[str, Any]:
+    """Wait for the execution to end (feeding the queue), then return the last attempt."""
+    sfn = boto3.client("stepfunctions")
+    arn = bootstrap.services().settings.state_machine_arn
+    attempt = bank_links(client, key, inv_id)["attempts"][-1]
+    execution = arn.replace(":stateMachine:", ":execution:") + ":" + attempt["execution_name"]
+
+    def done() -> bool:
+        drain(LINK_REQUEST_QUEUE)
+        return bool(sfn.describe_execution(executionArn=execution)["status"] != "RUNNING")
+
+    wait_until(done, "the execution to end")
+    drain(LINK_REQUEST_QUEUE)
+    return dict(bank_links(client, key, inv_id)["attempts"][-1])
+
+
+def webhook(
+    client: Any,
+    provider: str,
+    session_id: str,
+    error: str | None = None,
+    event_id: str | None = None,
+    signature: str | None = None,
+) -> tuple[int, Any]:
+    event_id = event_id or uuid.uuid4().hex
+    if provider == "finicity":
+        event_type = {
+            None: "done",
+            "institution_not_supported": "institutionNotSupported",
+            "user_exited": "cancel",
+            "provider_error": "unableToConnect",
+        }[error]
+        body = json.dumps(
+            {"eventType": event_type, "eventId": event_id, "customerId": "1", "webhookData": {"session_id": session_id}}
+        ).encode()
+        sig = signature or sign_finicity(body, bootstrap.services().settings.finicity_webhook_secret)
+        headers = {"Content-Type": "application/json", "X-Signature": sig}
+    else:
+        body = json.dumps({"session_id": session_id, "event_id": event_id, "error_class": error}).encode()
+        sig = signature or hmac.new(TEST_SECRET, body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Test-Signature": sig}
+    response = client.http.post(f"/webhooks/{provider}", headers=headers, body=body)
+    return response.status_code, json.loads(response.body or b"null")
+
+
+def decisions(client: Any, key: str, inv_id: str) -> list[dict[str, Any]]:
+    status, page = call(client, "GET", f"/v1/invitations/{inv_id}/history", key)
+    assert status == 200, page
+    return [e["details"] for e in page["items"] if e["type"] == "bank_link_decision"]
+
+
+def history_types(client: Any, key: str, inv_id: str) -> list[str]:
+    _, page = call(client, "GET", f"/v1/invitations/{inv_id}/history", key)
+    return [e["type"] for e in page["items"]]
+
+
+@pytest.fixture
+def key(lender: dict[str, Any]) -> str:
+    return str(lender["api_key"])
+
+
+# --- tests -----------------------------------------------------------------------------------------
+def test_first_provider_links(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key, first_name="Jo")
+    attempt = start(client, token)
+    assert attempt["attempt"] == 1
+    assert attempt["execution_name"] == f"{inv_id}-1"
+    assert attempt["providers"] == ["plaid", "finicity", "mx"]
+    session = open_slot(client, key, inv_id, "plaid")
+    ((_, customer, webhook_url),) = world.providers[Provider.PLAID].sessions
+    assert customer.first_name == "Jo" and customer.invitation_id == inv_id
+    assert webhook_url == "http://testserver/webhooks/plaid"
+
+    status, answer = webhook(client, "plaid", session)
+    assert (status, answer["outcome"]) == (200, "linked")
+
+    final = finished(client, key, inv_id)
+    assert final["state"] == "linked" and final["linked_provider"] == "plaid"
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [("plaid", "linked", None)]
+    assert final["decisions"][0]["duration_seconds"] is not None
+    _, inv = call(client, "GET", f"/v1/invitations/{inv_id}", key)
+    assert inv["portal_status"] == "bank_linked"
+    assert [(d["provider"], d["outcome"]) for d in decisions(client, key, inv_id)] == [("plaid", "linked")]
+    assert world.providers[Provider.FINICITY].sessions == []
+
+
+@pytest.mark.parametrize("error", ["institution_not_supported", "user_exited", "provider_error"])
+def test_first_fails_and_second_links(client: Any, key: str, world: World, error: str) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    status, answer = webhook(client, "plaid", plaid, error=error)
+    assert (status, answer["outcome"]) == (200, "failed")
+
+    finicity = open_slot(client, key, inv_id, "finicity")
+    status, answer = webhook(client, "finicity", finicity)
+    assert (status, answer["outcome"]) == (200, "linked")
+
+    final = finished(client, key, inv_id)
+    assert final["state"] == "linked" and final["linked_provider"] == "finicity"
+    got = [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]]
+    assert got == [("plaid", "failed", error), ("finicity", "linked", None)]
+    # Each decision is in the history exactly once, with its reason.
+    assert [(d["provider"], d["outcome"], d.get("reason")) for d in decisions(client, key, inv_id)] == got
+
+
+def test_provider_refusing_a_session_falls_through(client: Any, key: str, world: World) -> None:
+    world.providers[Provider.PLAID].refuse = ErrorClass.PROVIDER_ERROR
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    finicity = open_slot(client, key, inv_id, "finicity")
+    webhook(client, "finicity", finicity)
+    final = finished(client, key, inv_id)
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
+        ("plaid", "failed", "provider_error"),
+        ("finicity", "linked", None),
+    ]
+    assert len(decisions(client, key, inv_id)) == 2
+
+
+def test_timeout_moves_on(client: Any, key: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "1")
+    bootstrap.get_settings.cache_clear()
+    world.service.settings = bootstrap.get_settings()
+    inv_id, token = invitation(client, key, banking_integration="waterfall")
+    start(client, token)
+    open_slot(client, key, inv_id, "plaid")
+    # Nobody answers: after one second Plaid's step times out and Finicity gets its link request.
+    finicity = open_slot(client, key, inv_id, "finicity")
+    webhook(client, "finicity", finicity)
+    final = finished(client, key, inv_id)
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
+        ("plaid", "failed", "timeout"),
+        ("finicity", "linked", None),
+    ]
+
+
+def test_every_provider_fails_then_documents_are_offered(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    for provider, error in (
+        ("plaid", "institution_not_supported"),
+        ("finicity", "user_exited"),
+        ("mx", "provider_error"),
+    ):
+        session = open_slot(client, key, inv_id, provider)
+        assert webhook(client, provider, session, error=error)[0] == 200
+    final = finished(client, key, inv_id)
+    assert final["state"] == "exhausted"
+    assert [(d["provider"], d["reason"]) for d in final["decisions"]] == [
+        ("plaid", "institution_not_supported"),
+        ("finicity", "user_exited"),
+        ("mx", "provider_error"),
+    ]
+    types = history_types(client, key, inv_id)
+    assert types.count("bank_link_decision") == 3
+    assert types.count("bank_link_exhausted") == 1
+    page = client.http.get(f"/portal/{token}")
+    assert b'data-bank-link="exhausted"' in page.body
+    # A new click starts attempt 2, a new execution.
+    assert start(client, token)["attempt"] == 2
+
+
+def test_chosen_provider_only(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key, banking_integration="mx")
+    assert start(client, token)["providers"] == ["mx"]
+    session = open_slot(client, key, inv_id, "mx")
+    webhook(client, "mx", session, error="user_exited")
+    final = finished(client, key, inv_id)
+    assert final["state"] == "exhausted"
+    assert [(d["provider"], d["reason"]) for d in final["decisions"]] == [("mx", "user_exited")]
+
+
+def test_second_click_returns_the_running_attempt(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key)
+    first = start(client, token)
+    second = start(client, token)
+    assert (first["attempt"], second["attempt"]) == (1, 1)
+    assert len(bank_links(client, key, inv_id)["attempts"]) == 1
+    # Starting the same execution name again returns the same execution (no second run).
+    execution = world.service.workflow.start(f"{inv_id}-1", {"anything": 1})
+    assert execution.already_started
+
+
+def test_duplicate_and_late_webhooks_change_state_once(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    assert webhook(client, "plaid", plaid, error="user_exited", event_id="evt-1")[1]["outcome"] == "failed"
+    # The same delivery again, and another (contradicting) event for the closed session.
+    assert webhook(client, "plaid", plaid, error="user_exited", event_id="evt-1") == (
+        200,
+        {"received": True, "outcome": "duplicate"},
+    )
+    assert webhook(client, "plaid", plaid, event_id="evt-2")[1]["outcome"] in ("duplicate", "late")
+
+    finicity = open_slot(client, key, inv_id, "finicity")
+    webhook(client, "finicity", finicity, event_id="fin-1")
+    final = finished(client, key, inv_id)
+    # After the execution ended: a late event changes nothing.
+    assert webhook(client, "finicity", finicity, error="user_exited", event_id="fin-2")[0] == 200
+    assert webhook(client, "finicity", finicity, event_id="fin-1")[0] == 200
+    again = bank_links(client, key, inv_id)["attempts"][-1]
+    assert again == final
+    assert [(d["provider"], d["outcome"]) for d in decisions(client, key, inv_id)] == [
+        ("plaid", "failed"),
+        ("finicity", "linked"),
+    ]
+
+
+def test_unknown_session_is_acknowledged(client: Any, world: World) -> None:
+    assert webhook(client, "plaid", "plaid-nobody") == (200, {"received": True, "outcome": "unknown_session"})
+
+
+def test_bad_signature_is_401_and_changes_nothing(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    status, body = webhook(client, "plaid", plaid, signature="0" * 64)
+    assert status == 401 and body["error"]["code"] == "webhook_rejected"
+    status, _ = webhook(client, "finicity", "finicity-x", signature="f" * 64)
+    assert status == 401
+    attempt = bank_links(client, key, inv_id)["attempts"][-1]
+    assert attempt["state"] == "running" and attempt["decisions"][0]["outcome"] == "pending"
+    assert decisions(client, key, inv_id) == []
+
+
+def test_bank_links_are_tenant_scoped(client: Any, key: str, world: World) -> None:
+    inv_id, _ = invitation(client, key)
+    status, other = call(
+        client,
+        "POST",
+        "/v1/tenants",
+        body={"name": "Other Lending", "subdomain": "other", "admin_email": "ops@other.com"},
+    )
+    assert status == 201
+    status, _ = call(client, "GET", f"/v1/invitations/{inv_id}/bank-links", other["api_key"])
+    assert status == 404
+    status, _ = call(client, "GET", f"/v1/invitations/{inv_id}/documents", other["api_key"])
+    assert status == 404
+    status, _ = call(client, "GET", f"/v1/invitations/{inv_id}/bank-links")
+    assert status == 401
