@@ -1,0 +1,128 @@
+"""The customer portal end to end on the local stack: the sandbox fails Plaid, Finicity links,
+a document is uploaded straight to S3, the portal is submitted."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+WAIT_S = 30.0
+
+
+def wait_for(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def provider_link(stack: RunningStack, token: str, provider: str) -> str:
+    """Poll the portal's status (as the page does) until ``provider``'s link is offered."""
+
+    def offered() -> str | None:
+        state = requests.get(f"{stack.api}/portal/{token}/status", timeout=10).json()
+        attempt = state.get("bank_link") or {}
+        if attempt.get("current_provider") == provider and attempt.get("link_url"):
+            return str(attempt["link_url"])
+        return None
+
+    return str(wait_for(offered, f"the {provider} link"))
+
+
+def complete(stack: RunningStack, link_url: str, outcome: str) -> None:
+    page_id = link_url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    response = requests.post(
+        f"{stack.sandbox}/sandbox/sessions/{page_id}/complete", json={"outcome": outcome}, timeout=20
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["webhook_status"] == 200, response.json()
+
+
+def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
+    api = stack.api
+    signup = requests.post(
+        f"{api}/v1/tenants",
+        json={"name": "Portal Lending", "subdomain": f"portal-{uuid.uuid4().hex[:8]}", "admin_email": "ops@portal.com"},
+        timeout=10,
+    )
+    assert signup.status_code == 201, signup.text
+    auth = {"Authorization": f"Bearer {signup.json()['api_key']}"}
+    created = requests.post(
+        f"{api}/v1/invitations",
+        json={"email": "owner@bakery.com", "owner": "Olivia", "first_name": "Sam", "send": False},
+        headers=auth,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    inv_id = created.json()["invitation_id"]
+    link = requests.get(f"{api}/v1/invitations/{inv_id}/portal-link", headers=auth, timeout=10)
+    token = link.json()["url"].rsplit("/", 1)[-1]
+
+    page = requests.get(f"{api}/portal/{token}", timeout=10)
+    assert page.status_code == 200 and "Sam" in page.text
+
+    started = requests.post(f"{api}/portal/{token}/bank-link", json={}, timeout=10)
+    assert started.status_code == 200, started.text
+    assert started.json()["execution_name"] == f"{inv_id}-1"
+
+    complete(stack, provider_link(stack, token, "plaid"), "institution_not_supported")
+    complete(stack, provider_link(stack, token, "finicity"), "success")
+
+    def linked() -> dict[str, Any] | None:
+        body = requests.get(f"{api}/v1/invitations/{inv_id}/bank-links", headers=auth, timeout=10).json()
+        attempt = body["attempts"][-1]
+        return attempt if attempt["state"] == "linked" else None
+
+    attempt = wait_for(linked, "the attempt to be linked")
+    assert attempt["linked_provider"] == "finicity"
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in attempt["decisions"]] == [
+        ("plaid", "failed", "institution_not_supported"),
+        ("finicity", "linked", None),
+    ]
+    assert (
+        requests.get(f"{api}/v1/invitations/{inv_id}", headers=auth, timeout=10).json()["portal_status"]
+        == "bank_linked"
+    )
+
+    upload = requests.post(
+        f"{api}/portal/{token}/documents",
+        json={"filename": "march.pdf", "content_type": "application/pdf", "size": 12},
+        timeout=10,
+    ).json()
+    sent = requests.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("march.pdf", b"%PDF-1.7 e2e", "application/pdf")},
+        timeout=10,
+    )
+    assert sent.status_code in (200, 201, 204), sent.text
+    done = requests.post(f"{api}/portal/{token}/documents/{upload['document_id']}/complete", json={}, timeout=10)
+    assert done.status_code == 200 and done.json()["state"] == "uploaded", done.text
+
+    submitted = requests.post(f"{api}/portal/{token}/submit", json={}, timeout=10)
+    assert submitted.status_code == 200, submitted.text
+
+    docs = requests.get(f"{api}/v1/invitations/{inv_id}/documents", headers=auth, timeout=10).json()["items"]
+    assert [d["filename"] for d in docs] == ["march.pdf"]
+    assert requests.get(docs[0]["download_url"], timeout=10).content == b"%PDF-1.7 e2e"
+    history = requests.get(f"{api}/v1/invitations/{inv_id}/history", headers=auth, timeout=10).json()["items"]
+    decisions = [
+        (e["details"]["provider"], e["details"]["outcome"]) for e in history if e["type"] == "bank_link_decision"
+    ]
+    assert decisions == [("plaid", "failed"), ("finicity", "linked")]
+    assert "portal_submitted" in [e["type"] for e in history]
+    # Forward-only status: documents came after the link (the portal-events consumer may already say completed).
+    status = requests.get(f"{api}/v1/invitations/{inv_id}", headers=auth, timeout=10).json()["portal_status"]
+    assert status in ("documents_uploaded", "completed")

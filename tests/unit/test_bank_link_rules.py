@@ -1,0 +1,137 @@
+"""Waterfall and document rules: plain Python, no I/O."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from chalicelib.domain.invitation import PortalStatus
+from chalicelib.domain.tenant import BankingIntegration, Provider, TenantSettings
+from chalicelib.domain.waterfall import (
+    MAX_DOCUMENT_BYTES,
+    UploadRequest,
+    advance,
+    document_key,
+    duration_seconds,
+    execution_input,
+    execution_name,
+    providers_for,
+    reason_from_error,
+    safe_filename,
+)
+
+ASL = Path(__file__).resolve().parents[2] / "infra" / "waterfall.asl.json"
+
+
+def test_waterfall_uses_the_lender_order_and_a_chosen_provider_alone() -> None:
+    settings = TenantSettings(provider_order=[Provider.MX, Provider.PLAID])
+    assert providers_for(BankingIntegration.WATERFALL, settings) == [Provider.MX, Provider.PLAID]
+    assert providers_for(BankingIntegration.FINICITY, settings) == [Provider.FINICITY]
+
+
+def test_execution_input_matches_the_state_machine() -> None:
+    payload = execution_input("t1", "inv_1", 2, [Provider.PLAID, Provider.FINICITY], 900, 300)
+    assert payload == {
+        "tenant_id": "t1",
+        "invitation_id": "inv_1",
+        "attempt": 2,
+        "providers": {"p1": "plaid", "p2": "finicity"},
+        "timeout_seconds": 900,
+        "heartbeat_seconds": 300,
+    }
+    # Every path the ASL reads from its input exists in what we send.
+    asl = json.loads(ASL.read_text())
+    text = json.dumps(asl)
+    for path in ("$.tenant_id", "$.invitation_id", "$.attempt", "$.providers.p1", "$.timeout_seconds"):
+        assert path in text
+    assert execution_name("inv_1", 2) == "inv_1-2"
+
+
+def test_heartbeat_stays_below_the_timeout() -> None:
+    assert execution_input("t", "i", 1, [Provider.MX], 60, 300)["heartbeat_seconds"] == 59
+    assert execution_input("t", "i", 1, [Provider.MX], 1, 300)["heartbeat_seconds"] == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ({"Error": "institution_not_supported", "Cause": None}, "institution_not_supported"),
+        ({"Error": "user_exited"}, "user_exited"),
+        ({"Error": "provider_error"}, "provider_error"),
+        ({"Error": "States.Timeout", "Cause": ""}, "timeout"),
+        ({"Error": "States.HeartbeatTimeout"}, "timeout"),
+        ({"Error": "States.TaskFailed"}, "provider_error"),
+        (None, "provider_error"),
+    ],
+)
+def test_reason_from_a_catch(error: dict[str, str] | None, reason: str) -> None:
+    assert reason_from_error(error) == reason
+
+
+def test_portal_status_only_moves_forward() -> None:
+    assert advance(PortalStatus.OPENED, PortalStatus.BANK_LINKED) is PortalStatus.BANK_LINKED
+    assert advance(PortalStatus.DOCUMENTS_UPLOADED, PortalStatus.BANK_LINKED) is None
+    assert advance(PortalStatus.COMPLETED, PortalStatus.DOCUMENTS_UPLOADED) is None
+
+
+def test_duration() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert duration_seconds(start, start + timedelta(seconds=90, milliseconds=5)) == 90.005
+    assert duration_seconds(None, start) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("statement.pdf", "statement.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\jo\\Relevé août.PDF", "Releve_aout.PDF"),
+        ("   ", "document"),
+        ("a" * 300 + ".csv", "a" * 96 + ".csv"),
+    ],
+)
+def test_safe_filename(name: str, safe: str) -> None:
+    assert safe_filename(name) == safe
+
+
+def test_document_key_is_scoped_to_lender_and_invitation() -> None:
+    assert document_key("ten_1", "inv_1", "doc_1", "../x y.pdf") == "tenants/ten_1/invitations/inv_1/doc_1/x_y.pdf"
+
+
+def test_upload_request_rules() -> None:
+    ok = UploadRequest(filename="a.pdf", content_type="application/PDF; charset=binary", size=10)
+    assert ok.content_type == "application/pdf"
+    with pytest.raises(ValidationError, match="PDF, PNG, JPEG or CSV"):
+        UploadRequest(filename="a.exe", content_type="application/x-msdownload", size=10)
+    with pytest.raises(ValidationError):
+        UploadRequest(filename="a.pdf", content_type="application/pdf", size=MAX_DOCUMENT_BYTES + 1)
+    with pytest.raises(ValidationError):
+        UploadRequest(filename="a.pdf", content_type="application/pdf", size=0)
+
+
+def test_three_provider_run_transition_count() -> None:
+    """The cost figure quoted in the report: count states entered on each path of the ASL."""
+    states = json.loads(ASL.read_text())["States"]
+
+    def path(failures: int) -> list[str]:
+        seen, name, failed = [], "Try1", 0
+        while True:
+            seen.append(name)
+            state = states[name]
+            if state["Type"] in ("Succeed", "Fail"):
+                return seen
+            if state["Type"] == "Choice":
+                name = state["Choices"][0]["Next"]  # the next provider is present
+            elif "Catch" in state and failed < failures:
+                failed += 1
+                name = state["Catch"][0]["Next"]
+            else:
+                name = state["Next"]
+
+    assert len(path(0)) == 2  # Try1, Linked
+    assert len(path(2)) == 6  # Try1, Has2, Try2, Has3, Try3, Linked
+    assert len(path(3)) == 7  # ... Try3, Exhausted, FellBackToDocuments
