@@ -6,6 +6,7 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
 from chalicelib.api import invitations, openapi, pages, portal, tenants
+from chalicelib.api import join as join_pages
 from chalicelib.api import webhooks as webhook_routes
 from chalicelib.api.routing import set_authenticator
 from chalicelib.bootstrap import services
@@ -26,6 +27,7 @@ app.register_blueprint(portal.bp)
 app.register_blueprint(bank_link_routes.bp)
 app.register_blueprint(webhook_routes.bp)
 app.register_blueprint(pages.bp)
+app.register_blueprint(join_pages.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
     from chalicelib.api import dev
 

@@ -22,6 +22,7 @@ from chalicelib.services.tenants import TenantService
 if TYPE_CHECKING:
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.join import JoinService
     from chalicelib.services.portal import PortalService
 
 
@@ -132,10 +133,31 @@ def portal() -> PortalService:
     )
 
 
+@cache
+def joins() -> JoinService:
+    """The hosted join page's service: accounts, rate limits and password hashing."""
+    from chalicelib.adapters.dynamo.accounts import AccountRepository
+    from chalicelib.adapters.passwords import PasswordHasher
+    from chalicelib.adapters.ratelimit import RateLimiter
+    from chalicelib.services.join import JoinService
+
+    s = services()
+    return JoinService(
+        tenants=s.tenant_repo,
+        invitations=s.invitation_repo,
+        accounts=AccountRepository(s.table),
+        limiter=RateLimiter(s.table),
+        hasher=PasswordHasher(),
+        queue=s.queue,
+        settings=s.settings,
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
     services.cache_clear()
     delivery.cache_clear()
+    joins.cache_clear()
     bank_links.cache_clear()
     get_settings.cache_clear()
     aws.reset_clients()

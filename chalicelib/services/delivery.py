@@ -70,27 +70,42 @@ class DeliveryService:
         tenant = self.tenants.get(message.tenant_id)
         if inv is None or tenant is None:
             return "gone"
-        if inv.link_version != request["link_version"] or inv.status is not Status.PENDING:
+        template = str(request.get("template", "invitation"))
+        link = self._link(tenant, inv, request, template)
+        if link is None or inv.status is not Status.PENDING:
             self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "superseded")
             logger.info("Send superseded by a newer send or a status change", extra=log)
             return "superseded"
         try:
-            outcomes = self._deliver(tenant, inv, message.send_id)
+            outcomes = self._deliver(tenant, inv, message.send_id, template, link)
         except UpstreamError:
             if receive_count >= MAX_RECEIVES:
-                self._finish(inv, message.send_id, {"error": "failed"}, final_state="failed")
+                self._finish(inv, message.send_id, {"error": "failed"}, final_state="failed", template=template)
                 logger.error("Send failed for good; it goes to the dead-letter queue", extra=log)
             raise
-        self._finish(inv, message.send_id, outcomes, final_state="sent")
+        self._finish(inv, message.send_id, outcomes, final_state="sent", template=template)
         return "sent"
 
-    def _deliver(self, tenant: Tenant, inv: Invitation, send_id: str) -> dict[str, str]:
-        url = self.invitations.portal_url(inv)
+    def _link(self, tenant: Tenant, inv: Invitation, request: dict[str, Any], template: str) -> tuple[str, Any] | None:
+        """The message's URL and expiry, or None when a newer send (or a used link) replaced this one."""
+        if template == "confirmation":
+            from chalicelib.services.join import confirmation_link
+
+            url, token_hash, expires = confirmation_link(self.invitations.settings, tenant, request)
+            return (url, expires) if self.repo.token(token_hash) else None
+        if inv.link_version != request["link_version"] or inv.link_expires_at is None:
+            return None
+        return self.invitations.portal_url(inv), inv.link_expires_at
+
+    def _deliver(
+        self, tenant: Tenant, inv: Invitation, send_id: str, template: str, link: tuple[str, Any]
+    ) -> dict[str, str]:
+        url, expires = link
         lender = tenant.display_name
         branding = tenant.settings.branding
         outcomes: dict[str, str] = {}
-        template = "invitation"
-        if inv.channel.uses_email:
+        # A confirmation proves the email address: it goes by email whatever the invitation's channel.
+        if inv.channel.uses_email or template == "confirmation":
             suppressed = self.repo.suppressed(tenant.tenant_id, inv.email)
             if suppressed:
                 outcomes["email"] = "suppressed"
@@ -105,14 +120,13 @@ class DeliveryService:
                     f"address suppressed after a {suppressed['reason']}",
                 )
             else:
-                assert inv.link_expires_at is not None
                 rendered = render_email(
                     template,
                     inv.locale,
                     lender=lender,
                     url=url,
                     name=inv.first_name,
-                    expires=inv.link_expires_at,
+                    expires=expires,
                     colour=branding.colour,
                     logo_url=str(branding.logo_url) if branding.logo_url else None,
                 )
@@ -128,7 +142,7 @@ class DeliveryService:
                 outcomes["email"] = self._attempt(
                     f"{send_id}:email", lambda: self.mailer.send(email), tenant, inv, send_id, "email", template
                 )
-        if inv.channel.uses_sms and inv.phone:
+        if inv.channel.uses_sms and inv.phone and template == "invitation":
             phone = inv.phone
             text = render_sms(template, inv.locale, lender=lender, url=url)
 
@@ -196,7 +210,9 @@ class DeliveryService:
         )
         self.repo.record_communication(tenant_id, comm, hash_secret(recipient.lower()))
 
-    def _finish(self, inv: Invitation, send_id: str, outcomes: dict[str, str], final_state: str) -> None:
+    def _finish(
+        self, inv: Invitation, send_id: str, outcomes: dict[str, str], final_state: str, template: str = "invitation"
+    ) -> None:
         statuses = set(outcomes.values())
         if "sent" in statuses:
             delivery = DeliveryStatus.SENT
@@ -214,9 +230,14 @@ class DeliveryService:
                 type="sent" if final_state == "sent" else "send_failed",
                 actor="system",
                 at=utcnow(),
-                details={"send_id": send_id, "channels": outcomes},
+                details={"send_id": send_id, "channels": outcomes}
+                | ({} if template == "invitation" else {"template": template}),
             )
-            if current.link_version != link_version or current.delivery_status is not DeliveryStatus.QUEUED:
+            if (
+                template != "invitation"
+                or current.link_version != link_version
+                or current.delivery_status is not DeliveryStatus.QUEUED
+            ):
                 # A newer send or feedback already moved the status on; record the send without regressing it.
                 return current, [*actions, self.repo.event_action(current, event)]
             after = current.model_copy(update={"delivery_status": delivery})

@@ -95,9 +95,20 @@ class InvitationRepository:
             )
         return actions
 
-    def send_request_action(self, inv: Invitation, send_id: str, reason: str, at: datetime) -> Action:
+    def send_request_action(
+        self,
+        inv: Invitation,
+        send_id: str,
+        reason: str,
+        at: datetime,
+        template: str = "invitation",
+        details: dict[str, Any] | None = None,
+    ) -> Action:
+        """The outbox record of one send. ``template`` picks the message (and its link) in the send
+        worker; ``details`` carries what that template needs (e.g. a confirmation's link nonce)."""
         return self.table.t_put_new(
             {
+                **(details or {}),
                 **keys.send_request(inv.tenant_id, inv.invitation_id, send_id),
                 "type": "send_request",
                 "send_id": send_id,
@@ -106,6 +117,7 @@ class InvitationRepository:
                 "link_version": inv.link_version,
                 "channel": inv.channel.value,
                 "reason": reason,
+                "template": template,
                 "state": "queued",
                 "created_at": at.isoformat(),
                 # Sparse outbox index: the relay re-enqueues send requests whose SQS message was lost.

@@ -158,3 +158,14 @@ DOCUMENT_PREFIX = "DOC#"
 def portal_submission(tenant_id: str, invitation_id: str) -> Key:
     """Marker that the customer submitted the portal, holding the published event's id."""
     return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "PORTAL#SUBMITTED"}
+
+
+# --- customer accounts (join page, sign-in) ------------------------------------------------------
+def session(session_hash: str) -> Key:
+    """A signed-in customer's session, found by the hash of the random id in their cookie."""
+    return {"PK": f"SESSION#{session_hash}", "SK": "SESSION"}
+
+
+def pending_join(join_hash: str) -> Key:
+    """A join waiting for the customer to pick their business (several invitations share the email)."""
+    return {"PK": f"PENDINGJOIN#{join_hash}", "SK": "PENDINGJOIN"}

@@ -1,0 +1,527 @@
+"""Routes: the lender's hosted join page, email confirmation, customer sign-in and the signed-in portal.
+
+Each page answers at a path (``/t/{lender}/join``, ``/a/{account}/login``) and at the host form
+(``https://{lender}.{base domain}/join``, ``https://{account}.{base domain}/login``). The Host header
+only picks the lender or account; every link is built from settings, never from Host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.forms import CSRF_COOKIE, cookie_header, cookies, csrf_token, csrf_valid, parse_form
+from chalicelib.api.join_words import wait_text, words
+from chalicelib.api.portal import brand
+from chalicelib.api.routing import endpoint
+from chalicelib.bootstrap import joins, services
+from chalicelib.errors import ConcurrentModification, NotFound, RateLimited, UpstreamError
+from chalicelib.observability import logger
+from chalicelib.services.join import (
+    AwaitingConfirmation,
+    ChooseBusiness,
+    Joined,
+    JoinForm,
+    JoinRefused,
+    LinkInvalid,
+    NotOnList,
+    SignInRefused,
+)
+from chalicelib.web import page
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chalice.app import Request
+
+    from chalicelib.domain.tenant import Tenant
+
+bp = Blueprint(__name__)
+
+FORM = ["application/x-www-form-urlencoded"]
+SESSION_COOKIE = "session"
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+JOIN_FIELDS = ("email", "business_name", "account_subdomain")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A lender's join page as reached: ``prefix`` is where its forms post (a path, never a host)."""
+
+    tenant: Tenant
+    prefix: str
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _ip(request: Request) -> str:
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def _host_label(request: Request) -> tuple[str, str] | None:
+    """(label, residency) when the request's Host is ``<label>.<base domain>``."""
+    host = (request.headers.get("host") or "").strip().lower().rstrip(".")
+    host = host.rsplit(":", 1)[0] if ":" in host else host
+    settings = services().settings
+    for residency, domain in (("us", settings.base_domain_us), ("ca", settings.base_domain_ca)):
+        suffix = "." + domain.lower()
+        if host.endswith(suffix):
+            label = host[: -len(suffix)]
+            if _LABEL.match(label):
+                return label, residency
+    return None
+
+
+def _context(tenant: Tenant | None) -> dict[str, Any]:
+    if tenant is None:
+        return {"t": words("en"), "locale": "en", "lender": ""}
+    settings = services().settings
+    return {
+        **brand(tenant),
+        "t": words(tenant.settings.locale),
+        "lender": tenant.display_name,
+        "domain": settings.base_domain(tenant.data_residency),
+        "join_url": settings.join_url(tenant.subdomain, tenant.data_residency),
+    }
+
+
+def _csrf(request: Request) -> tuple[str, dict[str, str]]:
+    token, fresh = csrf_token(request)
+    secure = not services().settings.is_local
+    return token, ({"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=secure)} if fresh else {})
+
+
+def _messages(tenant: Tenant | None, problems: dict[str, str]) -> dict[str, str]:
+    table = _context(tenant)["t"]["problems"]
+    return {field: table.get(field, {}).get(code, code) for field, code in problems.items()}
+
+
+def _html(request: Request, tenant: Tenant | None, work: Callable[[], Response]) -> Response:
+    """Run a page's work; refusals that are not the form's own become their pages (never JSON)."""
+    try:
+        return work()
+    except RateLimited as exc:
+        ctx = _context(tenant)
+        wait = wait_text(ctx.get("locale", "en"), exc.retry_after)
+        return page("too_many.html", status=429, headers={"Retry-After": str(exc.retry_after)}, wait=wait, **ctx)
+    except NotFound:
+        return page("join_not_found.html", status=404, **_context(tenant))
+    except (UpstreamError, ConcurrentModification):
+        return page("join_unavailable.html", status=503, headers={"Retry-After": "5"}, **_context(tenant))
+    except Exception:
+        logger.exception("Join page failed", extra={"path": request.path})
+        return page("join_unavailable.html", status=500, **_context(tenant))
+
+
+def _site_by_path(subdomain: str) -> Site:
+    tenant = joins().lender(subdomain)
+    return Site(tenant, f"/t/{tenant.subdomain}/join")
+
+
+def _site_by_host(request: Request) -> Site:
+    found = _host_label(request)
+    if found is None:
+        raise NotFound("no such lender")
+    label, residency = found
+    tenant = joins().lender(label)
+    if tenant.data_residency != residency:
+        raise NotFound("no such lender")  # a lender answers only on its own residency's domain
+    return Site(tenant, "/join")
+
+
+def _find_site(request: Request, subdomain: str | None) -> Site | None:
+    try:
+        return _site_by_path(subdomain) if subdomain is not None else _site_by_host(request)
+    except NotFound:
+        return None
+
+
+# --- pages -----------------------------------------------------------------------------------------
+def _join_form(
+    request: Request,
+    site: Site,
+    values: dict[str, str],
+    problems: dict[str, str],
+    status: int = 200,
+    not_on_list: bool = False,
+) -> Response:
+    token, headers = _csrf(request)
+    return page(
+        "join.html",
+        status=status,
+        headers=headers,
+        action=site.prefix,
+        values=values,
+        errors=_messages(site.tenant, problems),
+        not_on_list=not_on_list,
+        csrf_token=token,
+        **_context(site.tenant),
+    )
+
+
+def _outcome(request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined) -> Response:
+    if isinstance(result, ChooseBusiness):
+        return _choose_form(request, site, result.join_id, result.options, {})
+    if isinstance(result, AwaitingConfirmation):
+        token, headers = _csrf(request)
+        return page(
+            "join_check_email.html",
+            status=202,
+            headers=headers,
+            email=result.email,
+            action=f"{site.prefix}/resend",
+            csrf_token=token,
+            **_context(site.tenant),
+        )
+    return page("confirm_done.html", status=201, account_url=result.account_url, **_context(site.tenant))
+
+
+def _choose_form(
+    request: Request, site: Site, join_id: str, options: list[tuple[str, str]], problems: dict[str, str]
+) -> Response:
+    token, headers = _csrf(request)
+    return page(
+        "join_choose.html",
+        status=400 if problems else 200,
+        headers=headers,
+        action=f"{site.prefix}/choose",
+        join_id=join_id,
+        options=options,
+        errors=_messages(site.tenant, problems),
+        csrf_token=token,
+        **_context(site.tenant),
+    )
+
+
+def _join_get(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+    return _join_form(request, site, {}, {})
+
+
+def _join_post(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        form = parse_form(request)
+        values = {k: form.get(k, "")[:300] for k in JOIN_FIELDS}
+        if not csrf_valid(request, form):
+            return _join_form(request, site, values, {"csrf_token": "expired"}, 403)
+        submitted = JoinForm(
+            email=values["email"],
+            business_name=values["business_name"],
+            password=form.get("password", ""),
+            account_subdomain=values["account_subdomain"],
+        )
+        try:
+            result = joins().join(site.tenant, submitted, _ip(request))
+        except JoinRefused as exc:
+            status = 409 if "taken" in exc.problems.values() or "already_joined" in exc.problems.values() else 400
+            return _join_form(request, site, values, exc.problems, status)
+        except NotOnList:
+            return _join_form(request, site, values, {}, 403, not_on_list=True)
+        return _outcome(request, site, result)
+
+    return _html(request, site.tenant, work)
+
+
+def _choose_post(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        form = parse_form(request)
+        join_id = form.get("join_id", "")[:100]
+        if not csrf_valid(request, form):
+            return _join_form(request, site, {}, {"csrf_token": "expired"}, 403)
+        try:
+            result = joins().choose(site.tenant, join_id, form.get("invitation_id", ""), _ip(request))
+        except LinkInvalid:
+            return page("join_expired.html", status=410, action=site.prefix, **_context(site.tenant))
+        except JoinRefused as exc:
+            if "invitation_id" in exc.problems:
+                return _choose_form(request, site, join_id, joins().choices(site.tenant, join_id), exc.problems)
+            return _join_form(request, site, {}, exc.problems, 409)
+        return _outcome(request, site, result)
+
+    return _html(request, site.tenant, work)
+
+
+def _invalid_link(request: Request, site: Site, status: int = 410) -> Response:
+    token, headers = _csrf(request)
+    return page(
+        "confirm_invalid.html",
+        status=status,
+        headers=headers,
+        action=f"{site.prefix}/resend",
+        csrf_token=token,
+        **_context(site.tenant),
+    )
+
+
+def _confirm_get(request: Request, subdomain: str | None, token: str) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        # Reading the link changes nothing: mail scanners that fetch links do not use it up.
+        try:
+            account = joins().confirmation(site.tenant, token)
+        except LinkInvalid:
+            return _invalid_link(request, site)
+        csrf, headers = _csrf(request)
+        return page(
+            "confirm.html",
+            headers=headers,
+            action=f"{site.prefix}/confirm/{token}",
+            account=account.account_subdomain,
+            csrf_token=csrf,
+            **_context(site.tenant),
+        )
+
+    return _html(request, site.tenant, work)
+
+
+def _confirm_post(request: Request, subdomain: str | None, token: str) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        form = parse_form(request)
+        if not csrf_valid(request, form):
+            return _confirm_get(request, subdomain, token)
+        try:
+            joined = joins().confirm(site.tenant, token, _ip(request))
+        except LinkInvalid:
+            return _invalid_link(request, site)
+        return page("confirm_done.html", account_url=joined.account_url, **_context(site.tenant))
+
+    return _html(request, site.tenant, work)
+
+
+def _resend_post(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        form = parse_form(request)
+        if not csrf_valid(request, form):
+            return _invalid_link(request, site, 403)
+        try:
+            joins().resend(site.tenant, form.get("email", "")[:300], _ip(request))
+        except JoinRefused:
+            return _invalid_link(request, site, 400)
+        return page("confirm_resent.html", status=202, **_context(site.tenant))
+
+    return _html(request, site.tenant, work)
+
+
+# --- sign-in ----------------------------------------------------------------------------------------
+def _login_form(
+    request: Request, account: str, action: str, problem: str | None = None, status: int = 200, username: str = ""
+) -> Response:
+    tenant = joins().account_lender(account) if _LABEL.match(account) else None
+    token, headers = _csrf(request)
+    ctx = _context(tenant)
+    return page(
+        "login.html",
+        status=status,
+        headers=headers,
+        action=action,
+        account=account,
+        problem=ctx["t"][problem] if problem else None,
+        username=username,
+        csrf_token=token,
+        **ctx,
+    )
+
+
+def _login_post(request: Request, account: str, action: str, host_form: bool) -> Response:
+    def work() -> Response:
+        form = parse_form(request)
+        username = form.get("username", "")[:254]
+        if not csrf_valid(request, form):
+            return _login_form(request, account, action, "bad_credentials", 403, username)
+        try:
+            signed_in = joins().sign_in(account, username, form.get("password", ""), _ip(request))
+        except SignInRefused as exc:
+            return _login_form(
+                request,
+                account,
+                action,
+                "bad_credentials" if exc.reason == "credentials" else exc.reason,
+                401,
+                username,
+            )
+        settings = services().settings
+        if host_form:
+            base = (
+                f"https://{signed_in.account.account_subdomain}.{settings.base_domain(signed_in.tenant.data_residency)}"
+            )
+        else:
+            base = settings.base_url
+        cookie = cookie_header(SESSION_COOKIE, signed_in.session_id, secure=not settings.is_local, max_age=12 * 3600)
+        return Response(
+            body="",
+            status_code=303,
+            headers={"Location": f"{base}/portal", "Set-Cookie": cookie, "Cache-Control": "no-store"},
+        )
+
+    return _html(request, None, work)
+
+
+def _account_by_host(request: Request) -> str | None:
+    found = _host_label(request)
+    return found[0] if found else None
+
+
+# --- routes ---------------------------------------------------------------------------------------
+@endpoint(bp, "/t/{subdomain}/join", "GET", summary="Lender join page", auth=False, document=False)
+def join_page(request: Request, subdomain: str, **_: Any) -> Response:
+    return _join_get(request, subdomain)
+
+
+@endpoint(bp, "/t/{subdomain}/join", "POST", summary="Join", auth=False, document=False, content_types=FORM)
+def join_submit(request: Request, subdomain: str, **_: Any) -> Response:
+    return _join_post(request, subdomain)
+
+
+@endpoint(
+    bp, "/t/{subdomain}/join/choose", "POST", summary="Pick a business", auth=False, document=False, content_types=FORM
+)
+def join_choose(request: Request, subdomain: str, **_: Any) -> Response:
+    return _choose_post(request, subdomain)
+
+
+@endpoint(bp, "/t/{subdomain}/join/confirm/{token}", "GET", summary="Confirmation page", auth=False, document=False)
+def confirm_page(request: Request, subdomain: str, token: str, **_: Any) -> Response:
+    return _confirm_get(request, subdomain, token)
+
+
+@endpoint(
+    bp,
+    "/t/{subdomain}/join/confirm/{token}",
+    "POST",
+    summary="Confirm email",
+    auth=False,
+    document=False,
+    content_types=FORM,
+)
+def confirm_submit(request: Request, subdomain: str, token: str, **_: Any) -> Response:
+    return _confirm_post(request, subdomain, token)
+
+
+@endpoint(
+    bp,
+    "/t/{subdomain}/join/resend",
+    "POST",
+    summary="Resend confirmation",
+    auth=False,
+    document=False,
+    content_types=FORM,
+)
+def resend_submit(request: Request, subdomain: str, **_: Any) -> Response:
+    return _resend_post(request, subdomain)
+
+
+# The host forms: https://{lender}.{base domain}/join...
+@endpoint(bp, "/join", "GET", summary="Lender join page (host form)", auth=False, document=False)
+def host_join_page(request: Request, **_: Any) -> Response:
+    return _join_get(request, None)
+
+
+@endpoint(bp, "/join", "POST", summary="Join (host form)", auth=False, document=False, content_types=FORM)
+def host_join_submit(request: Request, **_: Any) -> Response:
+    return _join_post(request, None)
+
+
+@endpoint(
+    bp, "/join/choose", "POST", summary="Pick a business (host form)", auth=False, document=False, content_types=FORM
+)
+def host_join_choose(request: Request, **_: Any) -> Response:
+    return _choose_post(request, None)
+
+
+@endpoint(bp, "/join/confirm/{token}", "GET", summary="Confirmation page (host form)", auth=False, document=False)
+def host_confirm_page(request: Request, token: str, **_: Any) -> Response:
+    return _confirm_get(request, None, token)
+
+
+@endpoint(
+    bp,
+    "/join/confirm/{token}",
+    "POST",
+    summary="Confirm email (host form)",
+    auth=False,
+    document=False,
+    content_types=FORM,
+)
+def host_confirm_submit(request: Request, token: str, **_: Any) -> Response:
+    return _confirm_post(request, None, token)
+
+
+@endpoint(
+    bp,
+    "/join/resend",
+    "POST",
+    summary="Resend confirmation (host form)",
+    auth=False,
+    document=False,
+    content_types=FORM,
+)
+def host_resend_submit(request: Request, **_: Any) -> Response:
+    return _resend_post(request, None)
+
+
+@endpoint(bp, "/a/{account}/login", "GET", summary="Customer sign-in page", auth=False, document=False)
+def login_page(request: Request, account: str, **_: Any) -> Response:
+    name = account.strip().lower()[:63]
+    return _html(request, None, lambda: _login_form(request, name, f"/a/{name}/login"))
+
+
+@endpoint(bp, "/a/{account}/login", "POST", summary="Customer sign-in", auth=False, document=False, content_types=FORM)
+def login_submit(request: Request, account: str, **_: Any) -> Response:
+    name = account.strip().lower()[:63]
+    return _login_post(request, name, f"/a/{name}/login", host_form=False)
+
+
+@endpoint(bp, "/login", "GET", summary="Customer sign-in page (host form)", auth=False, document=False)
+def host_login_page(request: Request, **_: Any) -> Response:
+    name = _account_by_host(request)
+    if name is None:
+        return page("join_not_found.html", status=404, **_context(None))
+    return _html(request, None, lambda: _login_form(request, name, "/login"))
+
+
+@endpoint(bp, "/login", "POST", summary="Customer sign-in (host form)", auth=False, document=False, content_types=FORM)
+def host_login_submit(request: Request, **_: Any) -> Response:
+    name = _account_by_host(request)
+    if name is None:
+        return page("join_not_found.html", status=404, **_context(None))
+    return _login_post(request, name, "/login", host_form=True)
+
+
+@endpoint(bp, "/portal", "GET", summary="Customer portal (signed in)", auth=False, document=False)
+def session_portal(request: Request, **_: Any) -> Response:
+    def work() -> Response:
+        session = joins().session(cookies(request).get(SESSION_COOKIE))
+        if session is None:
+            return page("portal_invalid.html", status=401)
+        # The portal engineer's hook renders the same page as /portal/{token}, with no token anywhere.
+        from chalicelib.api.portal import portal_response
+        from chalicelib.services.portal import PortalContext
+
+        inv = services().invitations.opened(session.invitation)
+        return portal_response(request, PortalContext(session.tenant, inv), "/portal")
+
+    return _html(request, None, work)
