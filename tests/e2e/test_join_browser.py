@@ -1,0 +1,121 @@
+"""A customer joins on the lender's page in a real browser (Debian's Chromium driven by Playwright),
+follows the confirmation link from the dev outbox, signs in as ``admin`` and lands on the portal.
+
+Screenshots of the join page at 360 px and 1280 px go to ``test-output/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ROOT, RunningStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = ROOT / "test-output"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "blue tractor river lamp"
+OUTBOX_WAIT_S = 30
+
+
+def confirmation_link(stack: RunningStack, email: str) -> str:
+    """The confirmation link of the email the send worker delivered to ``email`` (it runs in the background)."""
+    deadline = time.monotonic() + OUTBOX_WAIT_S
+    while time.monotonic() < deadline:
+        emails = requests.get(f"{stack.api}/dev/outbox.json", timeout=10).json()["emails"]
+        for mail in emails:
+            if email in mail["destinations"]:
+                links = [link for link in mail["links"] if "/join/confirm/" in link]
+                if links:
+                    return str(links[0])
+        time.sleep(0.3)
+    raise AssertionError(f"no confirmation email reached the outbox within {OUTBOX_WAIT_S} s")
+
+
+def lender_with_invitation(stack: RunningStack) -> tuple[str, str]:
+    subdomain = f"brw-{uuid.uuid4().hex[:8]}"
+    created = requests.post(
+        f"{stack.api}/v1/tenants",
+        json={"name": "Maple Credit Union", "subdomain": subdomain, "admin_email": "ops@maple.example"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["api_key"]
+    email = f"owner.{uuid.uuid4().hex[:8]}@smallbiz.example"
+    invited = requests.post(
+        f"{stack.api}/v1/invitations",
+        json={"email": email, "owner": "Olivia Officer", "business_legal_name": "Jane's Bakery Inc.", "send": False},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert invited.status_code == 201, invited.text
+    return subdomain, email
+
+
+def test_a_customer_joins_confirms_signs_in_and_sees_the_portal(stack: RunningStack) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium; .ci/run installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    subdomain, email = lender_with_invitation(stack)
+    account = f"bakery-{uuid.uuid4().hex[:6]}"
+    OUTPUT.mkdir(exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page: Any = browser.new_page(viewport={"width": 360, "height": 800})
+            page.goto(f"{stack.api}/t/{subdomain}/join")
+            expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+            # Nothing wider than the phone's screen: no sideways scrolling at 360 px.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360
+            page.screenshot(path=str(OUTPUT / "join-360.png"), full_page=True)
+
+            # Errors are announced and each field says what is wrong.
+            page.get_by_label("Password", exact=True).fill("short")
+            page.get_by_role("button", name="Create Account").click()
+            expect(page.get_by_role("alert")).to_contain_text("Please correct the following")
+            expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
+            page.screenshot(path=str(OUTPUT / "join-errors-360.png"), full_page=True)
+
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.goto(f"{stack.api}/t/{subdomain}/join")
+            page.screenshot(path=str(OUTPUT / "join-1280.png"), full_page=True)
+
+            page.get_by_label("Email").fill(email)
+            page.get_by_label("Business name").fill("Jane's Bakery Inc.")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_label("Account subdomain").fill(account)
+            page.get_by_role("button", name="Create Account").click()
+            expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+            page.goto(confirmation_link(stack, email))
+            page.get_by_role("button", name="Confirm my email").click()
+            expect(page.get_by_role("heading", name="Your account is ready")).to_be_visible()
+            expect(page.locator("#account-url")).to_have_text(f"{stack.api}/a/{account}/login")
+
+            page.get_by_role("link", name="Sign in now").click()
+            page.get_by_label("Username or email").fill("admin")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{stack.api}/portal")
+            expect(page.get_by_text(email).first).to_be_visible()
+            assert "token" not in page.url
+            page.screenshot(path=str(OUTPUT / "portal-signed-in-1280.png"), full_page=True)
+        finally:
+            browser.close()
