@@ -5,12 +5,14 @@ from __future__ import annotations
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
+from chalicelib.api import imports as import_routes
 from chalicelib.api import invitations, openapi, pages, portal, tenants
 from chalicelib.api import join as join_pages
 from chalicelib.api import webhooks as webhook_routes
 from chalicelib.api.routing import set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
+from chalicelib.handlers import imports as import_worker
 from chalicelib.handlers import link_requests, relay, send
 from chalicelib.observability import get_tracer, logger, tracing_enabled
 
@@ -22,6 +24,7 @@ if tracing_enabled():  # off outside Lambda: the X-Ray SDK is then never importe
 set_authenticator(lambda authorization: services().tenants.authenticate(authorization))
 
 app.register_blueprint(tenants.bp)
+app.register_blueprint(import_routes.bp)  # before invitations: /v1/invitations/export is a literal path
 app.register_blueprint(invitations.bp)
 app.register_blueprint(portal.bp)
 app.register_blueprint(bank_link_routes.bp)
@@ -34,5 +37,6 @@ if local_stage():  # the outbox page exists only on the embedded stack
     app.register_blueprint(dev.bp)
 app.register_blueprint(openapi.bp)
 app.register_blueprint(send.bp)
+app.register_blueprint(import_worker.bp)
 app.register_blueprint(relay.bp)
 app.register_blueprint(link_requests.bp)

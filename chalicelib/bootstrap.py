@@ -20,6 +20,7 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
+    from chalicelib.services.imports import ImportService
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.join import JoinService
@@ -153,9 +154,22 @@ def joins() -> JoinService:
     )
 
 
+@cache
+def imports() -> ImportService:
+    """CSV import and export (the upload route, the import queue's worker, the export route)."""
+    from chalicelib.adapters.dynamo.imports import ImportRepository
+    from chalicelib.services.imports import ImportService
+
+    s = services()
+    return ImportService(
+        ImportRepository(s.table, s.invitation_repo), s.tenant_repo, s.invitations, s.queue, s.settings
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
     services.cache_clear()
+    imports.cache_clear()
     delivery.cache_clear()
     joins.cache_clear()
     bank_links.cache_clear()

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     table_name: str = "onboarding"
     send_queue_url: str = ""
     import_queue_url: str = ""
+    # Rows per stored chunk and SQS message of a CSV import (tests use small chunks to cross chunk boundaries).
+    import_chunk_rows: int = Field(default=500, ge=1, le=500)
     link_request_queue_url: str = ""
     ses_feedback_queue_url: str = ""
     portal_events_queue_url: str = ""

@@ -169,3 +169,24 @@ def session(session_hash: str) -> Key:
 def pending_join(join_hash: str) -> Key:
     """A join waiting for the customer to pick their business (several invitations share the email)."""
     return {"PK": f"PENDINGJOIN#{join_hash}", "SK": "PENDINGJOIN"}
+
+
+# --- CSV imports ------------------------------------------------------------------------------
+IMPORT_PREFIX = "IMPORT#"
+
+
+def import_job(tenant_id: str, job_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"IMPORT#{job_id}"}
+
+
+def import_pk(tenant_id: str, job_id: str) -> str:
+    """Partition of one import's stored chunks and per-chunk results."""
+    return f"{tenant_pk(tenant_id)}#IMPORT#{job_id}"
+
+
+def import_chunk(tenant_id: str, job_id: str, index: int) -> Key:
+    return {"PK": import_pk(tenant_id, job_id), "SK": f"CHUNK#{index:05d}"}
+
+
+def import_result(tenant_id: str, job_id: str, index: int) -> Key:
+    return {"PK": import_pk(tenant_id, job_id), "SK": f"RESULT#{index:05d}"}

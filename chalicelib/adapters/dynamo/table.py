@@ -250,11 +250,13 @@ class Table:
 
         Returns the number of write requests sent (for benchmarks).
         """
+        return self.batch_put_serialized([serialize(i) for i in items])
+
+    def batch_put_serialized(self, items: list[dict[str, Any]]) -> int:
+        """:meth:`batch_put` for items already in DynamoDB's wire format (e.g. taken from ``t_put`` actions)."""
         requests = 0
         for start in range(0, len(items), 25):
-            pending: dict[str, Any] = {
-                self.name: [{"PutRequest": {"Item": serialize(i)}} for i in items[start : start + 25]]
-            }
+            pending: dict[str, Any] = {self.name: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
             attempt = 0
             while pending:
                 requests += 1
