@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,17 @@ def _subdomain_taken(reasons: list[str]) -> Exception:
     return Conflict("this subdomain is already taken", fields={"subdomain": "already taken"})
 
 
+# How long ``get(..., cached=True)`` may answer from this process's memory. Only authentication
+# asks for it (it saves one GetItem per API request); a settings change made through this
+# repository is seen at once here and within this many seconds by the other warm instances.
+TENANT_CACHE_SECONDS = 30.0
+
+
 class TenantRepository:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, cache_seconds: float = TENANT_CACHE_SECONDS) -> None:
         self.table = table
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Tenant]] = {}
 
     def create(self, tenant: Tenant, key: ApiKey, key_hash: str) -> None:
         """Create the tenant, its subdomain guard and its first API key atomically.
@@ -39,15 +48,27 @@ class TenantRepository:
             conflict=_subdomain_taken,
         )
 
-    def get(self, tenant_id: str) -> Tenant | None:
+    def get(self, tenant_id: str, *, cached: bool = False) -> Tenant | None:
+        """The tenant; ``cached`` accepts a copy up to ``cache_seconds`` old."""
+        if cached:
+            hit = self._cache.get(tenant_id)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1].model_copy(deep=True)
         item = self.table.get(keys.tenant(tenant_id))
-        return Tenant.model_validate(item) if item else None
+        if not item:
+            self._cache.pop(tenant_id, None)
+            return None
+        tenant = Tenant.model_validate(item)
+        if self.cache_seconds > 0:
+            self._cache[tenant_id] = (time.monotonic() + self.cache_seconds, tenant.model_copy(deep=True))
+        return tenant
 
     def by_subdomain(self, subdomain: str) -> Tenant | None:
         guard = self.table.get(keys.subdomain_guard(subdomain))
         return self.get(guard["tenant_id"]) if guard else None
 
     def save_settings(self, tenant_id: str, settings: TenantSettings) -> None:
+        self._cache.pop(tenant_id, None)
         self.table.update(
             keys.tenant(tenant_id),
             {"settings": settings.model_dump(mode="json")},
