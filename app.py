@@ -8,12 +8,13 @@ from chalicelib.api import bank_links as bank_link_routes
 from chalicelib.api import imports as import_routes
 from chalicelib.api import invitations, openapi, pages, portal, tenants
 from chalicelib.api import join as join_pages
+from chalicelib.api import notifications as notification_routes
 from chalicelib.api import webhooks as webhook_routes
 from chalicelib.api.routing import set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
 from chalicelib.handlers import imports as import_worker
-from chalicelib.handlers import link_requests, relay, send
+from chalicelib.handlers import link_requests, portal_events, relay, send, ses_feedback, webhooks_out
 from chalicelib.observability import get_tracer, logger, tracing_enabled
 
 app = Chalice(app_name="lender-onboarding")
@@ -40,3 +41,7 @@ app.register_blueprint(send.bp)
 app.register_blueprint(import_worker.bp)
 app.register_blueprint(relay.bp)
 app.register_blueprint(link_requests.bp)
+app.register_blueprint(notification_routes.bp)
+app.register_blueprint(ses_feedback.bp)
+app.register_blueprint(portal_events.bp)
+app.register_blueprint(webhooks_out.bp)

@@ -20,11 +20,14 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
-    from chalicelib.services.imports import ImportService
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.feedback import FeedbackService
+    from chalicelib.services.imports import ImportService
     from chalicelib.services.join import JoinService
+    from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
+    from chalicelib.services.webhooks_out import WebhookService
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def delivery() -> DeliveryService:
         mailer=Mailer(aws.client("sesv2"), s.settings.sender_email, s.settings.ses_configuration_set),
         sms=SmsSender(aws.client("sns")),
         once=Once(s.settings.table_name, aws.client("dynamodb")),
+        on_opt_out=feedback().sms_opted_out,
     )
 
 
@@ -166,8 +170,56 @@ def imports() -> ImportService:
     )
 
 
+@cache
+def webhooks() -> WebhookService:
+    """Outbound webhooks: events, the HTTP sender (loopback allowed only locally) and secrets."""
+    from chalicelib.adapters.dynamo.notifications import NotificationRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.webhook_sender import WebhookSender
+    from chalicelib.services.webhooks_out import WebhookService
+
+    s = services()
+    st = s.settings
+    sender = WebhookSender(
+        allow_private=st.is_local,
+        connect_timeout=st.webhook_connect_timeout_seconds,
+        read_timeout=st.webhook_read_timeout_seconds,
+    )
+    once = Once(st.table_name, aws.client("dynamodb"))
+    return WebhookService(NotificationRepository(s.table), s.tenant_repo, s.queue, st, sender=sender, once=once)
+
+
+@cache
+def notifications() -> NotificationService:
+    """Lender notifications; ``notify(tenant_id, type, invitation_id, data, key=...)`` for other services."""
+    from chalicelib.adapters.dynamo.notifications import NotificationRepository
+    from chalicelib.services.notifications import NotificationService
+
+    return NotificationService(NotificationRepository(services().table), webhooks())
+
+
+@cache
+def feedback() -> FeedbackService:
+    """Inbound delivery events: SES feedback, SMS opt-outs, portal completions."""
+    from chalicelib.adapters.dynamo.notifications import EventMarkers
+    from chalicelib.services.feedback import FeedbackService
+
+    s = services()
+    return FeedbackService(
+        repo=s.invitation_repo,
+        markers=EventMarkers(s.table),
+        tenants=s.tenant_repo,
+        invitations=s.invitations,
+        notifications=notifications(),
+        settings=s.settings,
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
+    webhooks.cache_clear()
+    notifications.cache_clear()
+    feedback.cache_clear()
     services.cache_clear()
     imports.cache_clear()
     delivery.cache_clear()

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     link_signing_key: SecretStr = SecretStr("local-only-link-key-do-not-use-in-production")
     invitation_resend_cooldown_seconds: int = 60
     invitation_max_sends: int = 10
+    # SES feedback: a transiently bounced email is sent again after this delay, at most this many times.
+    transient_bounce_retry_delay_seconds: int = Field(default=900, ge=0, le=900)
+    transient_bounce_max_retries: int = 3
+    # Outbound webhooks: exponential backoff from the base, each wait capped, for the whole window, then the DLQ.
+    webhook_retry_base_seconds: int = 60
+    webhook_retry_max_interval_seconds: int = 6 * 3600
+    webhook_retry_window_seconds: int = 24 * 3600
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_read_timeout_seconds: float = 10.0
 
     plaid_base_url: str = "https://sandbox.plaid.com"
     plaid_client_id: str = "local-client"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
     from devstack.sandbox import ProviderSandbox
+    from devstack.ses_simulator import SesSimulator
 
 log = logging.getLogger("devstack")
 
@@ -109,6 +110,7 @@ class LocalStack:
     _http_thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _pollers: Pollers | None = field(default=None, init=False, repr=False)
     _sandbox: ProviderSandbox | None = field(default=None, init=False, repr=False)
+    _ses_simulator: SesSimulator | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -133,12 +135,16 @@ class LocalStack:
             app = self._configure_app()
             self._start_http(app)
             self._start_pollers(app)
+            self._start_ses_simulator()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         """Pollers first (they call the app and AWS), then HTTP, then the embedded AWS."""
+        if self._ses_simulator is not None:
+            self._ses_simulator.stop()
+            self._ses_simulator = None
         if self._pollers is not None:
             self._pollers.stop()
             self._pollers = None
@@ -212,6 +218,19 @@ class LocalStack:
         self._server = create_local_server(app, chalice_config(app), self.host, self.api_port)
         self._http_thread = threading.Thread(target=self._server.server.serve_forever, name="http", daemon=True)
         self._http_thread.start()
+
+    def _start_ses_simulator(self) -> None:
+        """Faithful feedback for SES's mailbox-simulator addresses (see devstack/ses_simulator.py)."""
+        from devstack.resources import SENDER_IDENTITY
+        from devstack.ses_simulator import SesSimulator
+
+        session = EndpointSession(self.aws_url)
+        self._ses_simulator = SesSimulator(
+            session.client("sns", region_name=self.region), self.env["SES_FEEDBACK_TOPIC_ARN"], self.region
+        )
+        ses = session.client("ses", region_name=self.region)
+        self._ses_simulator.silence_canned_notifications(ses, SENDER_IDENTITY)
+        self._ses_simulator.start()
 
     def _start_pollers(self, app: Chalice) -> None:
         config = chalice_config(app)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from chalicelib.adapters.messaging import Email, OptedOut
 from chalicelib.domain.ids import hash_secret
 from chalicelib.domain.invitation import (
+    Channel,
     Communication,
     DeliveryStatus,
     Invitation,
@@ -21,6 +22,8 @@ from chalicelib.observability import logger, mask_email, mask_phone
 from chalicelib.services.messages import render_email, render_sms
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.idempotency import Once
@@ -48,6 +51,7 @@ class DeliveryService:
         mailer: Mailer,
         sms: SmsSender,
         once: Once,
+        on_opt_out: Callable[[Tenant, Invitation, str], None] | None = None,
     ) -> None:
         self.invitations = invitations
         self.repo = repo
@@ -55,6 +59,8 @@ class DeliveryService:
         self.mailer = mailer
         self.sms = sms
         self.once = once
+        # Told when a number turns out to have opted out (suppression + lender notification).
+        self.on_opt_out = on_opt_out
 
     def process(self, message: SendMessage, receive_count: int = 1) -> str:
         """Deliver one send. Returns what happened; raises UpstreamError to have SQS retry it."""
@@ -70,6 +76,8 @@ class DeliveryService:
         tenant = self.tenants.get(message.tenant_id)
         if inv is None or tenant is None:
             return "gone"
+        if request.get("channel_override"):  # a system send on one channel (the SMS after a hard bounce)
+            inv = inv.model_copy(update={"channel": Channel(request["channel_override"])})
         template = str(request.get("template", "invitation"))
         link = self._link(tenant, inv, request, template)
         if link is None or inv.status is not Status.PENDING:
@@ -147,11 +155,14 @@ class DeliveryService:
             text = render_sms(template, inv.locale, lender=lender, url=url)
 
             def send_sms() -> str:
-                if self.sms.opted_out(phone):
+                # A number known to have opted out is never tried again (not even the SNS check).
+                if self.repo.suppressed(tenant.tenant_id, phone) or self.sms.opted_out(phone):
                     raise OptedOut("the number opted out of SMS")
                 return self.sms.send(phone, text)
 
             outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template)
+            if outcomes["sms"] == "opted_out" and self.on_opt_out is not None:
+                self.on_opt_out(tenant, inv, send_id)
         return outcomes
 
     def _attempt(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
+    Channel,
     Communication,
     CreateInvitation,
     DeliveryStatus,
@@ -336,6 +337,14 @@ class InvitationService:
         return after
 
     def _ensure_deliverable(self, tenant: Tenant, inv: Invitation) -> None:
+        """Refuse a send none of whose channels can deliver: a suppressed address, an opted-out number."""
+        if inv.channel.uses_sms and inv.phone and self.repo.suppressed(tenant.tenant_id, inv.phone):
+            if not inv.channel.uses_email or self.repo.suppressed(tenant.tenant_id, inv.email):
+                raise DeliveryRefused(
+                    "this phone number opted out of SMS (the customer replied STOP); it is never texted again "
+                    "unless they opt back in: invite by email or correct the number"
+                )
+            return
         if inv.channel.uses_sms:
             return
         suppressed = self.repo.suppressed(tenant.tenant_id, inv.email)
@@ -361,10 +370,18 @@ class InvitationService:
         return rotated, actions
 
     def _prepare_send(
-        self, tenant: Tenant, inv: Invitation, reason: str, now: datetime, old: Invitation | None = None
+        self,
+        tenant: Tenant,
+        inv: Invitation,
+        reason: str,
+        now: datetime,
+        old: Invitation | None = None,
+        *,
+        send_id: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> tuple[Invitation, str, list[Action]]:
         rotated, actions = self._rotate_link(tenant, inv, now, old)
-        send_id = ids.new_id("snd")
+        send_id = send_id or ids.new_id("snd")
         rotated = rotated.model_copy(
             update={
                 "send_count": inv.send_count + 1,
@@ -372,8 +389,48 @@ class InvitationService:
                 "delivery_status": DeliveryStatus.QUEUED,
             }
         )
-        actions.append(self.repo.send_request_action(rotated, send_id, reason, now))
+        actions.append(self.repo.send_request_action(rotated, send_id, reason, now, details=details))
         return rotated, send_id, actions
+
+    def system_send(
+        self,
+        tenant: Tenant,
+        inv: Invitation,
+        *,
+        reason: str,
+        channel: Channel,
+        send_id: str,
+        now: datetime,
+        details: dict[str, Any] | None = None,
+        keep_delivery_status: bool = False,
+    ) -> tuple[Invitation, list[Action]]:
+        """The invitation and actions of a send the system asks for (SMS after a hard bounce, a
+        retry after a transient bounce), to be written with the caller's own change; the caller
+        enqueues it with :meth:`enqueue_send` after writing. Only ``channel`` is used. The lender's
+        cooldown does not apply, the send limit does; ``send_id`` is the caller's, so a redelivered
+        trigger cannot queue a second send. Raises Conflict / DeliveryRefused when it may not go out.
+        """
+        inv.ensure_resendable(now, 0, self.settings.invitation_max_sends)
+        self._ensure_deliverable(tenant, inv.model_copy(update={"channel": channel}))
+        extra = {**(details or {}), "channel_override": channel.value}
+        after, _, actions = self._prepare_send(tenant, inv, reason, now, old=inv, send_id=send_id, details=extra)
+        if keep_delivery_status:
+            after = after.model_copy(update={"delivery_status": inv.delivery_status})
+        return after, actions
+
+    def enqueue_send(self, inv: Invitation, send_id: str, delay_seconds: int = 0) -> None:
+        """Queue a written send request (the send worker ignores one already processed)."""
+        try:
+            self.queue.send(
+                self.settings.send_queue_url,
+                send_message(inv.tenant_id, inv.invitation_id, send_id),
+                delay_seconds=delay_seconds,
+            )
+        except UpstreamError:
+            logger.warning(
+                "Send left in the outbox for the relay",
+                extra={"tenant_id": inv.tenant_id, "invitation_id": inv.invitation_id, "send_id": send_id},
+            )
 
     def _enqueue(self, inv: Invitation, send_id: str) -> None:
         """Put the send on the queue. If SQS is down the send request stays in the outbox for the relay."""

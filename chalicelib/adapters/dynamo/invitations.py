@@ -305,7 +305,8 @@ class InvitationRepository:
 
     def stale_send_requests(self, older_than: datetime, limit: int = 100) -> list[Item]:
         items, _ = self.table.query("OUTBOX#queued", index=keys.GSI_STATUS, limit=limit)
-        return [i for i in items if i["created_at"] < older_than.isoformat()]
+        # A delayed send (a retry after a transient bounce) is stale only once it is due.
+        return [i for i in items if str(i.get("due_at") or i["created_at"]) < older_than.isoformat()]
 
     def communication_actions(self, tenant_id: str, comm: Communication, recipient_hash: str) -> list[Action]:
         record = {

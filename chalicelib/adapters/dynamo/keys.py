@@ -190,3 +190,38 @@ def import_chunk(tenant_id: str, job_id: str, index: int) -> Key:
 
 def import_result(tenant_id: str, job_id: str, index: int) -> Key:
     return {"PK": import_pk(tenant_id, job_id), "SK": f"RESULT#{index:05d}"}
+
+
+# --- Lender notifications and outbound webhooks -----------------------------------------------
+# Unread notifications sort before read ones ("U" > "R") in a newest-first query of the tenant's
+# partition, so one Query serves "unread first" with an ordinary cursor.
+NOTIFICATION_PREFIX = "NOTIF#"
+
+
+def notification(tenant_id: str, read: bool, created_at: str, notification_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"NOTIF#{'R' if read else 'U'}#{created_at}#{notification_id}"}
+
+
+def notification_ref(tenant_id: str, notification_id: str) -> Key:
+    """Where a notification is found by id (its listing key moves when it is read)."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"NOTIFREF#{notification_id}"}
+
+
+def notification_counter(tenant_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": "NOTIFCOUNT"}
+
+
+def webhook_event(tenant_id: str, event_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"WHEVENT#{event_id}"}
+
+
+WEBHOOK_DELIVERY_PREFIX = "WHDELIVERY#"
+
+
+def webhook_delivery(tenant_id: str, delivery_id: str) -> Key:
+    """One delivery attempt; delivery ids sort by time, so the listing is newest first."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"WHDELIVERY#{delivery_id}"}
+
+
+def webhook_secrets(tenant_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": "WHSECRETS"}

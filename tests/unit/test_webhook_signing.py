@@ -1,0 +1,105 @@
+"""Webhook signatures, the retry schedule and the SSRF guard of the sender."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from chalicelib.adapters.webhook_sender import UrlRefused, check_url
+from chalicelib.domain import webhook_signing as ws
+from chalicelib.domain.notifications import backoff_seconds
+
+BODY = b'{"id":"evt_1","type":"invitation.bounced","created_at":"2026-01-01T00:00:00Z","data":{}}'
+NOW = 1_767_225_600
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    header = ws.sign(BODY, ["whsec_a"], timestamp=NOW)
+    expected = hmac.new(b"whsec_a", f"{NOW}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert header == f"t={NOW},v1={expected}"
+
+
+def test_round_trip_and_either_secret_during_rotation() -> None:
+    header = ws.sign(BODY, ["whsec_new", "whsec_old"], timestamp=NOW)
+    assert header.count("v1=") == 2
+    assert ws.verify(BODY, header, "whsec_new", now=NOW) == NOW
+    assert ws.verify(BODY, header, "whsec_old", now=NOW + 10) == NOW
+    assert ws.verify(BODY.decode(), header, ["whsec_other", "whsec_old"], now=NOW) == NOW
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "now"),
+    [
+        (BODY + b" ", "whsec_a", NOW),  # body changed
+        (BODY, "whsec_b", NOW),  # wrong secret
+        (BODY, "whsec_a", NOW + ws.TOLERANCE_SECONDS + 1),  # replayed later
+        (BODY, "whsec_a", NOW - ws.TOLERANCE_SECONDS - 1),  # from the future
+    ],
+)
+def test_verification_fails(body: bytes, secret: str, now: int) -> None:
+    header = ws.sign(BODY, ["whsec_a"], timestamp=NOW)
+    with pytest.raises(ws.InvalidSignature):
+        ws.verify(body, header, secret, now=now)
+
+
+@pytest.mark.parametrize("header", ["", "v1=abc", f"t={NOW}", "t=soon,v1=abc", "garbage"])
+def test_malformed_headers_are_refused(header: str) -> None:
+    with pytest.raises(ws.InvalidSignature):
+        ws.verify(BODY, header, "whsec_a", now=NOW)
+
+
+def test_a_changed_timestamp_breaks_the_signature() -> None:
+    header = ws.sign(BODY, ["whsec_a"], timestamp=NOW)
+    forged = header.replace(f"t={NOW}", f"t={NOW + 60}")
+    with pytest.raises(ws.InvalidSignature):
+        ws.verify(BODY, forged, "whsec_a", now=NOW + 60)
+
+
+def test_signing_needs_a_secret() -> None:
+    with pytest.raises(ValueError):
+        ws.sign(BODY, [], timestamp=NOW)
+
+
+def test_backoff_doubles_then_caps() -> None:
+    waits = [backoff_seconds(a, 60, 6 * 3600) for a in range(1, 12)]
+    assert waits[:4] == [60, 120, 240, 480]
+    assert waits[-1] == 6 * 3600
+    # The schedule used by the worker covers about 24 hours in a dozen attempts, not hundreds.
+    total, attempt = 0, 1
+    while total + backoff_seconds(attempt, 60, 6 * 3600) <= 24 * 3600:
+        total += backoff_seconds(attempt, 60, 6 * 3600)
+        attempt += 1
+    assert 10 <= attempt <= 14
+
+
+def resolver(addresses: list[str]):  # type: ignore[no-untyped-def]
+    return lambda host, port: addresses
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses"),
+    [
+        ("ftp://crm.example.com/hook", ["93.184.215.14"]),
+        ("file:///etc/passwd", []),
+        ("http://user:pw@crm.example.com/hook", ["93.184.215.14"]),
+        ("http://localhost:8080/hook", ["127.0.0.1"]),
+        ("http://metadata/latest", ["169.254.169.254"]),
+        ("https://intranet.example.com/hook", ["10.0.0.5"]),
+        ("https://crm.example.com/hook", ["93.184.215.14", "192.168.1.10"]),
+        ("https://v6.example.com/hook", ["::1"]),
+        ("https://mapped.example.com/hook", ["::ffff:127.0.0.1"]),
+        ("https://nowhere.example.com/hook", []),
+    ],
+)
+def test_non_public_or_non_http_urls_are_refused(url: str, addresses: list[str]) -> None:
+    with pytest.raises(UrlRefused):
+        check_url(url, allow_private=False, resolve=resolver(addresses))
+
+
+def test_public_https_url_is_allowed_and_loopback_only_locally() -> None:
+    check_url("https://crm.example.com/hook", allow_private=False, resolve=resolver(["93.184.215.14"]))
+    check_url("http://127.0.0.1:9000/hook", allow_private=True, resolve=resolver(["127.0.0.1"]))
+    with pytest.raises(UrlRefused):
+        check_url("gopher://127.0.0.1/x", allow_private=True)
