@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +32,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         bootstrap.reset()
         yield env
+        _stop_executions(boto3.client("stepfunctions"))
         bootstrap.reset()
+
+
+def _stop_executions(sfn: Any) -> None:
+    """Leave no execution waiting on a task token: its thread would outlive the test."""
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+        for execution in running["executions"]:
+            with contextlib.suppress(Exception):  # it may finish on its own meanwhile
+                sfn.stop_execution(executionArn=execution["executionArn"])
 
 
 @pytest.fixture
