@@ -6,6 +6,7 @@ Benchmarks report; they never fail. A module that crashes becomes a row saying s
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import platform
 import sys
 import time
@@ -20,6 +21,7 @@ MODULES = [
     "bench.cold_start",
     "bench.create_invitation",
     "bench.send_consumer",
+    "bench.import_10k",
 ]
 
 
@@ -28,6 +30,9 @@ def main(argv: list[str]) -> int:
     rows: list[Row] = []
     for name in selected:
         started = time.perf_counter()
+        if importlib.util.find_spec(name) is None:
+            rows.append(Row(name, "not written yet", "", None, "", ""))
+            continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
         try:
             rows.extend(importlib.import_module(name).run())
