@@ -21,6 +21,7 @@ from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
     from chalicelib.services.bank_links import BankLinkService
+    from chalicelib.services.customers import CustomerService
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.feedback import FeedbackService
     from chalicelib.services.imports import ImportService
@@ -75,6 +76,26 @@ def delivery() -> DeliveryService:
         sms=SmsSender(aws.client("sns")),
         once=Once(s.settings.table_name, aws.client("dynamodb")),
         on_opt_out=feedback().sms_opted_out,
+    )
+
+
+@cache
+def joins() -> JoinService:
+    """The hosted join page's service: accounts, rate limits and password hashing."""
+    from chalicelib.adapters.dynamo.accounts import AccountRepository
+    from chalicelib.adapters.passwords import PasswordHasher
+    from chalicelib.adapters.ratelimit import RateLimiter
+    from chalicelib.services.join import JoinService
+
+    s = services()
+    return JoinService(
+        tenants=s.tenant_repo,
+        invitations=s.invitation_repo,
+        accounts=AccountRepository(s.table),
+        limiter=RateLimiter(s.table),
+        hasher=PasswordHasher(),
+        queue=s.queue,
+        settings=s.settings,
     )
 
 
@@ -139,38 +160,6 @@ def portal() -> PortalService:
 
 
 @cache
-def joins() -> JoinService:
-    """The hosted join page's service: accounts, rate limits and password hashing."""
-    from chalicelib.adapters.dynamo.accounts import AccountRepository
-    from chalicelib.adapters.passwords import PasswordHasher
-    from chalicelib.adapters.ratelimit import RateLimiter
-    from chalicelib.services.join import JoinService
-
-    s = services()
-    return JoinService(
-        tenants=s.tenant_repo,
-        invitations=s.invitation_repo,
-        accounts=AccountRepository(s.table),
-        limiter=RateLimiter(s.table),
-        hasher=PasswordHasher(),
-        queue=s.queue,
-        settings=s.settings,
-    )
-
-
-@cache
-def imports() -> ImportService:
-    """CSV import and export (the upload route, the import queue's worker, the export route)."""
-    from chalicelib.adapters.dynamo.imports import ImportRepository
-    from chalicelib.services.imports import ImportService
-
-    s = services()
-    return ImportService(
-        ImportRepository(s.table, s.invitation_repo), s.tenant_repo, s.invitations, s.queue, s.settings
-    )
-
-
-@cache
 def webhooks() -> WebhookService:
     """Outbound webhooks: events, the HTTP sender (loopback allowed only locally) and secrets."""
     from chalicelib.adapters.dynamo.notifications import NotificationRepository
@@ -215,15 +204,38 @@ def feedback() -> FeedbackService:
     )
 
 
+@cache
+def imports() -> ImportService:
+    """CSV import and export (the upload route, the import queue's worker, the export route)."""
+    from chalicelib.adapters.dynamo.imports import ImportRepository
+    from chalicelib.services.imports import ImportService
+
+    s = services()
+    return ImportService(
+        ImportRepository(s.table, s.invitation_repo), s.tenant_repo, s.invitations, s.queue, s.settings
+    )
+
+
+@cache
+def customers() -> CustomerService:
+    """Removing customers and disconnecting their financial data (accounts + the bank-link service)."""
+    from chalicelib.adapters.dynamo.accounts import AccountRepository
+    from chalicelib.services.customers import CustomerService
+
+    s = services()
+    return CustomerService(s.invitations, s.invitation_repo, AccountRepository(s.table), bank_links())
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
     webhooks.cache_clear()
     notifications.cache_clear()
     feedback.cache_clear()
     services.cache_clear()
+    customers.cache_clear()
     imports.cache_clear()
     delivery.cache_clear()
-    joins.cache_clear()
     bank_links.cache_clear()
+    joins.cache_clear()
     get_settings.cache_clear()
     aws.reset_clients()

@@ -457,9 +457,12 @@ class InvitationService:
             self.settings.link_signing_key.get_secret_value(), PORTAL, inv.invitation_id, inv.link_nonce
         )
 
-    def _token_hash(self, inv: Invitation | None) -> str | None:
+    def token_hash_of(self, inv: Invitation | None) -> str | None:
+        """Hash of the invitation's current portal token (the key of its lookup item)."""
         token = self.token_for(inv) if inv else None
         return links.token_hash(token) if token else None
+
+    _token_hash = token_hash_of
 
     def portal_url(self, inv: Invitation) -> str:
         return f"{self.settings.base_url}/portal/{self.token_for(inv)}"

@@ -66,6 +66,10 @@ class AccountRepository:
             }
         }
 
+    def delete_action(self, account_subdomain: str) -> Action:
+        """Remove an account (its name becomes free); sessions die with their invitation's INACTIVE status."""
+        return self.table.t_delete(keys.account_guard(account_subdomain))
+
     def delete_pending_action(self, account: Account) -> Action:
         """Drop this invitation's earlier unconfirmed sign-up (another name was chosen since)."""
         return {
