@@ -144,7 +144,8 @@ def parse(text: str) -> ParsedFile:
     columns = check_header(header)
     rows: list[tuple[int, list[str]]] = []
     try:
-        for cells in reader:
+        # Rows count records, as a spreadsheet does: a quoted cell spanning lines is still one row.
+        for row, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) >= MAX_ROWS:
@@ -152,7 +153,7 @@ def parse(text: str) -> ParsedFile:
                     f"the file has more than {MAX_ROWS} rows; split it into several imports",
                     fields={"body": f"more than {MAX_ROWS} rows"},
                 )
-            rows.append((reader.line_num, cells))
+            rows.append((row, cells))
     except csv.Error as exc:
         raise ValidationFailed(
             f"the file is not valid CSV near line {reader.line_num}: {exc}", fields={"body": "not valid CSV"}
