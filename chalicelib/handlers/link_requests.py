@@ -37,10 +37,8 @@ def link_request_worker(event: Any) -> dict[str, Any]:
                 outcome = service.handle_exhausted(WaterfallExhausted.model_validate(body))
             else:
                 poison(record, "not a waterfall message")
-                return
         except (ValueError, ValidationError):
             poison(record, "not a waterfall message")
-            return
         logger.info("Waterfall message processed", extra={"kind": kind, "outcome": outcome})
 
     return process_batch(event, event.context, handle)

@@ -31,7 +31,6 @@ def send_worker(event: Any) -> dict[str, Any]:
             message = SendMessage.model_validate_json(record.body)
         except ValidationError:
             poison(record, "not a send message")
-            return
         outcome = service.process(message, receive_count(record))
         logger.info("Send processed", extra={"send_id": message.send_id, "outcome": outcome})
 

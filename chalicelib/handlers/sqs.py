@@ -2,12 +2,12 @@
 
 Each handler parses the record body into its pydantic model and calls one service function. A
 record that raises is reported in ``batchItemFailures`` alone; the rest of the batch is deleted.
-A body that can never parse is logged and acknowledged (retrying it would only fill the DLQ later).
+A body that can never parse fails too, so it reaches the dead-letter queue after maxReceiveCount.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.observability import logger
 
@@ -35,6 +35,12 @@ def process_batch(event: Any, context: Any, handle: Callable[[SQSRecord], None])
     return dict(response)
 
 
-def poison(record: SQSRecord, reason: str) -> None:
-    """Acknowledge a record that can never succeed, leaving a trace without its content."""
-    logger.error("Unprocessable message acknowledged", extra={"message_id": record.message_id, "reason": reason})
+class PoisonMessage(Exception):
+    """A record that can never succeed: reported as a batch item failure, so SQS moves it to the
+    dead-letter queue after maxReceiveCount (where an operator can see it) instead of dropping it."""
+
+
+def poison(record: SQSRecord, reason: str) -> NoReturn:
+    """Fail a record whose body can never be processed, leaving a trace without its content."""
+    logger.error("Unprocessable message", extra={"message_id": record.message_id, "reason": reason})
+    raise PoisonMessage(reason)
