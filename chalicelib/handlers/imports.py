@@ -30,7 +30,6 @@ def import_worker(event: Any) -> dict[str, Any]:
             message = ChunkMessage.model_validate_json(record.body)
         except ValidationError:
             poison(record, "not an import chunk message")
-            return
         outcome = service.process_chunk(message, receive_count(record))
         logger.info(
             "Import chunk processed", extra={"import_id": message.job_id, "chunk": message.chunk, "outcome": outcome}
