@@ -20,6 +20,7 @@ import requests
 
 from devstack.poller import FunctionSettings, Pollers
 from devstack.resources import create_resources
+from devstack.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from chalice import Chalice
@@ -111,6 +112,7 @@ class LocalStack:
     _pollers: Pollers | None = field(default=None, init=False, repr=False)
     _sandbox: ProviderSandbox | None = field(default=None, init=False, repr=False)
     _ses_simulator: SesSimulator | None = field(default=None, init=False, repr=False)
+    _scheduler: Scheduler | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -136,12 +138,17 @@ class LocalStack:
             self._start_http(app)
             self._start_pollers(app)
             self._start_ses_simulator()
+            self._scheduler = Scheduler(app, self.region)
+            self._scheduler.start()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         """Pollers first (they call the app and AWS), then HTTP, then the embedded AWS."""
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if self._ses_simulator is not None:
             self._ses_simulator.stop()
             self._ses_simulator = None
