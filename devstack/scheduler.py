@@ -59,7 +59,7 @@ class Scheduler:
                 continue
             thread = threading.Thread(
                 target=self._run,
-                args=(cfg.name, self.app.handler_map[cfg.name], every),
+                args=(cfg.name, self.app.handler_map[cfg.name], every / self.speed),
                 daemon=True,
                 name=f"schedule-{cfg.name}",
             )
