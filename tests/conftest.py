@@ -24,6 +24,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
     from chalicelib import bootstrap
     from devstack.resources import create_resources
+    from tests import key_guard
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         env = create_resources(boto3.session.Session())
@@ -31,9 +32,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         bootstrap.reset()
+        # Every DynamoDB request of the test is checked: tenant-first keys or a documented global.
+        guard = key_guard.install(monkeypatch)
         yield env
         _stop_executions(boto3.client("stepfunctions"))
         bootstrap.reset()
+        guard.assert_clean()
 
 
 def _stop_executions(sfn: Any) -> None:
