@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.forms import CSRF_COOKIE, cookie_header, cookies, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import CSRF_COOKIE, cookie_header, csrf_token, csrf_valid, parse_form
 from chalicelib.api.join_words import wait_text, words
-from chalicelib.api.portal import brand
+from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import joins, services
 from chalicelib.errors import ConcurrentModification, NotFound, RateLimited, UpstreamError
@@ -23,6 +23,7 @@ from chalicelib.observability import logger
 from chalicelib.services.join import (
     AwaitingConfirmation,
     ChooseBusiness,
+    ConfirmRefused,
     Joined,
     JoinForm,
     JoinRefused,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 FORM = ["application/x-www-form-urlencoded"]
-SESSION_COOKIE = "session"
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
 
@@ -266,28 +266,37 @@ def _invalid_link(request: Request, site: Site, status: int = 410) -> Response:
     )
 
 
+def _confirm_form(request: Request, site: Site, token: str, problem: str | None = None, status: int = 200) -> Response:
+    # Reading the link changes nothing: mail scanners that fetch links do not use it up.
+    try:
+        account = joins().confirmation(site.tenant, token)
+    except LinkInvalid:
+        return _invalid_link(request, site)
+    csrf, headers = _csrf(request)
+    ctx = _context(site.tenant)
+    return page(
+        "confirm.html",
+        status=status,
+        headers=headers,
+        action=f"{site.prefix}/confirm/{token}",
+        account=account.account_subdomain,
+        problem=_problem_text(ctx["t"], problem),
+        csrf_token=csrf,
+        **ctx,
+    )
+
+
+def _problem_text(table: dict[str, Any], problem: str | None) -> str | None:
+    if problem == "csrf_expired":
+        return str(table["problems"]["csrf_token"]["expired"])
+    return str(table[problem]) if problem else None
+
+
 def _confirm_get(request: Request, subdomain: str | None, token: str) -> Response:
     site = _find_site(request, subdomain)
     if site is None:
         return page("join_not_found.html", status=404, **_context(None))
-
-    def work() -> Response:
-        # Reading the link changes nothing: mail scanners that fetch links do not use it up.
-        try:
-            account = joins().confirmation(site.tenant, token)
-        except LinkInvalid:
-            return _invalid_link(request, site)
-        csrf, headers = _csrf(request)
-        return page(
-            "confirm.html",
-            headers=headers,
-            action=f"{site.prefix}/confirm/{token}",
-            account=account.account_subdomain,
-            csrf_token=csrf,
-            **_context(site.tenant),
-        )
-
-    return _html(request, site.tenant, work)
+    return _html(request, site.tenant, lambda: _confirm_form(request, site, token))
 
 
 def _confirm_post(request: Request, subdomain: str | None, token: str) -> Response:
@@ -298,11 +307,13 @@ def _confirm_post(request: Request, subdomain: str | None, token: str) -> Respon
     def work() -> Response:
         form = parse_form(request)
         if not csrf_valid(request, form):
-            return _confirm_get(request, subdomain, token)
+            return _confirm_form(request, site, token, "csrf_expired", 403)
         try:
-            joined = joins().confirm(site.tenant, token, _ip(request))
+            joined = joins().confirm(site.tenant, token, form.get("password", ""), _ip(request))
         except LinkInvalid:
             return _invalid_link(request, site)
+        except ConfirmRefused:
+            return _confirm_form(request, site, token, "confirm_refused", 401)
         return page("confirm_done.html", account_url=joined.account_url, **_context(site.tenant))
 
     return _html(request, site.tenant, work)
@@ -509,19 +520,3 @@ def host_login_submit(request: Request, **_: Any) -> Response:
     if name is None:
         return page("join_not_found.html", status=404, **_context(None))
     return _login_post(request, name, "/login", host_form=True)
-
-
-@endpoint(bp, "/portal", "GET", summary="Customer portal (signed in)", auth=False, document=False)
-def session_portal(request: Request, **_: Any) -> Response:
-    def work() -> Response:
-        session = joins().session(cookies(request).get(SESSION_COOKIE))
-        if session is None:
-            return page("portal_invalid.html", status=401)
-        # The portal engineer's hook renders the same page as /portal/{token}, with no token anywhere.
-        from chalicelib.api.portal import portal_response
-        from chalicelib.services.portal import PortalContext
-
-        inv = services().invitations.opened(session.invitation)
-        return portal_response(request, PortalContext(session.tenant, inv), "/portal")
-
-    return _html(request, None, work)

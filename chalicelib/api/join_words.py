@@ -57,6 +57,10 @@ WORDS: dict[str, dict[str, Any]] = {
         "confirm_title": "Confirm your email",
         "confirm_body": "Confirm your email address to finish creating your account {account}.",
         "confirm_button": "Confirm my email",
+        "confirm_password_hint": "Enter the password you chose when you created this account.",
+        "confirm_refused": "The password is incorrect.",
+        "confirm_not_you": "Did not create this account, or forgot its password? Create your account again on "
+        "{lender}'s join page: the new sign-up replaces this one.",
         "done_title": "Your account is ready",
         "done_body": "Sign in at your account address with the username admin or your email address, and the "
         "password you chose:",
@@ -142,6 +146,10 @@ WORDS: dict[str, dict[str, Any]] = {
         "confirm_title": "Confirmez votre courriel",
         "confirm_body": "Confirmez votre adresse courriel pour terminer la création de votre compte {account}.",
         "confirm_button": "Confirmer mon courriel",
+        "confirm_password_hint": "Entrez le mot de passe choisi à la création de ce compte.",
+        "confirm_refused": "Le mot de passe est incorrect.",
+        "confirm_not_you": "Vous n'avez pas créé ce compte, ou avez oublié son mot de passe ? Créez de nouveau votre "
+        "compte sur la page d'inscription de {lender} : la nouvelle inscription remplace celle-ci.",
         "done_title": "Votre compte est prêt",
         "done_body": "Connectez-vous à l'adresse de votre compte avec le nom d'utilisateur admin ou votre adresse "
         "courriel, et le mot de passe choisi :",

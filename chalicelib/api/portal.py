@@ -1,13 +1,24 @@
-"""Routes: the customer portal reached from an invitation link (``/portal/{token}``).
+"""Routes: the customer portal, reached two ways.
+
+- from an invitation link: ``/portal/{token}`` and ``/portal/{token}/<action>``;
+- signed in on the join page: ``/portal`` and ``/portal/<action>``, found by the session cookie,
+  so no token ever appears in the session's URLs.
+
+Each action is written once and bound to both resolvers (:func:`_bind`). Chalice (API Gateway,
+``chalice local`` and the test client alike) matches literal segments before ``{token}``, and a
+token is 43 characters, so ``/portal/submit`` can never be read as a token.
 
 Every action answers JSON to API clients (``Content-Type: application/json``) and, to browsers
 posting forms, redirects back to the page (or re-renders it with the error). Forms carry a
-double-submit CSRF token. A signed-in customer (join page session) gets the same page through
-:func:`portal_response` with the invitation their session resolved.
+double-submit CSRF token; JSON calls made with the session cookie must send the same token in
+``X-CSRF-Token`` (a token in the path is itself the credential, so token calls need none).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -15,10 +26,19 @@ from chalice import Blueprint, Response
 from pydantic import ValidationError
 
 from chalicelib import bootstrap
-from chalicelib.api.forms import CSRF_COOKIE, CSRF_FIELD, cookie_header, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    cookie_header,
+    cookies,
+    csrf_token,
+    csrf_valid,
+    parse_form,
+)
 from chalicelib.api.routing import endpoint, error_response, invalid, json_response, parse_json
+from chalicelib.domain.ids import same
 from chalicelib.domain.waterfall import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES, UploadRequest
-from chalicelib.errors import DomainError, Forbidden, NotFound
+from chalicelib.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from chalicelib.web import SECURITY_HEADERS, page
 
 if TYPE_CHECKING:
@@ -28,6 +48,8 @@ if TYPE_CHECKING:
 
 bp = Blueprint(__name__)
 
+SESSION_COOKIE = "session"  # set by the sign-in route (chalicelib.api.join)
+CSRF_HEADER = "x-csrf-token"
 FORM_TYPES = ["application/x-www-form-urlencoded", "application/json"]
 
 TEXT: dict[str, dict[str, str]] = {
@@ -71,6 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
         "submitted": "Submitted. Thank you! {brand} will be in touch.",
         "status": "Status",
         "back": "Back to the portal",
+        "sign_out": "Sign out",
     },
     "fr": {
         "title": "Portail client",
@@ -112,6 +135,7 @@ TEXT: dict[str, dict[str, str]] = {
         "submitted": "Soumis. Merci! {brand} communiquera avec vous.",
         "status": "Statut",
         "back": "Retour au portail",
+        "sign_out": "Me déconnecter",
     },
 }
 
@@ -132,31 +156,86 @@ def _wants_json(request: Request) -> bool:
     return (request.headers.get("content-type") or "").split(";")[0].strip().lower() == "application/json"
 
 
-def _context(token: str, *, opened: bool = False) -> PortalContext:
-    ctx = bootstrap.portal().by_token(token, opened=opened)
-    if ctx is None:
-        raise NotFound("this portal link is not valid or has expired")
-    return ctx
+def _csrf_cookie(request: Request) -> tuple[str, dict[str, str]]:
+    token, fresh = csrf_token(request)
+    secure = not bootstrap.services().settings.is_local
+    return token, ({"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=secure)} if fresh else {})
 
 
-def _checked_form(request: Request) -> dict[str, str]:
-    form = parse_form(request)
-    if not csrf_valid(request, form):
-        raise Forbidden("the form expired; reload the page and try again")
-    return form
-
-
-def _redirect(location: str) -> Response:
-    return Response(body="", status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
+def _redirect(location: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body="",
+        status_code=303,
+        headers={"Location": location, "Cache-Control": "no-store", **(headers or {})},
+    )
 
 
 def _invalid_page(request: Request, token: str = "", status: int = 404) -> Response:
     """The friendly "link no longer works" page. It keeps the old token in its "send me a fresh
     link" form, so the request can find the lender without revealing anything."""
-    csrf, fresh = csrf_token(request)
-    headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, csrf, secure=False)} if fresh else {}
+    csrf, headers = _csrf_cookie(request)
     safe = token if len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token) else ""
     return page("portal_invalid.html", status=status, headers=headers, csrf=csrf, csrf_field=CSRF_FIELD, token=safe)
+
+
+def _signed_out_page(
+    status: int = 401, sign_in_url: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """No live session: the customer signs in again at their account address."""
+    return page("portal_signed_out.html", status=status, headers=headers, sign_in_url=sign_in_url)
+
+
+# --- how a request finds its invitation ------------------------------------------------------------
+@dataclass(frozen=True)
+class Binding:
+    """One way of reaching the portal: where its forms post (``base_path``), how it finds the
+    invitation, and what a browser sees when it cannot."""
+
+    base_path: str
+    resolve: Callable[[bool], PortalContext | None]  # argument: mark the portal opened
+    refused: Callable[[], Response]
+    refused_error: DomainError
+    session: bool
+
+
+def _token_binding(request: Request, token: str) -> Binding:
+    return Binding(
+        base_path=f"/portal/{token}",
+        resolve=lambda opened: bootstrap.portal().by_token(token, opened=opened),
+        refused=lambda: _invalid_page(request, token),
+        refused_error=NotFound("this portal link is not valid or has expired"),
+        session=False,
+    )
+
+
+def _session_binding(request: Request) -> Binding:
+    def resolve(opened: bool) -> PortalContext | None:
+        from chalicelib.services.portal import PortalContext
+
+        session = bootstrap.joins().session(cookies(request).get(SESSION_COOKIE))
+        if session is None:
+            return None
+        inv = bootstrap.services().invitations.opened(session.invitation) if opened else session.invitation
+        return PortalContext(session.tenant, inv)
+
+    return Binding(
+        base_path="/portal",
+        resolve=resolve,
+        refused=_signed_out_page,
+        refused_error=Unauthorized("you are signed out; sign in again"),
+        session=True,
+    )
+
+
+def _csrf_header_valid(request: Request) -> bool:
+    cookie = cookies(request).get(CSRF_COOKIE, "")
+    return len(cookie) >= 32 and same(cookie, request.headers.get(CSRF_HEADER, ""))
+
+
+# --- rendering -------------------------------------------------------------------------------------
+def _words(ctx: PortalContext) -> tuple[str, dict[str, str]]:
+    locale = ctx.invitation.locale if ctx.invitation.locale in TEXT else "en"
+    return locale, {k: v.replace("{brand}", ctx.tenant.display_name) for k, v in TEXT[locale].items()}
 
 
 def portal_response(
@@ -167,18 +246,15 @@ def portal_response(
     error: str | None = None,
     notice: str | None = None,
     status: int = 200,
+    signed_in: bool = False,
 ) -> Response:
-    """Render the portal for an already-resolved invitation.
+    """Render the portal for an already-resolved invitation; its forms post to ``{base_path}/...``.
 
-    The hook for signed-in customers: the session route resolves the invitation and calls this
-    with its own ``base_path`` (the page's forms post to ``{base_path}/...``).
+    ``signed_in``: reached by session (``/portal``), so the page offers to sign out.
     """
     state = bootstrap.portal().state(ctx)
-    inv = ctx.invitation
-    locale = inv.locale if inv.locale in TEXT else "en"
-    words = {k: v.replace("{brand}", ctx.tenant.display_name) for k, v in TEXT[locale].items()}
-    token, fresh = csrf_token(request)
-    headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=False)} if fresh else {}
+    locale, words = _words(ctx)
+    token, headers = _csrf_cookie(request)
     running = state.bank_link is not None and state.bank_link.state.value == "running"
     return page(
         "portal.html",
@@ -193,6 +269,7 @@ def portal_response(
         error=error,
         notice=notice,
         refresh=running,
+        signed_in=signed_in,
         provider_names=PROVIDER_NAMES,
         document_types=sorted(DOCUMENT_TYPES),
         **brand(ctx.tenant, locale),
@@ -205,35 +282,198 @@ def state_invitation(ctx: PortalContext) -> Any:
     return s.invitation_repo.get(ctx.invitation.tenant_id, ctx.invitation.invitation_id) or ctx.invitation
 
 
-def _act(request: Request, token: str, action: Any, *, anchor: str = "") -> Response:
-    """Run ``action(ctx, form_or_json)``: JSON in -> JSON out; a form -> redirect, or the page with the error."""
-    base = f"/portal/{token}"
-    try:
-        ctx = _context(token)
-    except NotFound as exc:
-        return error_response(exc) if _wants_json(request) else _invalid_page(request, token)
+def _upload_page(request: Request, ctx: PortalContext, presigned: Any, base: str) -> Response:
+    locale, words = _words(ctx)
+    csrf, headers = _csrf_cookie(request)
+    target = urlsplit(presigned.url)
+    headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
+    )
+    return page(
+        "portal_upload.html",
+        headers=headers,
+        upload=presigned,
+        t=words,
+        base_path=base,
+        csrf=csrf,
+        csrf_field=CSRF_FIELD,
+        accept=",".join(sorted({e for exts in DOCUMENT_TYPES.values() for e in exts})),
+        **brand(ctx.tenant, locale),
+    )
+
+
+# --- one action, two bindings ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """What an action gets: the resolved invitation, the form (None for a JSON call) and URL parameters."""
+
+    request: Request
+    ctx: PortalContext
+    form: dict[str, str] | None
+    base_path: str
+    params: dict[str, str]
+    session: bool
+
+
+Action = Callable[[Call], Any]
+
+
+def _act(request: Request, binding: Binding, action: Action, params: dict[str, str], anchor: str) -> Response:
+    """Run an action: JSON in -> JSON out; a form -> redirect, or the page with the error."""
+    base = binding.base_path
+    ctx = binding.resolve(False)
+    if ctx is None:
+        return error_response(binding.refused_error) if _wants_json(request) else binding.refused()
     if _wants_json(request):
+        if binding.session and not _csrf_header_valid(request):
+            return error_response(Forbidden(f"send the csrf cookie's value in {CSRF_HEADER}"))
         try:
-            result = action(ctx, None)
+            result = action(Call(request, ctx, None, base, params, binding.session))
         except DomainError as exc:
             return error_response(exc)
         except ValidationError as exc:
             return error_response(invalid(exc))
         return json_response(result)
+    render = functools.partial(portal_response, request, ctx, base, signed_in=binding.session)
     try:
-        form = _checked_form(request)
-        result = action(ctx, form)
+        form = parse_form(request)
+        if not csrf_valid(request, form):
+            raise Forbidden("the form expired; reload the page and try again")
+        result = action(Call(request, ctx, form, base, params, binding.session))
     except DomainError as exc:
         status = 403 if isinstance(exc, Forbidden) else 409 if exc.code in ("conflict",) else 400
-        return portal_response(request, ctx, base, error=exc.message, status=status)
+        return render(error=exc.message, status=status)
     except ValidationError as exc:
-        return portal_response(request, ctx, base, error=invalid(exc, "form").message, status=400)
+        return render(error=invalid(exc, "form").message, status=400)
     if isinstance(result, Response):
         return result
     return _redirect(f"{base}{anchor}")
 
 
-# --- pages ---------------------------------------------------------------------------------------
+def _bind(
+    suffix: str,
+    summary: str,
+    action: Action,
+    *,
+    anchor: str = "",
+) -> None:
+    """Register ``POST /portal/{token}<suffix>`` and ``POST /portal<suffix>`` for one action."""
+
+    def by_token(token: str, request: Request, **params: str) -> Response:
+        return _act(request, _token_binding(request, token), action, params, anchor)
+
+    def by_session(request: Request, **params: str) -> Response:
+        return _act(request, _session_binding(request), action, params, anchor)
+
+    name = action.__name__.strip("_")
+    for view, path, how in (
+        (by_token, f"/portal/{{token}}{suffix}", "portal link"),
+        (by_session, f"/portal{suffix}", "signed in"),
+    ):
+        view.__name__ = view.__qualname__ = f"{name}_{'by_token' if view is by_token else 'by_session'}"
+        endpoint(
+            bp,
+            path,
+            "POST",
+            summary=f"{summary} ({how})",
+            auth=False,
+            document=False,
+            content_types=FORM_TYPES,
+        )(view)
+
+
+# --- the actions (each written once) ---------------------------------------------------------------
+def _confirm_contact(call: Call) -> Any:
+    data = call.form if call.form is not None else _json_dict(call.request)
+    inv = bootstrap.portal().confirm_contact(call.ctx, data)
+    return {"first_name": inv.first_name, "last_name": inv.last_name, "phone": inv.phone}
+
+
+def _start_bank_link(call: Call) -> Any:
+    return bootstrap.bank_links().start(call.ctx.tenant, call.ctx.invitation)
+
+
+def _request_upload(call: Call) -> Any:
+    service = bootstrap.portal()
+    if call.form is None:
+        return service.request_upload(call.ctx, parse_json(call.request, UploadRequest), call.base_path)
+    kind = call.form.get("content_type", "")
+    ext = DOCUMENT_TYPES.get(kind, (".pdf",))[0]
+    upload = UploadRequest.model_validate(
+        {
+            "filename": call.form.get("filename") or f"statement{ext}",
+            "content_type": kind,
+            # A browser knows the size only once the file is chosen; S3's policy enforces the limit.
+            "size": MAX_DOCUMENT_BYTES,
+        }
+    )
+    origin = _account_origin(call.request, call.ctx) if call.session else None
+    presigned = service.request_upload(call.ctx, upload, call.base_path, browser=True, origin=origin)
+    return _upload_page(call.request, call.ctx, presigned, call.base_path)
+
+
+def _account_origin(request: Request, ctx: PortalContext) -> str | None:
+    """``https://{account}.{base domain}`` when the customer signed in there (the host form).
+
+    Built from settings and the session's account; the Host header only chooses between that and
+    the API's base URL, the two places sign-in puts the session cookie.
+    """
+    settings = bootstrap.services().settings
+    account = ctx.invitation.account_subdomain
+    if not account:
+        return None
+    expected = f"{account}.{settings.base_domain(ctx.tenant.data_residency)}".lower()
+    given = (request.headers.get("host") or "").strip().lower().rstrip(".").split(":", 1)[0]
+    return f"https://{expected}" if given == expected else None
+
+
+def _complete_upload(call: Call) -> Any:
+    return bootstrap.portal().complete_upload(call.ctx, call.params["document_id"])
+
+
+def _submit(call: Call) -> Any:
+    return bootstrap.portal().submit(call.ctx)
+
+
+_bind("/contact", "Confirm or correct contact details", _confirm_contact, anchor="?confirmed=1#contact")
+_bind("/bank-link", "Start (or resume) linking a bank account", _start_bank_link, anchor="#bank")
+_bind("/documents", "Presigned upload for one document", _request_upload)
+_bind("/documents/{document_id}/complete", "Confirm an upload", _complete_upload, anchor="#documents")
+_bind("/submit", "Submit the portal", _submit, anchor="#submit")
+
+
+# --- reads (GET), bound to both resolvers too ------------------------------------------------------
+def _page(request: Request, binding: Binding) -> Response:
+    ctx = binding.resolve(True)
+    if ctx is None:
+        return binding.refused()
+    return portal_response(request, ctx, binding.base_path, signed_in=binding.session)
+
+
+def _status(binding: Binding) -> Any:
+    ctx = binding.resolve(False)
+    if ctx is None:
+        raise binding.refused_error
+    return bootstrap.portal().state(ctx)
+
+
+def _upload_redirect(request: Request, binding: Binding, document_id: str) -> Response:
+    """S3 sends the browser here (``success_action_redirect``) after a successful POST upload.
+
+    A top-level navigation, so the SameSite=Lax session cookie comes along.
+    """
+    ctx = binding.resolve(False)
+    if ctx is None:
+        return binding.refused()
+    try:
+        bootstrap.portal().complete_upload(ctx, document_id)
+    except DomainError as exc:
+        return portal_response(
+            request, ctx, binding.base_path, error=exc.message, status=409, signed_in=binding.session
+        )
+    return _redirect(f"{binding.base_path}#documents")
+
+
 @endpoint(bp, "/portal/return", "GET", summary="Where providers send the customer back", auth=False, document=False)
 def portal_return(**_: Any) -> Response:
     return page("portal_return.html")
@@ -241,15 +481,46 @@ def portal_return(**_: Any) -> Response:
 
 @endpoint(bp, "/portal/{token}", "GET", summary="Customer portal", auth=False, document=False)
 def portal_page(token: str, request: Request, **_: Any) -> Response:
-    ctx = bootstrap.portal().by_token(token, opened=True)
-    if ctx is None:
-        return _invalid_page(request, token)
-    return portal_response(request, ctx, f"/portal/{token}")
+    return _page(request, _token_binding(request, token))
+
+
+@endpoint(bp, "/portal", "GET", summary="Customer portal (signed in)", auth=False, document=False)
+def session_portal(request: Request, **_: Any) -> Response:
+    return _page(request, _session_binding(request))
 
 
 @endpoint(bp, "/portal/{token}/status", "GET", summary="Portal state (polled while linking)", auth=False)
-def portal_status(token: str, **_: Any) -> Any:
-    return bootstrap.portal().state(_context(token))
+def portal_status(token: str, request: Request, **_: Any) -> Any:
+    return _status(_token_binding(request, token))
+
+
+@endpoint(bp, "/portal/status", "GET", summary="Portal state (signed in)", auth=False, document=False)
+def session_portal_status(request: Request, **_: Any) -> Any:
+    return _status(_session_binding(request))
+
+
+@endpoint(
+    bp,
+    "/portal/{token}/documents/{document_id}/complete",
+    "GET",
+    summary="S3 upload redirect",
+    auth=False,
+    document=False,
+)
+def upload_redirect(token: str, document_id: str, request: Request, **_: Any) -> Response:
+    return _upload_redirect(request, _token_binding(request, token), document_id)
+
+
+@endpoint(
+    bp,
+    "/portal/documents/{document_id}/complete",
+    "GET",
+    summary="S3 upload redirect (signed in)",
+    auth=False,
+    document=False,
+)
+def session_upload_redirect(document_id: str, request: Request, **_: Any) -> Response:
+    return _upload_redirect(request, _session_binding(request), document_id)
 
 
 @endpoint(
@@ -269,149 +540,31 @@ def fresh_link(request: Request, **_: Any) -> Response:
     return page("portal_fresh_link.html")
 
 
-# --- actions -------------------------------------------------------------------------------------
 @endpoint(
     bp,
-    "/portal/{token}/contact",
+    "/portal/sign-out",
     "POST",
-    summary="Confirm or correct contact details",
+    summary="Sign out (signed in)",
     auth=False,
     document=False,
-    content_types=FORM_TYPES,
+    content_types=["application/x-www-form-urlencoded"],
 )
-def confirm_contact(token: str, request: Request, **_: Any) -> Response:
-    def action(ctx: PortalContext, form: dict[str, str] | None) -> Any:
-        data = form if form is not None else _json_dict(request)
-        inv = bootstrap.portal().confirm_contact(ctx, data)
-        return {"first_name": inv.first_name, "last_name": inv.last_name, "phone": inv.phone}
-
-    return _act(request, token, action, anchor="?confirmed=1#contact")
-
-
-@endpoint(
-    bp,
-    "/portal/{token}/bank-link",
-    "POST",
-    summary="Start (or resume) linking a bank account",
-    auth=False,
-    document=False,
-    content_types=FORM_TYPES,
-)
-def start_bank_link(token: str, request: Request, **_: Any) -> Response:
-    def action(ctx: PortalContext, _form: dict[str, str] | None) -> Any:
-        return bootstrap.bank_links().start(ctx.tenant, ctx.invitation)
-
-    return _act(request, token, action, anchor="#bank")
-
-
-@endpoint(
-    bp,
-    "/portal/{token}/documents",
-    "POST",
-    summary="Presigned upload for one document",
-    auth=False,
-    document=False,
-    content_types=FORM_TYPES,
-)
-def request_upload(token: str, request: Request, **_: Any) -> Response:
-    base = f"/portal/{token}"
-
-    def action(ctx: PortalContext, form: dict[str, str] | None) -> Any:
-        service = bootstrap.portal()
-        if form is None:
-            return service.request_upload(ctx, parse_json(request, UploadRequest), base)
-        kind = form.get("content_type", "")
-        ext = DOCUMENT_TYPES.get(kind, (".pdf",))[0]
-        upload = UploadRequest.model_validate(
-            {
-                "filename": form.get("filename") or f"statement{ext}",
-                "content_type": kind,
-                # A browser knows the size only once the file is chosen; S3's policy enforces the limit.
-                "size": MAX_DOCUMENT_BYTES,
-            }
+def sign_out(request: Request, **_: Any) -> Response:
+    """End the session and clear its cookie, then back to the account's sign-in page."""
+    form = parse_form(request)
+    if not csrf_valid(request, form):
+        ctx = _session_binding(request).resolve(False)
+        if ctx is None:
+            return _signed_out_page(403)
+        return portal_response(
+            request, ctx, "/portal", error="the form expired; reload the page and try again", status=403, signed_in=True
         )
-        presigned = service.request_upload(ctx, upload, base, browser=True)
-        return _upload_page(request, ctx, presigned, base)
-
-    return _act(request, token, action)
-
-
-def _upload_page(request: Request, ctx: PortalContext, presigned: Any, base: str) -> Response:
-    inv = ctx.invitation
-    locale = inv.locale if inv.locale in TEXT else "en"
-    words = {k: v.replace("{brand}", ctx.tenant.display_name) for k, v in TEXT[locale].items()}
-    csrf, fresh = csrf_token(request)
-    target = urlsplit(presigned.url)
-    csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
-        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
-    )
-    headers = {"Content-Security-Policy": csp}
-    if fresh:
-        headers["Set-Cookie"] = cookie_header(CSRF_COOKIE, csrf, secure=False)
-    return page(
-        "portal_upload.html",
-        headers=headers,
-        upload=presigned,
-        t=words,
-        base_path=base,
-        csrf=csrf,
-        csrf_field=CSRF_FIELD,
-        accept=",".join(sorted({e for exts in DOCUMENT_TYPES.values() for e in exts})),
-        **brand(ctx.tenant, locale),
-    )
-
-
-@endpoint(
-    bp,
-    "/portal/{token}/documents/{document_id}/complete",
-    "POST",
-    summary="Confirm an upload",
-    auth=False,
-    document=False,
-    content_types=FORM_TYPES,
-)
-def complete_upload(token: str, document_id: str, request: Request, **_: Any) -> Response:
-    def action(ctx: PortalContext, _form: dict[str, str] | None) -> Any:
-        return bootstrap.portal().complete_upload(ctx, document_id)
-
-    return _act(request, token, action, anchor="#documents")
-
-
-@endpoint(
-    bp,
-    "/portal/{token}/documents/{document_id}/complete",
-    "GET",
-    summary="S3 upload redirect",
-    auth=False,
-    document=False,
-)
-def upload_redirect(token: str, document_id: str, request: Request, **_: Any) -> Response:
-    """S3 sends the browser here (``success_action_redirect``) after a successful POST upload."""
-    try:
-        ctx = _context(token)
-    except NotFound:
-        return _invalid_page(request, token)
-    try:
-        bootstrap.portal().complete_upload(ctx, document_id)
-    except DomainError as exc:
-        return portal_response(request, ctx, f"/portal/{token}", error=exc.message, status=409)
-    return _redirect(f"/portal/{token}#documents")
-
-
-@endpoint(
-    bp,
-    "/portal/{token}/submit",
-    "POST",
-    summary="Submit the portal",
-    auth=False,
-    document=False,
-    content_types=FORM_TYPES,
-)
-def submit(token: str, request: Request, **_: Any) -> Response:
-    def action(ctx: PortalContext, _form: dict[str, str] | None) -> Any:
-        return bootstrap.portal().submit(ctx)
-
-    return _act(request, token, action, anchor="#submit")
+    sign_in_url = bootstrap.joins().sign_out(cookies(request).get(SESSION_COOKIE))
+    settings = bootstrap.services().settings
+    cleared = {"Set-Cookie": cookie_header(SESSION_COOKIE, "", secure=not settings.is_local, max_age=0)}
+    if sign_in_url is None:
+        return _signed_out_page(200, headers=cleared)
+    return _redirect(sign_in_url, cleared)
 
 
 def _json_dict(request: Request) -> dict[str, str]:
@@ -422,7 +575,5 @@ def _json_dict(request: Request) -> dict[str, str]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        from chalicelib.errors import ValidationFailed
-
         raise ValidationFailed("the body must be a JSON object", fields={"body": "must be a JSON object"})
     return {k: str(v) for k, v in data.items() if v is not None}

@@ -85,6 +85,12 @@ class LinkInvalid(DomainError):
     code = "link_invalid"
 
 
+class ConfirmRefused(DomainError):
+    """The password given on the confirmation page is not the one chosen for this sign-up."""
+
+    code = "confirm_refused"
+
+
 class SignInRefused(DomainError):
     """``reason``: ``credentials`` (the one generic answer), ``unconfirmed`` or ``inactive``."""
 
@@ -464,11 +470,17 @@ class JoinService:
             raise LinkInvalid("this link was replaced by a newer one")
         return account
 
-    def confirm(self, tenant: Tenant, token: str, ip: str) -> Joined:
+    def confirm(self, tenant: Tenant, token: str, password: str, ip: str) -> Joined:
         """Use the link once: the token goes, the account activates and the invitation becomes JOINED,
-        in one transaction. Raises RateLimited, LinkInvalid."""
+        in one transaction. Raises RateLimited, LinkInvalid, ConfirmRefused.
+
+        The password chosen at sign-up is asked again: whoever knows an invited email can start a
+        join, but only the person who chose the password can finish it from the emailed link.
+        Wrong passwords count against the account like failed sign-ins.
+        """
         self._limit(CONFIRM_PER_IP, ip)
         account = self.confirmation(tenant, token)
+        self._check_password(account, password)
         token_hash = links.token_hash(token)
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
@@ -494,6 +506,16 @@ class JoinService:
             raise LinkInvalid("this link was already used")
         logger.info("Customer confirmed and joined", extra={"tenant_id": tenant.tenant_id})
         return Joined(account.account_subdomain, account_url(self.settings, tenant, account.account_subdomain))
+
+    def _check_password(self, account: Account, password: str) -> None:
+        name = account.account_subdomain
+        blocked = self.limiter.peek(LOGIN_FAILURES_PER_ACCOUNT, name)
+        if not blocked.allowed:
+            raise RateLimited("too many wrong passwords", retry_after=blocked.retry_after)
+        if not self.hasher.verify(account.password_hash, password[:1024]):
+            self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
+            logger.info("Confirmation refused", extra={"reason": "credentials", "tenant_id": account.tenant_id})
+            raise ConfirmRefused("the password is incorrect")
 
     def resend(self, tenant: Tenant, email_input: str, ip: str) -> None:
         """Send a fresh confirmation link for each sign-up of this email still waiting for one.
@@ -596,9 +618,14 @@ class JoinService:
             return None
         return PortalSession(tenant, inv)
 
-    def sign_out(self, session_id: str | None) -> None:
+    def sign_out(self, session_id: str | None) -> str | None:
+        """End the session; returns the sign-in page of its account (None: there was no live session)."""
+        current = self.session(session_id)
         if session_id and len(session_id) <= 100:
             self.accounts.delete_session(_hash(session_id))
+        if current is None or not current.invitation.account_subdomain:
+            return None
+        return account_url(self.settings, current.tenant, current.invitation.account_subdomain)
 
 
 def _options(invitations: list[Invitation]) -> list[tuple[str, str]]:

@@ -175,11 +175,19 @@ class PortalService:
 
     # --- documents --------------------------------------------------------------------------
     def request_upload(
-        self, ctx: PortalContext, request: UploadRequest, base_path: str, *, browser: bool = False
+        self,
+        ctx: PortalContext,
+        request: UploadRequest,
+        base_path: str,
+        *,
+        browser: bool = False,
+        origin: str | None = None,
     ) -> PresignedUpload:
         """A presigned POST for one document, scoped to the lender and invitation.
 
         ``browser``: S3 then redirects the browser to the GET ``complete_url`` after the upload.
+        ``origin``: where that URL points when not the API's base URL (a customer signed in at
+        ``https://{account}.{base domain}``, whose session cookie lives on that host).
         """
         inv = ctx.invitation
         self._ensure_open(inv)
@@ -187,7 +195,7 @@ class PortalService:
             raise Conflict("at most 50 documents per invitation")
         document_id = ids.new_id("doc")
         key = document_key(inv.tenant_id, inv.invitation_id, document_id, request.filename)
-        complete = f"{self.settings.base_url}{base_path}/documents/{document_id}/complete"
+        complete = f"{origin or self.settings.base_url}{base_path}/documents/{document_id}/complete"
         post = self.documents.presigned_post(
             key, request.content_type, MAX_DOCUMENT_BYTES, success_redirect=complete if browser else None
         )

@@ -1,5 +1,6 @@
 """A customer joins on the lender's page in a real browser (Debian's Chromium driven by Playwright),
-follows the confirmation link from the dev outbox, signs in as ``admin`` and lands on the portal.
+follows the confirmation link from the dev outbox, confirms with the password chosen at sign-up, signs
+in as ``admin``, lands on the portal, uses it by session and signs out.
 
 Screenshots of the join page at 360 px and 1280 px go to ``test-output/`` for a human to look at.
 """
@@ -105,6 +106,11 @@ def test_a_customer_joins_confirms_signs_in_and_sees_the_portal(stack: RunningSt
             expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
 
             page.goto(confirmation_link(stack, email))
+            # Confirming asks for the password chosen at sign-up (a planted sign-up cannot be confirmed).
+            page.get_by_label("Password", exact=True).fill("not the password at all")
+            page.get_by_role("button", name="Confirm my email").click()
+            expect(page.get_by_role("alert")).to_contain_text("The password is incorrect.")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Confirm my email").click()
             expect(page.get_by_role("heading", name="Your account is ready")).to_be_visible()
             expect(page.locator("#account-url")).to_have_text(f"{stack.api}/a/{account}/login")
@@ -117,5 +123,16 @@ def test_a_customer_joins_confirms_signs_in_and_sees_the_portal(stack: RunningSt
             expect(page.get_by_text(email).first).to_be_visible()
             assert "token" not in page.url
             page.screenshot(path=str(OUTPUT / "portal-signed-in-1280.png"), full_page=True)
+
+            # The signed-in portal is usable: its forms post to /portal/<action> with the session.
+            page.get_by_label("Mobile phone").fill("514 555 0199")
+            page.get_by_role("button", name="Confirm my details").click()
+            page.wait_for_url(f"{stack.api}/portal?confirmed=1#contact")
+            expect(page.get_by_label("Mobile phone")).to_have_value("+15145550199")
+
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(f"{stack.api}/a/{account}/login")
+            page.goto(f"{stack.api}/portal")
+            expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
         finally:
             browser.close()

@@ -70,6 +70,11 @@ def confirmation_links() -> list[str]:
     return list(dict.fromkeys(m for e in sent_emails() for m in CONFIRM_LINK.findall(e.body)))
 
 
+def confirm(client: Any, link: str, password: str = PASSWORD, **kwargs: Any) -> Any:
+    """Press "Confirm my email" on the link's page, with the password chosen at sign-up."""
+    return post_form(client, link.removeprefix("http://testserver"), {"password": password}, **kwargs)
+
+
 def sign_in(client: Any, account: str, username: str, password: str = PASSWORD) -> Any:
     return post_form(client, f"/a/{account}/login", {"username": username, "password": password})
 
@@ -178,8 +183,10 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
     path = link.removeprefix("http://testserver")
     landing = client.http.get(path)  # a mail scanner's GET uses nothing up
     assert landing.status_code == 200 and "janes-bakery" in text(landing)
+    assert 'type="password"' in text(landing) and 'autocomplete="current-password"' in text(landing)
     assert client.http.get(path).status_code == 200
-    confirmed = post_form(client, path, {})
+    assert confirm(client, link, csrf=False).status_code == 403
+    confirmed = confirm(client, link)
     assert confirmed.status_code == 200, text(confirmed)
     assert "http://testserver/a/janes-bakery/login" in text(confirmed)
 
@@ -191,7 +198,7 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
     _, joined = call(client, "GET", "/v1/invitations?status=JOINED", key)
     assert [i["invitation_id"] for i in joined["items"]] == [inv["invitation_id"]]
 
-    reused = post_form(client, path, {})
+    reused = confirm(client, link)
     assert reused.status_code == 410
     assert "expired or was already used" in text(reused) and 'name="email"' in text(reused)
     assert client.http.get(path).status_code == 410
@@ -204,7 +211,7 @@ def test_expired_confirmation_link_offers_a_new_one(client: Any, key: str, monke
     [old] = confirmation_links()
     later = utcnow() + timedelta(days=2)
     monkeypatch.setattr("chalicelib.services.join.utcnow", lambda: later)
-    expired = post_form(client, old.removeprefix("http://testserver"), {})
+    expired = confirm(client, old)
     assert expired.status_code == 410 and "Send a new link" in text(expired)
 
     resent = post_form(client, "/t/acme/join/resend", {"email": "jane@smallbiz.com"})
@@ -214,8 +221,8 @@ def test_expired_confirmation_link_offers_a_new_one(client: Any, key: str, monke
     drain(SEND_QUEUE)
     fresh = [link for link in confirmation_links() if link != old]
     assert len(fresh) == 1
-    assert post_form(client, old.removeprefix("http://testserver"), {}).status_code == 410
-    assert post_form(client, fresh[0].removeprefix("http://testserver"), {}).status_code == 200
+    assert confirm(client, old).status_code == 410
+    assert confirm(client, fresh[0]).status_code == 200
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
 
 
@@ -250,6 +257,46 @@ def test_without_confirmation_the_customer_joins_at_once_and_signs_in(client: An
         assert "Set-Cookie" not in refused.headers or "session=" not in refused.headers["Set-Cookie"]
 
 
+def test_confirming_needs_the_password_chosen_at_sign_up(client: Any, key: str) -> None:
+    """Someone who knows an invited email starts a join with their own password: the customer who
+    follows the emailed link cannot confirm an account whose password they did not choose."""
+    inv = invite(client, key, send=False)
+    assert join(client, password="impostor's own password").status_code == 202
+    drain(SEND_QUEUE)
+    [planted] = confirmation_links()
+    for attempt in ("", PASSWORD):
+        refused = confirm(client, planted, attempt)
+        assert refused.status_code == 401
+        assert "The password is incorrect." in text(refused) and 'role="alert"' in text(refused)
+        assert 'aria-invalid="true"' in text(refused) and PASSWORD not in text(refused)
+    assert invitation(client, key, inv["invitation_id"])["status"] == "PENDING"
+    assert "joined" not in history(client, key, inv["invitation_id"])
+    assert "the new sign-up replaces this one" in text(refused)
+
+    # The customer creates the account again with their own password: it replaces the planted one.
+    assert join(client).status_code == 202
+    drain(SEND_QUEUE)
+    [own] = [link for link in confirmation_links() if link != planted]
+    assert confirm(client, planted, "impostor's own password").status_code == 410
+    assert confirm(client, own).status_code == 200
+    assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
+    assert sign_in(client, "janes-bakery", "admin").status_code == 303
+    assert sign_in(client, "janes-bakery", "admin", "impostor's own password").status_code == 401
+
+
+def test_wrong_confirmation_passwords_are_throttled(client: Any, key: str) -> None:
+    inv = invite(client, key, send=False)
+    assert join(client).status_code == 202
+    drain(SEND_QUEUE)
+    [link] = confirmation_links()
+    for _ in range(5):
+        assert confirm(client, link, "guess guess guess").status_code == 401
+    blocked = confirm(client, link)  # even the right password waits now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert "Too many attempts" in text(blocked)
+    assert invitation(client, key, inv["invitation_id"])["status"] == "PENDING"
+
+
 # --- open join (no invitation required) -----------------------------------------------------------
 def test_open_join_creates_a_self_signup_invitation(client: Any, key: str) -> None:
     settings(client, key, require_invitation=False, require_email_confirmation=False)
@@ -270,7 +317,7 @@ def test_open_join_with_confirmation_is_pending_until_confirmed(client: Any, key
     assert (inv["status"], inv["source"]) == ("PENDING", "self_signup")
     drain(SEND_QUEUE)
     [link] = confirmation_links()
-    assert post_form(client, link.removeprefix("http://testserver"), {}).status_code == 200
+    assert confirm(client, link).status_code == 200
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
     assert history(client, key, inv["invitation_id"]) == [
         "created",
@@ -365,8 +412,8 @@ def test_rejoining_replaces_the_unconfirmed_sign_up(client: Any, key: str) -> No
     assert join(client, sub="second-name").status_code == 202
     drain(SEND_QUEUE)
     first, second = confirmation_links()
-    assert post_form(client, first.removeprefix("http://testserver"), {}).status_code == 410
-    assert post_form(client, second.removeprefix("http://testserver"), {}).status_code == 200
+    assert confirm(client, first).status_code == 410
+    assert confirm(client, second).status_code == 200
     assert invitation(client, key, inv["invitation_id"])["account_subdomain"] == "second-name"
     settings(client, key, require_email_confirmation=False)
     invite(client, key, email="bob@otherbiz.com", send=False)
