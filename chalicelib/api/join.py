@@ -1,4 +1,5 @@
-"""Routes: the lender's hosted join page, email confirmation, customer sign-in and the signed-in portal.
+"""Routes: the lender's hosted join page, email confirmation and customer sign-in. The signed-in portal
+(``/portal`` and its actions, found by the session cookie set here) lives in :mod:`chalicelib.api.portal`.
 
 Each page answers at a path (``/t/{lender}/join``, ``/a/{account}/login``) and at the host form
 (``https://{lender}.{base domain}/join``, ``https://{account}.{base domain}/login``). The Host header
