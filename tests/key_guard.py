@@ -113,12 +113,12 @@ class KeyGuard:
             if self.forbidden_tenant and pk.startswith(f"TENANT#{self.forbidden_tenant}"):
                 self.violations.append(f"{operation}: touched the other tenant's partition {pk!r}")
 
-    def __call__(self, model: Any = None, params: dict[str, Any] | None = None, **_: Any) -> None:
+    def on_call(self, model: Any = None, params: dict[str, Any] | None = None, **_: Any) -> None:
         if model is not None and model.service_model.service_name == "dynamodb":
             self.check(model.name, params or {})
 
     def attach(self, client: Any) -> Any:
-        client.meta.events.register("before-call.dynamodb", self)
+        client.meta.events.register("before-parameter-build.dynamodb", self.on_call)
         return client
 
     def assert_clean(self) -> None:

@@ -33,4 +33,4 @@ def portal_events_worker(event: Any) -> dict[str, Any]:
         outcome = service.handle_portal(message)
         logger.info("Portal event processed", extra={"event_id": message.event_id, "outcome": outcome})
 
-    return process_batch(event, bp.lambda_context, handle)
+    return process_batch(event, event.context, handle)

@@ -40,4 +40,4 @@ def ses_feedback_worker(event: Any) -> dict[str, Any]:
         outcome = service.handle_ses(message)
         logger.info("SES feedback processed", extra={"message_id": record.message_id, "outcome": outcome})
 
-    return process_batch(event, bp.lambda_context, handle)
+    return process_batch(event, event.context, handle)

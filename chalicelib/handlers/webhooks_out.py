@@ -24,7 +24,7 @@ bp = Blueprint(__name__)
 def webhook_worker(event: Any) -> dict[str, Any]:
     service = webhooks()
     if service.once is not None:
-        service.once.register_context(bp.lambda_context)
+        service.once.register_context(event.context)
 
     def handle(record: SQSRecord) -> None:
         try:
@@ -35,4 +35,4 @@ def webhook_worker(event: Any) -> dict[str, Any]:
         outcome = service.deliver(message)
         logger.info("Webhook message processed", extra={"event_id": message.event_id, "outcome": outcome})
 
-    return process_batch(event, bp.lambda_context, handle)
+    return process_batch(event, event.context, handle)
