@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
         return get_tracer()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 

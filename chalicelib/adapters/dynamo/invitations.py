@@ -210,7 +210,9 @@ class InvitationRepository:
 
     def release_actions(self, inv: Invitation, token_hash: str | None) -> list[Action]:
         """Free the invitation's email guard and drop its portal link lookup (customer removal)."""
-        actions = [self.table.t_delete(keys.email_guard(inv.tenant_id, inv.email, business_key(inv.business_legal_name)))]
+        actions = [
+            self.table.t_delete(keys.email_guard(inv.tenant_id, inv.email, business_key(inv.business_legal_name)))
+        ]
         if token_hash:
             actions.append(self.table.t_delete(keys.link_token(token_hash)))
         return actions
