@@ -38,8 +38,8 @@ e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
 
 test: lint typecheck
-	$(BIN)/pytest tests/unit tests/integration -q -n 2
-	$(BIN)/pytest tests/e2e -q
+	$(BIN)/pytest tests/unit tests/integration tests/fuzz -q -n 2
+	$(BIN)/pytest tests/e2e tests/contract -q
 
 package: $(STAMP)
 	$(BIN)/python -m infra.package build

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.stack import fresh_stack, stack  # noqa: F401  (one local stack per session for e2e and contract tests)
+
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

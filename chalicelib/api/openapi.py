@@ -81,6 +81,9 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {spec.content_type: {"schema": _schema(spec.body, components, "validation")}},
         }
+    elif spec.content_type != "application/json" and spec.method in ("post", "put", "patch"):
+        # A raw body (a CSV upload): without it documented, clients send none and get Chalice's 415.
+        op["requestBody"] = {"required": True, "content": {spec.content_type: {"schema": {"type": "string"}}}}
     responses: dict[str, Any] = {}
     if spec.status == 204:
         responses["204"] = {"description": "Done"}

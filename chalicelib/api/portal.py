@@ -489,7 +489,7 @@ def session_portal(request: Request, **_: Any) -> Response:
     return _page(request, _session_binding(request))
 
 
-@endpoint(bp, "/portal/{token}/status", "GET", summary="Portal state (polled while linking)", auth=False)
+@endpoint(bp, "/portal/{token}/status", "GET", summary="Portal state (polled while linking)", auth=False, errors=(404,))
 def portal_status(token: str, request: Request, **_: Any) -> Any:
     return _status(_token_binding(request, token))
 
