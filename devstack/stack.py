@@ -221,8 +221,11 @@ class LocalStack:
         from chalice.deploy.validate import validate_routes
         from chalice.local import create_local_server
 
+        from devstack.access_log import redact_access_log
+
         validate_routes(app.routes)  # what `chalice local` checks: no point serving routes AWS would refuse
         self._server = create_local_server(app, chalice_config(app), self.host, self.api_port)
+        redact_access_log(self._server)  # request lines carry link tokens and emails
         self._http_thread = threading.Thread(target=self._server.server.serve_forever, name="http", daemon=True)
         self._http_thread.start()
 
