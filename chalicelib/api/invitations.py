@@ -8,7 +8,7 @@ from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.routing import endpoint
-from chalicelib.bootstrap import services
+from chalicelib.bootstrap import customers, services
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.invitations import (
@@ -138,7 +138,7 @@ def edit_invitation(tenant: Tenant, invitation_id: str, body: EditInvitation, **
     tags=("invitations",),
 )
 def delete_invitation(tenant: Tenant, invitation_id: str, **_: Any) -> None:
-    services().invitations.delete(tenant, invitation_id)
+    customers().delete_invitation(tenant, invitation_id)
 
 
 @endpoint(

@@ -76,6 +76,14 @@ class CustomerService:
         logger.info("Customer removed", extra={"tenant_id": tenant.tenant_id, "invitation_id": inv.invitation_id})
         return CustomerRemoved(invitation=removed, financial_data=financial)
 
+    def delete_invitation(self, tenant: Tenant, invitation_id: str) -> None:
+        """Remove an invitation the customer has not joined with, and anything they already uploaded
+        or linked through its portal link (documents, bank links). Raises Conflict once joined."""
+        inv = self.invitations.get(tenant, invitation_id)
+        inv.ensure_deletable()
+        self.bank_links.disconnect(tenant, inv)
+        self.invitations.delete(tenant, invitation_id)
+
     def disconnect(self, tenant: Tenant, customer_id: str, actor: str = "lender") -> DisconnectResult:
         """Delete the customer's bank links and documents, keep the customer record."""
         inv = self.invitations.get(tenant, customer_id)

@@ -107,8 +107,10 @@ class TenantService:
         return tenant.settings
 
     def update_settings(self, tenant: Tenant, patch: TenantSettingsPatch) -> TenantSettings:
-        updated = patch.apply(tenant.settings)
-        self.tenants.save_settings(tenant.tenant_id, updated)
+        """Apply a partial update on a fresh read; only the fields sent are written."""
+        current = self.tenants.fresh(tenant.tenant_id) or tenant
+        updated = patch.apply(current.settings)
+        self.tenants.save_settings(tenant.tenant_id, updated, set(patch.model_fields_set))
         return updated
 
     def by_subdomain(self, subdomain: str) -> Tenant:

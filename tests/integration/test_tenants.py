@@ -151,3 +151,18 @@ def test_signup_page_without_csrf_is_refused(client: Any) -> None:
     done = client.http.post("/signup", headers={"Content-Type": "application/x-www-form-urlencoded"}, body=form)
     assert done.status_code == 400
     assert "lok_" not in done.body.decode()
+
+
+def test_settings_patches_from_stale_copies_do_not_undo_each_other(client: Any, lender: dict[str, Any]) -> None:
+    """Two instances, each holding an older copy of the lender, patch different fields."""
+    from chalicelib.bootstrap import services
+    from chalicelib.domain.tenant import TenantSettingsPatch
+
+    s = services()
+    stale = s.tenant_repo.get(lender["tenant"]["tenant_id"])
+    assert stale is not None
+    s.tenants.update_settings(stale, TenantSettingsPatch(require_invitation=False))
+    s.tenants.update_settings(stale, TenantSettingsPatch(locale="fr", webhook_url=None))
+    saved = json.loads(client.http.get("/v1/tenant/settings", headers=json_headers(lender["api_key"])).body)
+    assert saved["require_invitation"] is False
+    assert saved["locale"] == "fr"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.table import Item, Table
 
 Action = dict[str, Any]
+LINK_LOOKUP_GRACE = timedelta(days=30)
 
 
 _sequence = itertools.count()
@@ -89,7 +91,9 @@ class InvitationRepository:
                         "purpose": purpose,
                         "tenant_id": inv.tenant_id,
                         "invitation_id": inv.invitation_id,
-                        "expires_at": _epoch(inv.link_expires_at),
+                        # Kept a month past the link's expiry: "send me a fresh link" still finds the
+                        # invitation from an expired link (resolve() checks the expiry itself).
+                        "expires_at": _epoch(inv.link_expires_at + LINK_LOOKUP_GRACE if inv.link_expires_at else None),
                     }
                 )
             )

@@ -81,6 +81,11 @@ def decode_cursor(cursor: str | None, expected_pk: str | None = None, pk_name: s
         raise ValidationFailed("cursor is not valid", fields={"cursor": "not a cursor from this API"}) from exc
     if expected_pk is not None and data.get(pk_name) != expected_pk:
         raise ValidationFailed("cursor is not valid", fields={"cursor": "belongs to another listing"})
+    # Exactly the key attributes DynamoDB expects back as ExclusiveStartKey, nothing else.
+    index = pk_name[: -len("PK")]
+    expected = {"PK", "SK"} | ({f"{index}PK", f"{index}SK"} if index else set())
+    if set(data) != expected:
+        raise ValidationFailed("cursor is not valid", fields={"cursor": "not a cursor from this API"})
     return serialize(data)
 
 
@@ -126,6 +131,27 @@ class Table:
         params = self.update_params(key, changes, condition=condition, names=names, values=values, add=add)
         response = self._call("UpdateItem", ReturnValues="ALL_NEW", _conflict=conflict, **params)
         return deserialize(response["Attributes"])
+
+    def update_expression(
+        self,
+        key: Mapping[str, str],
+        expression: str,
+        *,
+        names: Mapping[str, str],
+        values: Mapping[str, Any],
+        condition: str | None = None,
+    ) -> None:
+        """An UpdateItem with a hand-written expression (nested paths, which ``update`` does not build)."""
+        params: dict[str, Any] = {
+            "Key": serialize(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            params["ExpressionAttributeValues"] = serialize(values)
+        if condition:
+            params["ConditionExpression"] = condition
+        self._call("UpdateItem", **params)
 
     @staticmethod
     def update_params(

@@ -67,13 +67,34 @@ class TenantRepository:
         guard = self.table.get(keys.subdomain_guard(subdomain))
         return self.get(guard["tenant_id"]) if guard else None
 
-    def save_settings(self, tenant_id: str, settings: TenantSettings) -> None:
+    def fresh(self, tenant_id: str) -> Tenant | None:
+        """The tenant by a strongly consistent read, bypassing the cache (read-modify-write paths)."""
+        item = self.table.get(keys.tenant(tenant_id), consistent=True)
+        return Tenant.model_validate(item) if item else None
+
+    def save_settings(self, tenant_id: str, settings: TenantSettings, fields: set[str]) -> None:
+        """Write only ``fields`` of the settings map, so concurrent changes to other fields survive."""
         self._cache.pop(tenant_id, None)
-        self.table.update(
-            keys.tenant(tenant_id),
-            {"settings": settings.model_dump(mode="json")},
-            condition="attribute_exists(PK)",
+        data = settings.model_dump(mode="json")
+        names = {"#settings": "settings"}
+        values: dict[str, object] = {}
+        sets, removes = [], []
+        for i, field in enumerate(sorted(fields)):
+            names[f"#f{i}"] = field
+            if data.get(field) is None:
+                removes.append(f"#settings.#f{i}")
+            else:
+                values[f":v{i}"] = data[field]
+                sets.append(f"#settings.#f{i} = :v{i}")
+        expression = " ".join(
+            part
+            for part in ("SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else "")
+            if part
         )
+        if expression:
+            self.table.update_expression(
+                keys.tenant(tenant_id), expression, names=names, values=values, condition="attribute_exists(PK)"
+            )
 
     # --- API keys ---------------------------------------------------------------------------------
     def _key_actions(self, key: ApiKey, key_hash: str) -> list[dict[str, object]]:
