@@ -15,6 +15,7 @@ from chalicelib.adapters.dynamo.invitations import InvitationRepository
 from chalicelib.adapters.dynamo.table import Table
 from chalicelib.adapters.dynamo.tenants import TenantRepository
 from chalicelib.adapters.queue import QueuePublisher
+from chalicelib.adapters.ratelimit import RateLimiter
 from chalicelib.config import Settings, get_settings
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
@@ -55,7 +56,7 @@ def services() -> Services:
         queue=queue,
         tenant_repo=tenant_repo,
         invitation_repo=invitation_repo,
-        tenants=TenantService(tenant_repo),
+        tenants=TenantService(tenant_repo, RateLimiter(table), settings.lender_signups_per_ip_per_hour),
         invitations=InvitationService(invitation_repo, queue, settings),
     )
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # Key that derives link tokens from their stored nonces (Secrets Manager / SSM in production).
     link_signing_key: SecretStr = SecretStr("local-only-link-key-do-not-use-in-production")
+    # The public lender sign-up (POST /v1/tenants, /signup) per client IP.
+    lender_signups_per_ip_per_hour: int = 10
     invitation_resend_cooldown_seconds: int = 60
     invitation_max_sends: int = 10
     # SES feedback: a transiently bounced email is sent again after this delay, at most this many times.

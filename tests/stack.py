@@ -60,7 +60,8 @@ def stop(stack: RunningStack) -> int:
 @contextmanager
 def run_stack() -> Iterator[RunningStack]:
     api_port, moto_port, sandbox_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Every test signs up its own lender from 127.0.0.1: lift the per-IP sign-up limit for the suite.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LENDER_SIGNUPS_PER_IP_PER_HOUR": "100000"}
     # The stack sets its own endpoint, stage and credentials; inherited test settings must not leak in.
     for name in ("AWS_ENDPOINT_URL", "STAGE", "MOTO_PORT", "PLAID_BASE_URL", "FINICITY_BASE_URL", "MX_BASE_URL"):
         env.pop(name, None)

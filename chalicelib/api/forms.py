@@ -56,3 +56,9 @@ def csrf_valid(request: Request, form: dict[str, str]) -> bool:
     cookie = cookies(request).get(CSRF_COOKIE, "")
     submitted = form.get(CSRF_FIELD, "")
     return bool(cookie) and len(cookie) >= 32 and same(cookie, submitted)
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address as API Gateway saw it (for rate limits; never trusted for anything else)."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")

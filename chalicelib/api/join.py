@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.forms import CSRF_COOKIE, cookie_header, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
 from chalicelib.api.join_words import wait_text, words
 from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
@@ -57,9 +57,7 @@ class Site:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _ip(request: Request) -> str:
-    identity = (request.context or {}).get("identity") or {}
-    return str(identity.get("sourceIp") or "unknown")
+_ip = client_ip
 
 
 def _host_label(request: Request) -> tuple[str, str] | None:

@@ -7,10 +7,10 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
-from chalicelib.api.forms import CSRF_COOKIE, cookie_header, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
 from chalicelib.api.routing import endpoint, validation_fields
 from chalicelib.bootstrap import services
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, RateLimited
 from chalicelib.services.tenants import CreateTenant
 from chalicelib.web import page
 
@@ -61,11 +61,13 @@ def signup_submit(request: Any, **_: Any) -> Response:
     if not csrf_valid(request, form):
         return _form(request, values, {"csrf_token": "the form expired, please submit it again"}, 400)
     try:
-        created = services().tenants.sign_up(CreateTenant.model_validate(values))
+        created = services().tenants.sign_up(CreateTenant.model_validate(values), ip=client_ip(request))
     except ValidationError as exc:
         return _form(request, values, validation_fields(exc), 400)
     except Conflict as exc:
         return _form(request, values, exc.fields or {"subdomain": exc.message}, 409)
+    except RateLimited as exc:
+        return _form(request, values, {"name": f"{exc.message}; try again in {exc.retry_after} seconds"}, 429)
     settings = services().settings
     join = settings.join_url(created.tenant.subdomain, created.tenant.data_residency)
     return page("signup_done.html", status=201, tenant=created.tenant, api_key=created.api_key, join_url=join)

@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import BaseModel
 
+from chalicelib.api.forms import client_ip
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import services
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
@@ -37,11 +38,11 @@ def health(**_: Any) -> Health:
     body=CreateTenant,
     response=TenantCreated,
     status=201,
-    errors=(409,),
+    errors=(409, 429),
     tags=("tenants",),
 )
-def create_tenant(body: CreateTenant, **_: Any) -> TenantCreated:
-    return services().tenants.sign_up(body)
+def create_tenant(body: CreateTenant, request: Any, **_: Any) -> TenantCreated:
+    return services().tenants.sign_up(body, ip=client_ip(request))
 
 
 @endpoint(bp, "/v1/tenant", "GET", summary="The authenticated lender", response=Tenant, tags=("tenants",))

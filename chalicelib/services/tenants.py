@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain import ids
+from chalicelib.domain.account import Limit
 from chalicelib.domain.tenant import (
     ApiKey,
     DataResidency,
@@ -16,11 +17,12 @@ from chalicelib.domain.tenant import (
     TenantSettingsPatch,
     validate_subdomain,
 )
-from chalicelib.errors import NotFound, Unauthorized
+from chalicelib.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.ratelimit import RateLimiter
 
 
 class CreateTenant(BaseModel):
@@ -55,11 +57,20 @@ class ApiKeyCreated(BaseModel):
 
 
 class TenantService:
-    def __init__(self, tenants: TenantRepository) -> None:
+    def __init__(
+        self, tenants: TenantRepository, limiter: RateLimiter | None = None, signups_per_hour: int = 10
+    ) -> None:
         self.tenants = tenants
+        self.limiter = limiter
+        # Lender sign-up is public: per IP, a handful an hour is plenty for a real institution.
+        self.signup_limit = Limit("signup-ip", signups_per_hour, 3600)
 
-    def sign_up(self, request: CreateTenant) -> TenantCreated:
-        """Raises Conflict when the subdomain is taken."""
+    def sign_up(self, request: CreateTenant, ip: str | None = None) -> TenantCreated:
+        """Raises Conflict when the subdomain is taken, RateLimited after too many sign-ups from one IP."""
+        if self.limiter is not None and ip is not None:
+            decision = self.limiter.hit(self.signup_limit, ip)
+            if not decision.allowed:
+                raise RateLimited("too many sign-ups from this address", retry_after=decision.retry_after)
         tenant = Tenant(
             tenant_id=ids.new_id("ten"),
             name=request.name,
