@@ -171,7 +171,9 @@ def test_settings_patches_from_stale_copies_do_not_undo_each_other(client: Any, 
 def test_lender_sign_up_is_rate_limited_per_ip(client: Any) -> None:
     statuses = []
     for i in range(11):
-        response = post(client, "/v1/tenants", {"name": f"Bank {i}", "subdomain": f"bank-{i}", "admin_email": "a@b-bank.com"})
+        response = post(
+            client, "/v1/tenants", {"name": f"Bank {i}", "subdomain": f"bank-{i}", "admin_email": "a@b-bank.com"}
+        )
         statuses.append(response.status_code)
     assert statuses[:10] == [201] * 10
     assert statuses[10] == 429

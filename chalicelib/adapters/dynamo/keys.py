@@ -171,27 +171,6 @@ def pending_join(join_hash: str) -> Key:
     return {"PK": f"PENDINGJOIN#{join_hash}", "SK": "PENDINGJOIN"}
 
 
-# --- CSV imports ------------------------------------------------------------------------------
-IMPORT_PREFIX = "IMPORT#"
-
-
-def import_job(tenant_id: str, job_id: str) -> Key:
-    return {"PK": tenant_pk(tenant_id), "SK": f"IMPORT#{job_id}"}
-
-
-def import_pk(tenant_id: str, job_id: str) -> str:
-    """Partition of one import's stored chunks and per-chunk results."""
-    return f"{tenant_pk(tenant_id)}#IMPORT#{job_id}"
-
-
-def import_chunk(tenant_id: str, job_id: str, index: int) -> Key:
-    return {"PK": import_pk(tenant_id, job_id), "SK": f"CHUNK#{index:05d}"}
-
-
-def import_result(tenant_id: str, job_id: str, index: int) -> Key:
-    return {"PK": import_pk(tenant_id, job_id), "SK": f"RESULT#{index:05d}"}
-
-
 # --- Lender notifications and outbound webhooks -----------------------------------------------
 # Unread notifications sort before read ones ("U" > "R") in a newest-first query of the tenant's
 # partition, so one Query serves "unread first" with an ordinary cursor.
@@ -225,3 +204,24 @@ def webhook_delivery(tenant_id: str, delivery_id: str) -> Key:
 
 def webhook_secrets(tenant_id: str) -> Key:
     return {"PK": tenant_pk(tenant_id), "SK": "WHSECRETS"}
+
+
+# --- CSV imports ------------------------------------------------------------------------------
+IMPORT_PREFIX = "IMPORT#"
+
+
+def import_job(tenant_id: str, job_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"IMPORT#{job_id}"}
+
+
+def import_pk(tenant_id: str, job_id: str) -> str:
+    """Partition of one import's stored chunks and per-chunk results."""
+    return f"{tenant_pk(tenant_id)}#IMPORT#{job_id}"
+
+
+def import_chunk(tenant_id: str, job_id: str, index: int) -> Key:
+    return {"PK": import_pk(tenant_id, job_id), "SK": f"CHUNK#{index:05d}"}
+
+
+def import_result(tenant_id: str, job_id: str, index: int) -> Key:
+    return {"PK": import_pk(tenant_id, job_id), "SK": f"RESULT#{index:05d}"}
