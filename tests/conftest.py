@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -37,18 +36,25 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         # Every DynamoDB request of the test is checked: tenant-first keys or a documented global.
         guard = key_guard.install(monkeypatch)
         yield env
-        _stop_executions(boto3.client("stepfunctions"))
+        settle_executions(boto3.client("stepfunctions"))
         bootstrap.reset()
         guard.assert_clean()
 
 
-def _stop_executions(sfn: Any) -> None:
-    """Leave no execution waiting on a task token: its thread would outlive the test."""
+def settle_executions(sfn: Any, timeout: float = 3.0) -> None:
+    """moto's reset at the end of the mock stops running executions, and fails on one whose worker
+    thread has not started yet (a test that ends right after StartExecution): let those start."""
+    import time
+
+    deadline = time.monotonic() + timeout
     for machine in sfn.list_state_machines()["stateMachines"]:
         running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
         for execution in running["executions"]:
-            with contextlib.suppress(Exception):  # it may finish on its own meanwhile
-                sfn.stop_execution(executionArn=execution["executionArn"])
+            while time.monotonic() < deadline:
+                events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+                if len(events) > 2:
+                    break
+                time.sleep(0.05)
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
+from chalicelib.domain.model import Model
 from chalicelib.errors import UpstreamError
 from chalicelib.observability import logger
 
@@ -31,7 +30,7 @@ _URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
 
 
-class SentEmail(BaseModel):
+class SentEmail(Model):
     id: str
     source: str
     destinations: list[str]
@@ -43,7 +42,7 @@ class SentEmail(BaseModel):
     links: list[str]
 
 
-class SentSms(BaseModel):
+class SentSms(Model):
     id: str
     phone_number: str
     message: str
@@ -51,7 +50,7 @@ class SentSms(BaseModel):
     links: list[str]
 
 
-class Outbox(BaseModel):
+class Outbox(Model):
     emails: list[SentEmail]
     sms: list[SentSms]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import customers, services
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation
+from chalicelib.domain.model import Model
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.invitations import (
     CommunicationLog,
@@ -27,14 +28,14 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 
-class PageQuery(BaseModel):
+class PageQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=100, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=2000)
 
 
-class CommunicationQuery(BaseModel):
+class CommunicationQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     invitation_id: str = Field(min_length=1, max_length=64)

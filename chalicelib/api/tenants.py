@@ -5,22 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel
 
 from chalicelib.api.forms import client_ip
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import services
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
 from chalicelib.services.tenants import ApiKeyCreated, CreateApiKey, CreateTenant, TenantCreated
 
 bp = Blueprint(__name__)
 
 
-class Health(BaseModel):
+class Health(Model):
     status: str
 
 
-class ApiKeyList(BaseModel):
+class ApiKeyList(Model):
     items: list[ApiKey]
 
 

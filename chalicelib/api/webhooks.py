@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.api.routing import endpoint
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import Provider
 
 bp = Blueprint(__name__)
 
 
-class WebhookAnswer(BaseModel):
+class WebhookAnswer(Model):
     received: bool = True
     outcome: str
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
-
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import RESERVED_SUBDOMAINS, validate_subdomain
 
 PASSWORD_MIN = 12
@@ -74,7 +73,7 @@ class AccountStatus(StrEnum):
     ACTIVE = "active"
 
 
-class Account(BaseModel):
+class Account(Model):
     """A customer's own account: where they sign in, with ``admin`` or their email and a password."""
 
     account_subdomain: str
@@ -95,7 +94,7 @@ class Account(BaseModel):
         return given == ADMIN_USERNAME or given == self.email.lower()
 
 
-class PendingJoin(BaseModel):
+class PendingJoin(Model):
     """The first step of a join whose email matches several invitations, kept server-side briefly.
 
     Holds the password's hash, never the password, so the second step (choosing the business) needs

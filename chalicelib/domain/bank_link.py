@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import Provider
 
 
@@ -24,7 +25,7 @@ class ErrorClass(StrEnum):
     TIMEOUT = "timeout"
 
 
-class LinkSession(BaseModel):
+class LinkSession(Model):
     """A partner-hosted page where the customer links a bank account."""
 
     model_config = ConfigDict(frozen=True)
@@ -36,7 +37,7 @@ class LinkSession(BaseModel):
     expires_at: datetime | None = None
 
 
-class ProviderOutcome(BaseModel):
+class ProviderOutcome(Model):
     """A verified, normalised webhook: the session either linked or failed for one reason."""
 
     model_config = ConfigDict(frozen=True)
@@ -56,7 +57,7 @@ class ProviderOutcome(BaseModel):
         return self
 
 
-class CustomerInfo(BaseModel):
+class CustomerInfo(Model):
     """What a partner needs to open a session for the customer (sent to the partner, never logged)."""
 
     model_config = ConfigDict(frozen=True)

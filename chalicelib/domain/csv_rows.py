@@ -14,9 +14,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from chalicelib.domain.invitation import InvitationFields, business_key
+from chalicelib.domain.model import Model
 from chalicelib.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def parse(text: str) -> ParsedFile:
 
 
 # --- rows -----------------------------------------------------------------------------------------
-class RowResult(BaseModel):
+class RowResult(Model):
     row: int
     outcome: Outcome
     invitation_id: str | None = None

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import BankingIntegration, Locale
 from chalicelib.errors import Conflict, DeliveryRefused, RateLimited
 
@@ -97,7 +98,7 @@ def business_key(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "", folded) or "-"
 
 
-class InvitationFields(BaseModel):
+class InvitationFields(Model):
     """The customer data a lender provides; shared by create, edit and CSV import."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -140,7 +141,7 @@ class CreateInvitation(InvitationFields):
     send: bool = Field(default=True, description="false creates the invitation as PENDING without sending")
 
 
-class EditInvitation(BaseModel):
+class EditInvitation(Model):
     """PATCH body: only the fields present change. ``send`` re-sends with the edited data."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -158,7 +159,7 @@ class EditInvitation(BaseModel):
     expected_version: int | None = Field(default=None, ge=1, description="Optimistic lock: the version you edited")
 
 
-class Invitation(BaseModel):
+class Invitation(Model):
     invitation_id: str
     tenant_id: str
     email: str
@@ -234,7 +235,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class InvitationEvent(BaseModel):
+class InvitationEvent(Model):
     """One line of an invitation's history."""
 
     type: str
@@ -243,7 +244,7 @@ class InvitationEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class Communication(BaseModel):
+class Communication(Model):
     """One email or SMS in the communication log."""
 
     communication_id: str

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from chalicelib.domain.model import Model
 
 
 class NotificationType(StrEnum):
@@ -27,7 +29,7 @@ WEBHOOK_EVENT_TYPES: dict[NotificationType, str] = {
 }
 
 
-class Notification(BaseModel):
+class Notification(Model):
     notification_id: str
     type: NotificationType
     invitation_id: str | None = None
@@ -37,7 +39,7 @@ class Notification(BaseModel):
     read_at: datetime | None = None
 
 
-class NotificationQuery(BaseModel):
+class NotificationQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     type: NotificationType | None = None
@@ -45,13 +47,13 @@ class NotificationQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=2000)
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(Model):
     items: list[Notification] = Field(description="Unread first, then read; newest first within each")
     unread_count: int = Field(description="All unread notifications of the lender, whatever the filter")
     next_cursor: str | None = None
 
 
-class WebhookEvent(BaseModel):
+class WebhookEvent(Model):
     """The JSON body a lender's endpoint receives."""
 
     id: str = Field(examples=["evt_5f0c2b8e9d7a4c1b3e6f8a9d0c1b2e3f"])
@@ -60,7 +62,7 @@ class WebhookEvent(BaseModel):
     data: dict[str, Any]
 
 
-class WebhookDelivery(BaseModel):
+class WebhookDelivery(Model):
     """One attempt to deliver one event, and the answer it got."""
 
     delivery_id: str
@@ -78,7 +80,7 @@ class WebhookDelivery(BaseModel):
     created_at: datetime
 
 
-class WebhookDeliveryQuery(BaseModel):
+class WebhookDeliveryQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str | None = Field(default=None, max_length=64)
@@ -86,17 +88,17 @@ class WebhookDeliveryQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=2000)
 
 
-class WebhookDeliveryPage(BaseModel):
+class WebhookDeliveryPage(Model):
     items: list[WebhookDelivery]
     next_cursor: str | None = None
 
 
-class Redelivery(BaseModel):
+class Redelivery(Model):
     event_id: str
     queued: bool = True
 
 
-class RotateWebhookSecret(BaseModel):
+class RotateWebhookSecret(Model):
     model_config = ConfigDict(extra="forbid")
 
     previous_valid_for_seconds: int = Field(
@@ -107,7 +109,7 @@ class RotateWebhookSecret(BaseModel):
     )
 
 
-class WebhookSecretInfo(BaseModel):
+class WebhookSecretInfo(Model):
     secret_id: str
     prefix: str = Field(description="Enough to recognise a secret, never enough to use it")
     created_at: datetime
@@ -119,11 +121,11 @@ class WebhookSecretCreated(WebhookSecretInfo):
     previous_expires_at: datetime | None = None
 
 
-class WebhookSecretList(BaseModel):
+class WebhookSecretList(Model):
     items: list[WebhookSecretInfo]
 
 
-class PortalEvent(BaseModel):
+class PortalEvent(Model):
     """A message on the portal-events queue (published by the portal when the customer submits)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -135,7 +137,7 @@ class PortalEvent(BaseModel):
     at: datetime | None = None
 
 
-class WebhookMessage(BaseModel):
+class WebhookMessage(Model):
     """A message on the webhooks queue: one attempt of one event."""
 
     type: Literal["webhook"] = "webhook"

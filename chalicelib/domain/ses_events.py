@@ -14,14 +14,16 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from chalicelib.domain.model import Model
 
 
 class NotAnSesNotification(ValueError):
     """The body is neither an SES notification nor an SNS envelope around one."""
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
@@ -138,7 +140,7 @@ class SnsEnvelope(_Lenient):
     timestamp: datetime | None = Field(default=None, alias="Timestamp")
 
 
-class FeedbackMessage(BaseModel):
+class FeedbackMessage(Model):
     """One SQS body: the SES notification and, when it came wrapped, the SNS message id."""
 
     notification: SesNotification | None

@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AnyHttpUrl, ConfigDict, EmailStr, Field, field_validator
+
+from chalicelib.domain.model import Model
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -88,7 +90,7 @@ Locale = Literal["en", "fr"]
 HexColour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1f4e79"])]
 
 
-class Branding(BaseModel):
+class Branding(Model):
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, max_length=120)
@@ -102,7 +104,7 @@ def distinct_providers(value: list[Provider]) -> list[Provider]:
     return value
 
 
-class TenantSettings(BaseModel):
+class TenantSettings(Model):
     """What a lender can change at ``/v1/tenant/settings``; the defaults are what a new lender gets."""
 
     model_config = ConfigDict(extra="forbid")
@@ -126,7 +128,7 @@ class TenantSettings(BaseModel):
         return distinct_providers(value)
 
 
-class TenantSettingsPatch(BaseModel):
+class TenantSettingsPatch(Model):
     """A partial update: only the fields present are changed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -153,7 +155,7 @@ class TenantSettingsPatch(BaseModel):
         return TenantSettings.model_validate(merged)
 
 
-class Tenant(BaseModel):
+class Tenant(Model):
     tenant_id: str
     name: str
     subdomain: str
@@ -167,7 +169,7 @@ class Tenant(BaseModel):
         return self.settings.branding.display_name or self.name
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     key_id: str
     tenant_id: str
     prefix: str

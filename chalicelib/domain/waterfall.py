@@ -16,9 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from chalicelib.domain.invitation import PortalStatus
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import BankingIntegration, Provider, TenantSettings
 
 # Error names a slot can fail with. The first three come from SendTaskFailure (webhook or worker),
@@ -144,7 +145,7 @@ def document_prefix(tenant_id: str, invitation_id: str) -> str:
     return f"tenants/{tenant_id}/invitations/{invitation_id}/"
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(Model):
     """What the customer wants to upload; the presigned POST enforces type and size again at S3."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -168,7 +169,7 @@ class UploadRequest(BaseModel):
 
 
 # --- read models ----------------------------------------------------------------------------------
-class Decision(BaseModel):
+class Decision(Model):
     """One provider's turn in an attempt."""
 
     slot: int
@@ -182,7 +183,7 @@ class Decision(BaseModel):
     duration_seconds: float | None = None
 
 
-class Attempt(BaseModel):
+class Attempt(Model):
     attempt: int
     state: AttemptState
     providers: list[Provider]
@@ -195,12 +196,12 @@ class Attempt(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
 
 
-class BankLinks(BaseModel):
+class BankLinks(Model):
     invitation_id: str
     attempts: list[Attempt]
 
 
-class Document(BaseModel):
+class Document(Model):
     document_id: str
     filename: str
     content_type: str
@@ -211,11 +212,11 @@ class Document(BaseModel):
     download_url: str | None = None
 
 
-class DocumentList(BaseModel):
+class DocumentList(Model):
     items: list[Document]
 
 
-class PresignedUpload(BaseModel):
+class PresignedUpload(Model):
     document_id: str
     url: str
     fields: dict[str, str]
@@ -224,7 +225,7 @@ class PresignedUpload(BaseModel):
     complete_url: str
 
 
-class DisconnectResult(BaseModel):
+class DisconnectResult(Model):
     bank_link_items: int
     provider_sessions: int
     documents: int

@@ -15,10 +15,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from chalicelib.domain.bank_link import CustomerInfo
 from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import Provider
 from chalicelib.domain.waterfall import (
     Attempt,
@@ -57,7 +56,7 @@ Verifier = Callable[[Mapping[str, str], bytes], "ProviderOutcome | None"]
 WEBHOOK_DEDUPE_TTL_SECONDS = 14 * 24 * 3600
 
 
-class LinkRequest(BaseModel):
+class LinkRequest(Model):
     """What a waterfall slot posts to the link-request queue (infra/waterfall.asl.json)."""
 
     type: Literal["link_request"]
@@ -70,7 +69,7 @@ class LinkRequest(BaseModel):
     previous: dict[str, Any] | None = None
 
 
-class WaterfallExhausted(BaseModel):
+class WaterfallExhausted(Model):
     type: Literal["waterfall_exhausted"]
     tenant_id: str
     invitation_id: str

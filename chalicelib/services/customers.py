@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from chalicelib.domain.invitation import Invitation, InvitationEvent, Status, utcnow
+from chalicelib.domain.model import Model
 from chalicelib.domain.waterfall import DisconnectResult
 from chalicelib.errors import Conflict
 from chalicelib.observability import logger
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
     from chalicelib.services.invitations import InvitationService
 
 
-class CustomerRemoved(BaseModel):
+class CustomerRemoved(Model):
     invitation: Invitation
     financial_data: DisconnectResult
 

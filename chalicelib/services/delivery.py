@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from chalicelib.adapters.messaging import Email, OptedOut
 from chalicelib.domain.ids import hash_secret
 from chalicelib.domain.invitation import (
@@ -17,6 +15,7 @@ from chalicelib.domain.invitation import (
     Status,
     utcnow,
 )
+from chalicelib.domain.model import Model
 from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import logger, mask_email, mask_phone
 from chalicelib.services.messages import render_email, render_sms
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 MAX_RECEIVES = 5
 
 
-class SendMessage(BaseModel):
+class SendMessage(Model):
     type: str = "send"
     tenant_id: str
     invitation_id: str

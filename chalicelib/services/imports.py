@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.domain import csv_rows, ids, links
 from chalicelib.domain.csv_rows import RowCheck, RowResult
@@ -29,6 +29,7 @@ from chalicelib.domain.invitation import (
     link_expiry,
     utcnow,
 )
+from chalicelib.domain.model import Model
 from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.observability import logger
 from chalicelib.services.invitations import ListQuery, send_message
@@ -70,14 +71,14 @@ EXPORT_COLUMNS = (
 )
 
 
-class ImportCounts(BaseModel):
+class ImportCounts(Model):
     created: int = 0
     duplicate: int = 0
     invalid: int = 0
     valid: int = Field(default=0, description="Dry run only: rows that would be created")
 
 
-class ImportJob(BaseModel):
+class ImportJob(Model):
     import_id: str
     state: State
     dry_run: bool
@@ -96,7 +97,7 @@ class ImportStatus(ImportJob):
     next_cursor: str | None = None
 
 
-class StatusQuery(BaseModel):
+class StatusQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=100, ge=1, le=500)
@@ -104,14 +105,14 @@ class StatusQuery(BaseModel):
     outcome: Literal["created", "duplicate", "invalid", "valid"] | None = None
 
 
-class UploadQuery(BaseModel):
+class UploadQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = False
     send: bool = True
 
 
-class ExportQuery(BaseModel):
+class ExportQuery(Model):
     """The filters of GET /v1/invitations, without paging: the export pages through everything."""
 
     model_config = ConfigDict(extra="forbid")
@@ -122,7 +123,7 @@ class ExportQuery(BaseModel):
     delivery_status: DeliveryStatus | None = None
 
 
-class ChunkMessage(BaseModel):
+class ChunkMessage(Model):
     type: Literal["import_chunk"] = "import_chunk"
     tenant_id: str
     job_id: str

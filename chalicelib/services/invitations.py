@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
@@ -27,6 +27,7 @@ from chalicelib.domain.invitation import (
     link_expiry,
     utcnow,
 )
+from chalicelib.domain.model import Model
 from chalicelib.errors import (
     ConcurrentModification,
     Conflict,
@@ -50,7 +51,7 @@ PORTAL = "portal"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
@@ -61,40 +62,40 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=2000)
 
 
-class InvitationPage(BaseModel):
+class InvitationPage(Model):
     items: list[Invitation]
     next_cursor: str | None = None
 
 
-class HistoryPage(BaseModel):
+class HistoryPage(Model):
     items: list[InvitationEvent]
     next_cursor: str | None = None
 
 
-class PortalLink(BaseModel):
+class PortalLink(Model):
     invitation_id: str
     url: str
     expires_at: datetime
 
 
-class ResendRequest(BaseModel):
+class ResendRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[str] = Field(min_length=1, max_length=100)
 
 
-class ResendOutcome(BaseModel):
+class ResendOutcome(Model):
     invitation_id: str
     outcome: Literal["queued", "not_found", "refused", "rate_limited", "error"]
     reason: str | None = None
     retry_after: int | None = None
 
 
-class ResendResult(BaseModel):
+class ResendResult(Model):
     results: list[ResendOutcome]
 
 
-class CommunicationLog(BaseModel):
+class CommunicationLog(Model):
     items: list[Communication]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
@@ -22,6 +22,7 @@ from chalicelib.domain.invitation import (
     normalise_phone,
     utcnow,
 )
+from chalicelib.domain.model import Model
 from chalicelib.domain.waterfall import (
     DOCUMENT_TYPES,
     MAX_DOCUMENT_BYTES,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from chalicelib.services.invitations import InvitationService
 
 
-class ContactDetails(BaseModel):
+class ContactDetails(Model):
     """What the customer may correct on the portal (the email is the lender's record)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -70,7 +71,7 @@ class ContactDetails(BaseModel):
         return normalise_phone(value) if value else None
 
 
-class PortalState(BaseModel):
+class PortalState(Model):
     """Everything the portal page (and its JSON status) shows."""
 
     invitation_id: str
@@ -83,7 +84,7 @@ class PortalState(BaseModel):
     can_submit: bool
 
 
-class Submitted(BaseModel):
+class Submitted(Model):
     event_id: str
     at: datetime
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain import ids
 from chalicelib.domain.account import Limit
+from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import (
     ApiKey,
     DataResidency,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.ratelimit import RateLimiter
 
 
-class CreateTenant(BaseModel):
+class CreateTenant(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=2, max_length=120, examples=["Acme Lending"])
@@ -39,19 +40,19 @@ class CreateTenant(BaseModel):
         return validate_subdomain(value)
 
 
-class CreateApiKey(BaseModel):
+class CreateApiKey(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     label: str | None = Field(default=None, max_length=80)
 
 
-class TenantCreated(BaseModel):
+class TenantCreated(Model):
     tenant: Tenant
     api_key: str = Field(description="Shown once. Only its hash is stored.")
     api_key_id: str
 
 
-class ApiKeyCreated(BaseModel):
+class ApiKeyCreated(Model):
     key: ApiKey
     api_key: str = Field(description="Shown once. Only its hash is stored.")
 

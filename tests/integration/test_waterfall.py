@@ -25,6 +25,7 @@ from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicit
 from chalicelib.config import LINK_REQUEST_QUEUE
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.tenant import Provider
+from tests.conftest import settle_executions
 from tests.integration.helpers import call, drain
 
 TEST_SECRET = b"test-webhook-secret"
@@ -103,6 +104,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     # Executions still waiting on a task would keep moto's runner threads busy into the next test.
     sfn = boto3.client("stepfunctions")
     arn = s.settings.state_machine_arn
+    settle_executions(sfn)  # moto cannot stop an execution whose worker has not started yet
     for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
         sfn.stop_execution(executionArn=execution["executionArn"])
     bootstrap.bank_links = original  # before the aws fixture's teardown calls bootstrap.reset()
