@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
@@ -16,10 +18,21 @@ from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
 from chalicelib.handlers import imports as import_worker
 from chalicelib.handlers import link_requests, portal_events, relay, send, ses_feedback, webhooks_out
-from chalicelib.observability import get_tracer, logger, tracing_enabled
+from chalicelib.observability import flush_metrics, get_tracer, logger, tracing_enabled
 
 app = Chalice(app_name="lender-onboarding")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+
+
+@app.middleware("all")
+def emit_metrics(event: Any, get_response: Any) -> Any:
+    """Powertools Metrics: whatever the invocation counted leaves as one EMF line when it ends."""
+    try:
+        return get_response(event)
+    finally:
+        flush_metrics()
+
+
 if tracing_enabled():  # off outside Lambda: the X-Ray SDK is then never imported
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 

@@ -6,15 +6,36 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
+    from aws_lambda_powertools import Metrics, Tracer
 
 SERVICE = "lender-onboarding"
+NAMESPACE = "LenderOnboarding"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="LenderOnboarding", service=SERVICE)
+_metrics: list[Metrics] = []
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add to a business metric (CloudWatch EMF), flushed at the end of the invocation.
+
+    The Metrics object (and its ~25 ms import) is built on the first metric, not at cold start.
+    """
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    if not _metrics:
+        from aws_lambda_powertools import Metrics
+
+        _metrics.append(Metrics(namespace=NAMESPACE, service=SERVICE))
+    _metrics[0].add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def flush_metrics() -> None:
+    """Write the invocation's metrics as one EMF log line (the middleware calls this)."""
+    if _metrics and _metrics[0].metric_set:
+        _metrics[0].flush_metrics()
 
 
 def tracing_enabled() -> bool:

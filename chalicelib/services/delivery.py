@@ -17,7 +17,7 @@ from chalicelib.domain.invitation import (
 )
 from chalicelib.domain.model import Model
 from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
-from chalicelib.observability import logger, mask_email, mask_phone
+from chalicelib.observability import count, logger, mask_email, mask_phone
 from chalicelib.services.messages import render_email, render_sms
 
 if TYPE_CHECKING:
@@ -180,6 +180,8 @@ class DeliveryService:
                 }
 
         result = self.once(key, effect)
+        if result["status"] == "sent":
+            count("EmailSent" if channel == "email" else "SmsSent")
         self._log_comm(
             tenant.tenant_id,
             inv,

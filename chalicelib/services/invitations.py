@@ -39,7 +39,7 @@ from chalicelib.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
@@ -187,6 +187,7 @@ class InvitationService:
                     return replay
             raise
         logger.info("Invitation created", extra={"tenant_id": tenant.tenant_id, "invitation_id": inv.invitation_id})
+        count("InvitationCreated")
         if send_id:
             self._enqueue(inv, send_id)
         return inv
