@@ -95,7 +95,7 @@ def joins() -> JoinService:
         accounts=AccountRepository(s.table),
         limiter=RateLimiter(s.table),
         hasher=PasswordHasher(),
-        queue=s.queue,
+        sends=s.invitations,
         settings=s.settings,
     )
 

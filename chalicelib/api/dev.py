@@ -1,6 +1,6 @@
 """Routes for local runs only: the outbox of emails and text messages the embedded AWS "sent".
 
-app.py registers this blueprint only when ``settings.is_local``, so it never exists in AWS.
+app.py registers this blueprint only on local stages (``config.local_stage()``), so it never exists in AWS.
 A developer follows an invitation end to end by clicking the link here instead of in an inbox.
 """
 

@@ -189,7 +189,7 @@ class InvitationService:
         logger.info("Invitation created", extra={"tenant_id": tenant.tenant_id, "invitation_id": inv.invitation_id})
         count("InvitationCreated")
         if send_id:
-            self._enqueue(inv, send_id)
+            self.enqueue_send(inv, send_id)
         return inv
 
     def _replay(self, tenant: Tenant, key: str, body_hash: str) -> Invitation | None:
@@ -284,7 +284,7 @@ class InvitationService:
         extra.extend(self.repo.event_action(after, e) for e in events)
         self.repo.save(before, after, extra)
         if send_id:
-            self._enqueue(after, send_id)
+            self.enqueue_send(after, send_id)
         return after
 
     def delete(self, tenant: Tenant, invitation_id: str) -> None:
@@ -335,7 +335,7 @@ class InvitationService:
             details={"channel": after.channel.value, "send_id": send_id, "reason": reason},
         )
         self.repo.save(before, after, [*actions, self.repo.event_action(after, event)])
-        self._enqueue(after, send_id)
+        self.enqueue_send(after, send_id)
         return after
 
     def _ensure_deliverable(self, tenant: Tenant, inv: Invitation) -> None:
@@ -421,23 +421,16 @@ class InvitationService:
         return after, actions
 
     def enqueue_send(self, inv: Invitation, send_id: str, delay_seconds: int = 0) -> None:
-        """Queue a written send request (the send worker ignores one already processed)."""
+        """Queue a written send request (the send worker ignores one already processed).
+
+        If SQS is down the send request stays in the outbox, where the relay finds it.
+        """
         try:
             self.queue.send(
                 self.settings.send_queue_url,
                 send_message(inv.tenant_id, inv.invitation_id, send_id),
                 delay_seconds=delay_seconds,
             )
-        except UpstreamError:
-            logger.warning(
-                "Send left in the outbox for the relay",
-                extra={"tenant_id": inv.tenant_id, "invitation_id": inv.invitation_id, "send_id": send_id},
-            )
-
-    def _enqueue(self, inv: Invitation, send_id: str) -> None:
-        """Put the send on the queue. If SQS is down the send request stays in the outbox for the relay."""
-        try:
-            self.queue.send(self.settings.send_queue_url, send_message(inv.tenant_id, inv.invitation_id, send_id))
         except UpstreamError:
             logger.warning(
                 "Send left in the outbox for the relay",

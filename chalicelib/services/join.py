@@ -45,19 +45,18 @@ from chalicelib.domain.invitation import (
     normalise_email,
     utcnow,
 )
-from chalicelib.errors import ConcurrentModification, Conflict, DomainError, NotFound, RateLimited, UpstreamError
+from chalicelib.errors import ConcurrentModification, Conflict, DomainError, NotFound, RateLimited
 from chalicelib.observability import logger
-from chalicelib.services.invitations import send_message
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.accounts import AccountRepository, Action
     from chalicelib.adapters.dynamo.invitations import InvitationRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.passwords import PasswordHasher
-    from chalicelib.adapters.queue import QueuePublisher
     from chalicelib.adapters.ratelimit import RateLimiter
     from chalicelib.config import Settings
     from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.invitations import InvitationService
 
 CUSTOMER = "customer"
 
@@ -173,7 +172,7 @@ class JoinService:
         accounts: AccountRepository,
         limiter: RateLimiter,
         hasher: PasswordHasher,
-        queue: QueuePublisher,
+        sends: InvitationService,
         settings: Settings,
     ) -> None:
         self.tenants = tenants
@@ -181,7 +180,7 @@ class JoinService:
         self.accounts = accounts
         self.limiter = limiter
         self.hasher = hasher
-        self.queue = queue
+        self.sends = sends  # queues confirmation emails on the invitations' send path
         self.settings = settings
 
     # --- lenders --------------------------------------------------------------------------------
@@ -389,7 +388,7 @@ class JoinService:
             extra={"tenant_id": tenant.tenant_id, "invitation_id": after.invitation_id},
         )
         if send_id:
-            self._enqueue(after, send_id)
+            self.sends.enqueue_send(after, send_id)
             return AwaitingConfirmation(email)
         return Joined(subdomain, account_url(self.settings, tenant, subdomain))
 
@@ -442,12 +441,6 @@ class JoinService:
         except Conflict:
             # The (email, business name) guard belongs to an invitation that already joined.
             raise JoinRefused({"email": "already_joined"}) from None
-
-    def _enqueue(self, inv: Invitation, send_id: str) -> None:
-        try:
-            self.queue.send(self.settings.send_queue_url, send_message(inv.tenant_id, inv.invitation_id, send_id))
-        except UpstreamError:
-            logger.warning("Send left in the outbox for the relay", extra={"send_id": send_id})
 
     # --- confirmation ---------------------------------------------------------------------------
     def confirmation(self, tenant: Tenant, token: str) -> Account:
@@ -565,7 +558,7 @@ class JoinService:
             except Conflict:
                 logger.info("Confirmation resend lost a race; skipped", extra={"invitation_id": inv.invitation_id})
                 continue
-            self._enqueue(inv, send_id)
+            self.sends.enqueue_send(inv, send_id)
 
     # --- sign-in and sessions -------------------------------------------------------------------
     def sign_in(self, account_subdomain: str, username: str, password: str, ip: str) -> SignedIn:
