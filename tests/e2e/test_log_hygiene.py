@@ -22,7 +22,8 @@ WAIT_S = 30.0
 # Addresses the system itself owns may appear (the sender); nobody's personal data.
 SYSTEM_ADDRESSES = {"invitations@myonboarding.com"}
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-PHONE = re.compile(r"(?<![\w*])\+?1?[\s(.-]*\d{3}[\s).-]*\d{3}[\s.-]*\d{4}(?!\d)")
+# Not inside an identifier: request ids and UUIDs hold long digit runs between hex letters and hyphens.
+PHONE = re.compile(r"(?<![\w*-])\+?1?[\s(.-]*\d{3}[\s).-]*\d{3}[\s.-]*\d{4}(?![\w-])")
 API_KEY = re.compile(r"lok_[A-Za-z0-9_-]{20,}")
 TOKEN_IN_URL = re.compile(r"/(?:portal|confirm)/([A-Za-z0-9_-]{43})\b|[?&]token=([A-Za-z0-9_-]{16,})")
 
@@ -152,5 +153,6 @@ def test_the_checks_recognise_clear_and_masked_values() -> None:
     ]
     assert PHONE.findall("call +15145550199 or (514) 555-0199, not ***99")
     assert not PHONE.findall("took 1234 ms; id ten_01M81G6WJK18J0; ***99")
+    assert not PHONE.findall('"function_request_id":"21095024-775f-44c0-a748-1278357811ab"')
     assert API_KEY.findall("key lok_" + "a" * 43)
     assert TOKEN_IN_URL.findall("GET /portal/" + "A" * 43 + " 200")
