@@ -55,6 +55,8 @@ def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[
         raise UrlRefused("credentials in the URL are not allowed")
     if allow_private:
         return
+    if parts.scheme != "https":
+        raise UrlRefused("webhook URLs must use https (the events carry customer data)")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = resolve(parts.hostname, port)
@@ -111,12 +113,19 @@ class WebhookSender:
                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
                 timeout=self.timeout,
                 allow_redirects=False,
+                stream=True,  # read only the excerpt we keep: a huge answer must not fill memory
             )
         except requests.Timeout:
             return PostResult(ok=False, status_code=None, duration_ms=elapsed(), error="timeout")
         except requests.RequestException as exc:
             return PostResult(ok=False, status_code=None, duration_ms=elapsed(), error=type(exc).__name__)
-        excerpt = (response.text or "")[:EXCERPT_CHARS] if response.content else None
+        try:
+            head = response.raw.read(EXCERPT_CHARS * 4, decode_content=True) if response.raw is not None else b""
+        except Exception:  # an answer we cannot read is still an answer: its status counts
+            head = b""
+        finally:
+            response.close()
+        excerpt = head.decode(response.encoding or "utf-8", errors="replace")[:EXCERPT_CHARS] if head else None
         ok = 200 <= response.status_code < 300
         return PostResult(
             ok=ok,

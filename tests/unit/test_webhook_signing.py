@@ -91,6 +91,7 @@ def resolver(addresses: list[str]):  # type: ignore[no-untyped-def]
         ("https://v6.example.com/hook", ["::1"]),
         ("https://mapped.example.com/hook", ["::ffff:127.0.0.1"]),
         ("https://nowhere.example.com/hook", []),
+        ("http://crm.example.com/hook", ["93.184.215.14"]),
     ],
 )
 def test_non_public_or_non_http_urls_are_refused(url: str, addresses: list[str]) -> None:
