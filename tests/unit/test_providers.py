@@ -585,3 +585,26 @@ def test_build_clients_covers_every_provider() -> None:
     clients = build_clients(Settings(stage="test"))
     assert set(clients) == set(Provider)
     assert all(client.provider == provider for provider, client in clients.items())
+
+
+def test_forged_key_ids_cannot_make_every_webhook_call_plaid() -> None:
+    from chalicelib.adapters.providers import PlaidKeyCache
+    from chalicelib.adapters.providers.base import WebhookRejected
+
+    class CountingClient:
+        calls = 0
+
+        def get_webhook_verification_key(self, kid: str) -> None:
+            CountingClient.calls += 1
+            return None
+
+    now = [1000.0]
+    cache = PlaidKeyCache(CountingClient(), fetch_interval_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    for i in range(50):
+        with pytest.raises(WebhookRejected):
+            cache(f"forged-{i}")
+    assert CountingClient.calls == 1
+    now[0] += 1.5
+    with pytest.raises(WebhookRejected):
+        cache("forged-later")
+    assert CountingClient.calls == 2

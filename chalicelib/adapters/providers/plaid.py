@@ -153,7 +153,9 @@ class PlaidKeyCache:
     """``key_fetcher`` for :func:`verify_plaid`: JWKs by ``kid``, fetched through Plaid and kept in-process.
 
     A key is refetched after ``ttl_s`` so that one Plaid has since expired stops verifying; an unknown
-    ``kid`` is remembered for ``miss_ttl_s`` so that forged ids cannot make every request call Plaid.
+    ``kid`` is remembered for ``miss_ttl_s``, and after a miss no other uncached id is looked up for
+    ``fetch_interval_s``, so forged ids (a new one on every request) cannot make each request call
+    Plaid. A genuine new ``kid`` arriving right after a forged one is refused once; Plaid retries.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class PlaidKeyCache:
         *,
         ttl_s: float = 3600,
         miss_ttl_s: float = 60,
+        fetch_interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -170,13 +173,22 @@ class PlaidKeyCache:
         self._clock = clock
         self._keys: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
+        self._fetch_interval_s = fetch_interval_s
+        self._next_fetch = float("-inf")
 
     def __call__(self, kid: str) -> dict[str, Any]:
         now = self._clock()
         with self._lock:
             cached = self._keys.get(kid)
         if cached is None or cached[0] <= now:
+            with self._lock:
+                throttled = cached is None and now < self._next_fetch
+            if throttled:
+                raise WebhookRejected("unknown verification key id (lookups throttled)")
             key = self._client.get_webhook_verification_key(kid)
+            if key is None:
+                with self._lock:
+                    self._next_fetch = now + self._fetch_interval_s
             cached = (now + (self._ttl_s if key is not None else self._miss_ttl_s), key)
             with self._lock:
                 self._keys[kid] = cached
