@@ -38,6 +38,20 @@ class RunningStack:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def sign_up(self, name: str, *, subdomain: str | None = None, admin_email: str = "ops@lender.example") -> str:
+        """Sign a new lender up over HTTP; returns its API key."""
+        import uuid
+
+        import requests
+
+        created = requests.post(
+            f"{self.api}/v1/tenants",
+            json={"name": name, "subdomain": subdomain or f"lender-{uuid.uuid4().hex[:8]}", "admin_email": admin_email},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["api_key"])
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -6,7 +6,6 @@ in total time; every operation of the document is covered, so new routes are tes
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -30,17 +29,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def lender_key(stack: RunningStack) -> str:
-    created = requests.post(
-        f"{stack.api}/v1/tenants",
-        json={
-            "name": "Contract Lending",
-            "subdomain": f"contract-{uuid.uuid4().hex[:8]}",
-            "admin_email": "ops@contract.example",
-        },
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["api_key"])
+    return stack.sign_up("Contract Lending")
 
 
 def test_every_operation_keeps_its_contract(stack: RunningStack) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,13 +34,7 @@ def eventually(probe: Callable[[], T | None], what: str) -> T:
 
 def test_bounce_to_simulator_suppresses_falls_back_notifies_and_signs_a_webhook(stack: RunningStack) -> None:
     api = stack.api
-    signup = requests.post(
-        f"{api}/v1/tenants",
-        json={"name": "Bounce Lending", "subdomain": f"bounce-{uuid.uuid4().hex[:8]}", "admin_email": "ops@bl.com"},
-        timeout=10,
-    )
-    assert signup.status_code == 201, signup.text
-    auth = {"Authorization": f"Bearer {signup.json()['api_key']}"}
+    auth = {"Authorization": f"Bearer {stack.sign_up('Bounce Lending')}"}
     secret = requests.post(f"{api}/v1/tenant/webhook-secrets", json={}, headers=auth, timeout=10)
     assert secret.status_code == 201, secret.text
     phone = f"+1514555{random.randint(1000, 9897):04d}"

@@ -50,13 +50,7 @@ def confirmation_link(stack: RunningStack, email: str) -> str:
 
 def lender_with_invitation(stack: RunningStack) -> tuple[str, str]:
     subdomain = f"brw-{uuid.uuid4().hex[:8]}"
-    created = requests.post(
-        f"{stack.api}/v1/tenants",
-        json={"name": "Maple Credit Union", "subdomain": subdomain, "admin_email": "ops@maple.example"},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    key = created.json()["api_key"]
+    key = stack.sign_up("Maple Credit Union", subdomain=subdomain)
     email = f"owner.{uuid.uuid4().hex[:8]}@smallbiz.example"
     invited = requests.post(
         f"{stack.api}/v1/invitations",

@@ -55,13 +55,7 @@ def exercise(stack: RunningStack) -> dict[str, str]:
     marker = uuid.uuid4().hex[:8]
     admin = f"admin.{marker}@hygiene-lending.example"
     subdomain = f"hygiene-{marker}"
-    created = requests.post(
-        f"{stack.api}/v1/tenants",
-        json={"name": "Hygiene Lending", "subdomain": subdomain, "admin_email": admin},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    key = created.json()["api_key"]
+    key = stack.sign_up("Hygiene Lending", subdomain=subdomain, admin_email=admin)
     auth = {"Authorization": f"Bearer {key}"}
     email = f"jane.{marker}@customer-hygiene.example"
     phone = "+1514555" + str(int(marker, 16) % 10_000).zfill(4)

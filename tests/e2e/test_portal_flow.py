@@ -4,7 +4,6 @@ a document is uploaded straight to S3, the portal is submitted."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -52,13 +51,7 @@ def complete(stack: RunningStack, link_url: str, outcome: str) -> None:
 
 def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
     api = stack.api
-    signup = requests.post(
-        f"{api}/v1/tenants",
-        json={"name": "Portal Lending", "subdomain": f"portal-{uuid.uuid4().hex[:8]}", "admin_email": "ops@portal.com"},
-        timeout=10,
-    )
-    assert signup.status_code == 201, signup.text
-    auth = {"Authorization": f"Bearer {signup.json()['api_key']}"}
+    auth = {"Authorization": f"Bearer {stack.sign_up('Portal Lending')}"}
     created = requests.post(
         f"{api}/v1/invitations",
         json={"email": "owner@bakery.com", "owner": "Olivia", "first_name": "Sam", "send": False},

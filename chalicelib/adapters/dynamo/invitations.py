@@ -251,8 +251,6 @@ class InvitationRepository:
         self, tenant_id: str, filters: dict[str, str], limit: int, cursor: str | None
     ) -> tuple[list[Invitation], str | None]:
         """Newest first. Picks the index that serves the most selective filter; the rest filter the page."""
-        from chalicelib.adapters.dynamo.table import decode_cursor, encode_cursor
-
         remaining = dict(filters)
         index: str | None
         if "owner" in remaining:
@@ -263,28 +261,23 @@ class InvitationRepository:
             index, pk = keys.GSI_DELIVERY, keys.delivery_index(tenant_id, remaining.pop("delivery_status"))
         else:
             index, pk = None, keys.tenant_pk(tenant_id)
-        start = decode_cursor(cursor, expected_pk=pk, pk_name=f"{index}PK" if index else "PK")
-        items, last = self.table.query(
+        items, next_cursor = self.table.page(
             pk,
+            cursor,
+            limit,
             index=index,
             sk_prefix=None if index else keys.INVITATION_PREFIX,
             newest_first=True,
-            limit=limit,
-            cursor=start,
             filters=remaining or None,
         )
-        return [self.from_item(i) for i in items], encode_cursor(last)
+        return [self.from_item(i) for i in items], next_cursor
 
     def history(
         self, tenant_id: str, invitation_id: str, limit: int, cursor: str | None
     ) -> tuple[list[InvitationEvent], str | None]:
-        from chalicelib.adapters.dynamo.table import decode_cursor, encode_cursor
-
         pk = keys.invitation_pk(tenant_id, invitation_id)
-        items, last = self.table.query(
-            pk, sk_prefix=keys.EVENT_PREFIX, limit=limit, cursor=decode_cursor(cursor, expected_pk=pk)
-        )
-        return [InvitationEvent.model_validate(i) for i in items], encode_cursor(last)
+        items, next_cursor = self.table.page(pk, cursor, limit, sk_prefix=keys.EVENT_PREFIX)
+        return [InvitationEvent.model_validate(i) for i in items], next_cursor
 
     def append_event(self, inv: Invitation, event: InvitationEvent) -> None:
         self.table.transact([self.event_action(inv, event)])

@@ -13,7 +13,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
-from chalicelib.adapters.dynamo.table import decode_cursor, encode_cursor
 from chalicelib.domain.notifications import Notification, WebhookDelivery, WebhookEvent
 from chalicelib.errors import ConcurrentModification, Conflict
 
@@ -101,16 +100,15 @@ class NotificationRepository:
     def page(
         self, tenant_id: str, notification_type: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Notification], str | None]:
-        pk = keys.tenant_pk(tenant_id)
-        items, last = self.table.query(
-            pk,
+        items, next_cursor = self.table.page(
+            keys.tenant_pk(tenant_id),
+            cursor,
+            limit,
             sk_prefix=keys.NOTIFICATION_PREFIX,
             newest_first=True,
-            limit=limit,
-            cursor=decode_cursor(cursor, expected_pk=pk),
             filters={"notification_type": notification_type} if notification_type else None,
         )
-        return [self._model(i) for i in items], encode_cursor(last)
+        return [self._model(i) for i in items], next_cursor
 
     def unread_count(self, tenant_id: str) -> int:
         item = self.table.get(keys.notification_counter(tenant_id), consistent=True)
@@ -154,16 +152,15 @@ class NotificationRepository:
     def deliveries(
         self, tenant_id: str, event_id: str | None, limit: int, cursor: str | None
     ) -> tuple[list[WebhookDelivery], str | None]:
-        pk = keys.tenant_pk(tenant_id)
-        items, last = self.table.query(
-            pk,
+        items, next_cursor = self.table.page(
+            keys.tenant_pk(tenant_id),
+            cursor,
+            limit,
             sk_prefix=keys.WEBHOOK_DELIVERY_PREFIX,
             newest_first=True,
-            limit=limit,
-            cursor=decode_cursor(cursor, expected_pk=pk),
             filters={"event_id": event_id} if event_id else None,
         )
-        return [WebhookDelivery.model_validate(i) for i in items], encode_cursor(last)
+        return [WebhookDelivery.model_validate(i) for i in items], next_cursor
 
     # --- webhook secrets ----------------------------------------------------------------------
     def secrets(self, tenant_id: str) -> tuple[list[dict[str, Any]], int]:

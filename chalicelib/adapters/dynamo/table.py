@@ -251,6 +251,31 @@ class Table:
             last = serialize(self._key_of(items[-1], index))
         return items, last
 
+    def page(
+        self,
+        pk_value: str,
+        cursor: str | None,
+        limit: int,
+        *,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        newest_first: bool = False,
+        filters: Mapping[str, Any] | None = None,
+    ) -> tuple[list[Item], str | None]:
+        """One page of a listing with its opaque cursor in and out (a cursor made for another
+        partition is a 400): what every paginated API route reads through."""
+        start = decode_cursor(cursor, expected_pk=pk_value, pk_name=f"{index}PK" if index else "PK")
+        items, last = self.query(
+            pk_value,
+            index=index,
+            sk_prefix=sk_prefix,
+            newest_first=newest_first,
+            limit=limit,
+            cursor=start,
+            filters=filters,
+        )
+        return items, encode_cursor(last)
+
     @staticmethod
     def _key_of(item: Mapping[str, Any], index: str | None) -> dict[str, Any]:
         key = {"PK": item["PK"], "SK": item["SK"]}
