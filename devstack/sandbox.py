@@ -26,7 +26,21 @@ For tests:
   same outcome redelivers the same events (same event ids): a partner's duplicate delivery.
 - ``GET /sandbox/sessions/{id}``, ``GET /sandbox/sessions[?reference=...]``: what the sandbox knows.
 - ``POST /sandbox/faults`` ``{"path": "/link/token/create", "status": 503, "count": 2}``: the next
-  ``count`` calls to ``path`` answer ``status`` (to exercise retries).
+  ``count`` calls to ``path`` answer ``status`` (to exercise retries), with ``body`` when given (e.g. Plaid's
+  ``PRODUCT_NOT_READY`` error); a path ending in ``*`` matches every path it starts.
+- ``GET /sandbox/connections``: the Plaid items, Finicity customers and MX members the sandbox holds, and
+  whether each was removed (``/item/remove``, customer or member deletion).
+
+Financial data after a successful link (the same scripted business for every provider, see
+``devstack/sandbox_data.py``, in each partner's documented shape):
+
+- Plaid: ``POST /item/public_token/exchange``, ``/accounts/get``, ``/transactions/sync`` (cursor paging,
+  ``count`` per page), ``/item/remove``.
+- Finicity: ``GET /aggregation/v1/customers/{id}/accounts``, ``GET /aggregation/v3/customers/{id}/transactions``
+  (``fromDate``/``toDate`` epoch seconds, ``start`` page index, ``limit``), ``GET /institution/v2/institutions/{id}``,
+  ``DELETE /aggregation/v1/customers/{id}``.
+- MX: ``GET /users/{u}/members/{m}``, ``.../accounts`` and ``.../transactions`` (``page``, ``records_per_page``,
+  ``from_date``, ``to_date``), ``GET /institutions/{code}``, ``DELETE /users/{u}/members/{m}``.
 """
 
 from __future__ import annotations
@@ -46,7 +60,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -55,6 +69,8 @@ import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+
+from devstack import sandbox_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -208,7 +224,12 @@ class ProviderSandbox:
         self._finicity_tokens: set[str] = set()
         self._finicity_usernames: set[str] = set()
         self._mx_users: dict[str, dict[str, Any]] = {}
-        self._faults: dict[str, list[int]] = {}
+        self._faults: dict[str, list[Any]] = {}
+        # Financial data: public token -> link token; access token -> item; Finicity customers; MX members.
+        self._plaid_public_tokens: dict[str, str] = {}
+        self._plaid_items: dict[str, dict[str, Any]] = {}
+        self._finicity_customers: dict[str, bool] = {}
+        self._mx_members: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -272,17 +293,19 @@ class ProviderSandbox:
             self.keys.append(new_signing_key())
             return self.keys[-1]
 
-    def inject_fault(self, path: str, status: int, count: int = 1) -> None:
+    def inject_fault(self, path: str, status: int, count: int = 1, body: dict[str, Any] | None = None) -> None:
         with self._lock:
-            self._faults[path] = [status, count]
+            self._faults[path] = [status, count, body]
 
-    def _take_fault(self, path: str) -> int | None:
+    def _take_fault(self, path: str) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
             fault = self._faults.get(path)
+            if fault is None:
+                fault = next((f for p, f in self._faults.items() if p.endswith("*") and path.startswith(p[:-1])), None)
             if not fault or fault[1] <= 0:
                 return None
             fault[1] -= 1
-            return fault[0]
+            return fault[0], fault[2] or {"error": "fault injected by the sandbox"}
 
     # -- completing a session ---------------------------------------------------------------------------
 
@@ -332,6 +355,9 @@ class ProviderSandbox:
             "status": "SUCCESS" if outcome == "success" else "EXITED",
             "public_tokens": [f"public-sandbox-{uuid.uuid4()}"] if outcome == "success" else [],
         }
+        with self._lock:
+            for token in finished["public_tokens"]:
+                self._plaid_public_tokens[token] = session.data["link_token"]
         events = {**common, "webhook_code": "EVENTS", "events": self._plaid_events(session, outcome)}
         # The decisive webhook goes first so the waterfall sees a deterministic reason.
         if outcome in ("success", "user_exited"):
@@ -393,6 +419,12 @@ class ProviderSandbox:
         return [("unableToConnect", body("unableToConnect", {"institutionId": institution_id, "code": 102}), True)]
 
     def _plan_mx(self, session: SandboxSession, outcome: str) -> list[tuple[str, bytes, bool]]:
+        if outcome == "success":
+            with self._lock:
+                self._mx_members[session.data["member_guid"]] = {
+                    "user_guid": session.data["user_guid"],
+                    "removed": False,
+                }
         status = {
             "success": "CONNECTED",
             "institution_not_supported": "DISCONTINUED",
@@ -504,12 +536,14 @@ class ProviderSandbox:
             raise SandboxError(400, {"code": 10010, "message": "username is required (6-255 characters)"})
         if not body.get("firstName") or not body.get("lastName"):
             raise SandboxError(400, {"code": 10010, "message": "firstName and lastName are required"})
+        customer_id = str(1_000_000_000 + secrets.randbelow(8_999_999_999))
         with self._lock:
             if username in self._finicity_usernames:
                 raise SandboxError(409, {"code": 11000, "message": "username already taken"})
             self._finicity_usernames.add(username)
+            self._finicity_customers[customer_id] = False
         return {
-            "id": str(1_000_000_000 + secrets.randbelow(8_999_999_999)),
+            "id": customer_id,
             "username": username,
             "createdDate": str(int(self.clock())),
         }
@@ -613,6 +647,202 @@ class ProviderSandbox:
         if _header(headers, "Accept") != "application/vnd.mx.api.v1+json":
             raise SandboxError(406, {"error": {"message": "Accept must be application/vnd.mx.api.v1+json"}})
 
+    # -- financial data -----------------------------------------------------------------------------------
+
+    def as_of(self) -> date:
+        return datetime.fromtimestamp(self.clock(), UTC).date()
+
+    def connections(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "plaid_items": [{"item_id": i["item_id"], "removed": i["removed"]} for i in self._plaid_items.values()],
+                "finicity_customers": [{"customer_id": c, "removed": r} for c, r in self._finicity_customers.items()],
+                "mx_members": [{"member_guid": m, "removed": v["removed"]} for m, v in self._mx_members.items()],
+            }
+
+    def plaid_exchange(self, body: dict[str, Any], _headers: Mapping[str, str]) -> dict[str, Any]:
+        self._plaid_auth(body)
+        with self._lock:
+            link_token = self._plaid_public_tokens.pop(str(body.get("public_token")), None)
+            if link_token is None:
+                raise _plaid_error("INVALID_INPUT", "INVALID_PUBLIC_TOKEN", "provided public token is expired")
+            access_token = f"access-sandbox-{uuid.uuid4()}"
+            item_id = secrets.token_urlsafe(18)
+            self._plaid_items[access_token] = {"item_id": item_id, "removed": False, "link_token": link_token}
+        return {"access_token": access_token, "item_id": item_id, "request_id": _request_id()}
+
+    def _plaid_item(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._plaid_auth(body)
+        with self._lock:
+            item = self._plaid_items.get(str(body.get("access_token")))
+        if item is None or item["removed"]:
+            raise _plaid_error("INVALID_INPUT", "INVALID_ACCESS_TOKEN", "could not find matching access token")
+        return item
+
+    def plaid_accounts(self, body: dict[str, Any], _headers: Mapping[str, str]) -> dict[str, Any]:
+        item = self._plaid_item(body)
+        prefix = item["item_id"][:10] + "-"
+        return {
+            "accounts": [sandbox_data.plaid_account(a, prefix) for a in sandbox_data.ACCOUNTS],
+            "item": {
+                "item_id": item["item_id"],
+                "institution_id": "ins_109508",
+                "institution_name": sandbox_data.INSTITUTION,
+                "products": ["transactions"],
+                "webhook": "",
+            },
+            "request_id": _request_id(),
+        }
+
+    def plaid_sync(self, body: dict[str, Any], _headers: Mapping[str, str]) -> dict[str, Any]:
+        """``/transactions/sync``: the cursor is ``<offset>:<days>`` (opaque to the client)."""
+        item = self._plaid_item(body)
+        count = body.get("count", 100)
+        if not isinstance(count, int) or not 1 <= count <= 500:
+            raise _plaid_error("INVALID_REQUEST", "INVALID_FIELD", "count must be 1 to 500")
+        cursor = body.get("cursor") or ""
+        if cursor:
+            offset_text, _, days_text = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+            offset, days = int(offset_text), int(days_text)
+        else:
+            requested = (body.get("options") or {}).get("days_requested", 90)
+            offset, days = 0, max(1, min(int(requested), sandbox_data.HISTORY_DAYS))
+        prefix = item["item_id"][:10] + "-"
+        everything = sandbox_data.transactions(self.as_of(), days)
+        page = everything[offset : offset + count]
+        following = offset + len(page)
+        return {
+            "accounts": [sandbox_data.plaid_account(a, prefix) for a in sandbox_data.ACCOUNTS],
+            "added": [sandbox_data.plaid_transaction(t, prefix) for t in page],
+            "modified": [],
+            "removed": [],
+            "next_cursor": base64.urlsafe_b64encode(f"{following}:{days}".encode()).decode(),
+            "has_more": following < len(everything),
+            "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
+            "request_id": _request_id(),
+        }
+
+    def plaid_item_remove(self, body: dict[str, Any], _headers: Mapping[str, str]) -> dict[str, Any]:
+        item = self._plaid_item(body)
+        with self._lock:
+            item["removed"] = True
+        return {"request_id": _request_id()}
+
+    def _finicity_customer_id(self, customer_id: str, headers: Mapping[str, str]) -> str:
+        self._finicity_auth(headers)
+        with self._lock:
+            removed = self._finicity_customers.get(customer_id)
+        if removed is None or removed:
+            raise SandboxError(404, {"code": 14001, "message": "Customer not found"})
+        return customer_id
+
+    def finicity_accounts(self, customer_id: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        self._finicity_customer_id(customer_id, headers)
+        epoch = int(self.clock())
+        return {"accounts": [sandbox_data.finicity_account(a, customer_id, epoch) for a in sandbox_data.ACCOUNTS]}
+
+    def finicity_transactions(
+        self, customer_id: str, query: dict[str, str], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        self._finicity_customer_id(customer_id, headers)
+        try:
+            from_date, to_date = int(query["fromDate"]), int(query["toDate"])
+            start, limit = int(query.get("start", "1")), int(query.get("limit", "25"))
+        except (KeyError, ValueError) as exc:
+            raise SandboxError(400, {"code": 10010, "message": "fromDate and toDate are required"}) from exc
+        if not 1 <= limit <= 1000 or start < 1:
+            raise SandboxError(400, {"code": 10010, "message": "limit must be 1 to 1000, start at least 1"})
+        everything = []
+        for number, txn in enumerate(sandbox_data.transactions(self.as_of()), start=1):
+            epoch = int(datetime(txn.day.year, txn.day.month, txn.day.day, 12, tzinfo=UTC).timestamp())
+            if from_date <= epoch <= to_date:
+                everything.append(sandbox_data.finicity_transaction(txn, customer_id, epoch, 5_000_000 + number))
+        page = everything[(start - 1) * limit : start * limit]
+        return {
+            "found": len(everything),
+            "displaying": len(page),
+            "moreAvailable": start * limit < len(everything),
+            "fromDate": str(from_date),
+            "toDate": str(to_date),
+            "sort": "asc",
+            "transactions": page,
+        }
+
+    def finicity_institution(self, institution_id: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        self._finicity_auth(headers)
+        return {"institution": {"id": int(institution_id), "name": sandbox_data.INSTITUTION}}
+
+    def finicity_delete_customer(self, customer_id: str, headers: Mapping[str, str]) -> None:
+        self._finicity_customer_id(customer_id, headers)
+        with self._lock:
+            self._finicity_customers[customer_id] = True
+
+    def _mx_member(self, user_guid: str, member_guid: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        self._mx_auth(headers)
+        with self._lock:
+            member = self._mx_members.get(member_guid)
+        if member is None or member["removed"] or member["user_guid"] != user_guid:
+            raise SandboxError(404, {"error": {"message": "member not found", "status": 404}})
+        return member
+
+    def mx_member(self, user_guid: str, member_guid: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        self._mx_member(user_guid, member_guid, headers)
+        return {
+            "member": {
+                "guid": member_guid,
+                "user_guid": user_guid,
+                "institution_code": "first_platypus",
+                "connection_status": "CONNECTED",
+                "is_being_aggregated": False,
+                "successfully_aggregated_at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
+            }
+        }
+
+    def mx_accounts(
+        self, user_guid: str, member_guid: str, query: dict[str, str], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        self._mx_member(user_guid, member_guid, headers)
+        rows = [sandbox_data.mx_account(a, user_guid, member_guid) for a in sandbox_data.ACCOUNTS]
+        return _mx_page("accounts", rows, query)
+
+    def mx_transactions(
+        self, user_guid: str, member_guid: str, query: dict[str, str], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        self._mx_member(user_guid, member_guid, headers)
+        low = date.fromisoformat(query["from_date"]) if query.get("from_date") else date.min
+        high = date.fromisoformat(query["to_date"]) if query.get("to_date") else date.max
+        rows = [
+            sandbox_data.mx_transaction(t, user_guid, member_guid)
+            for t in sandbox_data.transactions(self.as_of())
+            if low <= t.day <= high
+        ]
+        return _mx_page("transactions", rows, query)
+
+    def mx_delete_member(self, user_guid: str, member_guid: str, headers: Mapping[str, str]) -> None:
+        member = self._mx_member(user_guid, member_guid, headers)
+        with self._lock:
+            member["removed"] = True
+
+
+def _mx_page(name: str, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    try:
+        page, per_page = int(query.get("page", "1")), int(query.get("records_per_page", "25"))
+    except ValueError as exc:
+        raise SandboxError(
+            400, {"error": {"message": "page and records_per_page are integers", "status": 400}}
+        ) from exc
+    per_page = max(1, min(per_page, 1000))
+    total_pages = max(1, -(-len(rows) // per_page))
+    return {
+        name: rows[(page - 1) * per_page : page * per_page],
+        "pagination": {
+            "current_page": page,
+            "per_page": per_page,
+            "total_entries": len(rows),
+            "total_pages": total_pages,
+        },
+    }
+
 
 def _plaid_error(error_type: str, error_code: str, message: str) -> SandboxError:
     return SandboxError(
@@ -693,6 +923,10 @@ class _Handler(BaseHTTPRequestHandler):
         "/aggregation/v2/customers/testing": "finicity_customer",
         "/connect/v2/generate": "finicity_generate",
         "/users": "mx_create_user",
+        "/item/public_token/exchange": "plaid_exchange",
+        "/accounts/get": "plaid_accounts",
+        "/transactions/sync": "plaid_sync",
+        "/item/remove": "plaid_item_remove",
     }
 
     @property
@@ -732,6 +966,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"status": "ok"})
             elif path.startswith("/sandbox/link/"):
                 self._get_page(path.removeprefix("/sandbox/link/"))
+            elif path == "/sandbox/connections":
+                self._json(200, self.sandbox.connections())
             elif path == "/sandbox/sessions":
                 reference = parse_qs(parts.query).get("reference", [None])[0]
                 found = self.sandbox.sessions(reference)
@@ -742,7 +978,51 @@ class _Handler(BaseHTTPRequestHandler):
                     raise SandboxError(404, {"error": "no such session"})
                 self._json(200, session.as_dict(self.sandbox.url))
             else:
-                self._json(404, {"error": "not found"})
+                self._partner_get(path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+        except SandboxError as exc:
+            self._json(exc.status, exc.body)
+        except Exception:
+            log.exception("Sandbox request failed")
+            self._json(500, {"error": "sandbox failure"})
+
+    def _partner_get(self, path: str, query: dict[str, str]) -> None:
+        fault = self.sandbox._take_fault(path)
+        if fault is not None:
+            self._json(*fault)
+            return
+        headers = dict(self.headers.items())
+        parts = path.strip("/").split("/")
+        box = self.sandbox
+        if len(parts) == 5 and parts[:3] == ["aggregation", "v1", "customers"] and parts[4] == "accounts":
+            self._json(200, box.finicity_accounts(parts[3], headers))
+        elif len(parts) == 5 and parts[:3] == ["aggregation", "v3", "customers"] and parts[4] == "transactions":
+            self._json(200, box.finicity_transactions(parts[3], query, headers))
+        elif len(parts) == 4 and parts[:3] == ["institution", "v2", "institutions"]:
+            self._json(200, box.finicity_institution(parts[3], headers))
+        elif len(parts) == 2 and parts[0] == "institutions":
+            box._mx_auth(headers)
+            self._json(200, {"institution": {"code": parts[1], "name": sandbox_data.INSTITUTION}})
+        elif len(parts) == 4 and parts[0] == "users" and parts[2] == "members":
+            self._json(200, box.mx_member(parts[1], parts[3], headers))
+        elif len(parts) == 5 and parts[0] == "users" and parts[2] == "members" and parts[4] == "accounts":
+            self._json(200, box.mx_accounts(parts[1], parts[3], query, headers))
+        elif len(parts) == 5 and parts[0] == "users" and parts[2] == "members" and parts[4] == "transactions":
+            self._json(200, box.mx_transactions(parts[1], parts[3], query, headers))
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_DELETE(self) -> None:
+        path = urlsplit(self.path).path.rstrip("/")
+        parts = path.strip("/").split("/")
+        headers = dict(self.headers.items())
+        try:
+            if len(parts) == 4 and parts[:3] == ["aggregation", "v1", "customers"]:
+                self.sandbox.finicity_delete_customer(parts[3], headers)
+            elif len(parts) == 4 and parts[0] == "users" and parts[2] == "members":
+                self.sandbox.mx_delete_member(parts[1], parts[3], headers)
+            else:
+                raise SandboxError(404, {"error": "not found"})
+            self._send(204, b"", "application/json")
         except SandboxError as exc:
             self._json(exc.status, exc.body)
 
@@ -758,7 +1038,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             fault = self.sandbox._take_fault(path)
             if fault is not None:
-                self._json(fault, {"error": "fault injected by the sandbox"})
+                self._json(*fault)
                 return
             body = _json_body(raw)
             headers = dict(self.headers.items())
@@ -780,7 +1060,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, count = body.get("status"), body.get("count", 1)
             if not isinstance(body.get("path"), str) or not isinstance(status, int) or not isinstance(count, int):
                 raise SandboxError(400, {"error": "path (string), status and count (integers) are required"})
-            self.sandbox.inject_fault(body["path"], status, count)
+            fault_body = body.get("body") if isinstance(body.get("body"), dict) else None
+            self.sandbox.inject_fault(body["path"], status, count, fault_body)
             return {"path": body["path"], "status": status, "count": count}
         if path.startswith("/sandbox/sessions/") and path.endswith("/complete"):
             session_id = path.removeprefix("/sandbox/sessions/").removesuffix("/complete")

@@ -49,6 +49,9 @@ class ProviderOutcome(Model):
     linked: bool
     error_class: ErrorClass | None = None
     detail: str | None = Field(default=None, max_length=200)
+    # What reaches the linked data (Plaid public token, Finicity customer id, MX ``user/member`` guids):
+    # stored with the attempt for the data step, never logged nor put in history.
+    credential: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _linked_xor_error(self) -> ProviderOutcome:
@@ -71,8 +74,12 @@ class CustomerInfo(Model):
     locale: str = "en"
 
 
-def linked(provider: Provider, session_id: str, event_id: str, detail: str | None = None) -> ProviderOutcome:
-    return ProviderOutcome(provider=provider, session_id=session_id, event_id=event_id, linked=True, detail=detail)
+def linked(
+    provider: Provider, session_id: str, event_id: str, detail: str | None = None, credential: str | None = None
+) -> ProviderOutcome:
+    return ProviderOutcome(
+        provider=provider, session_id=session_id, event_id=event_id, linked=True, detail=detail, credential=credential
+    )
 
 
 def failed(

@@ -100,6 +100,7 @@ def test_plaid_accepts_a_good_signature_and_parses_success(plaid_keys: PlaidKeys
         event_id="356dbb28-7f98-44d1-8e6d-0cec580f3171:SESSION_FINISHED",
         linked=True,
         detail="SESSION_FINISHED SUCCESS",
+        credential="public-sandbox-b0e2c4ee-a763-4df5-bfe9-46a46bce993d",
     )
     assert plaid_keys.fetched == [plaid_keys.kid]
 
@@ -310,6 +311,8 @@ def test_finicity_outcomes(fixture: str, linked: bool, error_class: ErrorClass |
     assert (outcome.provider, outcome.session_id) == (Provider.FINICITY, "fin_4f1c2b7a9e3d4c8b8a7f6e5d4c3b2a19")
     assert (outcome.linked, outcome.error_class) == (linked, error_class)
     assert outcome.event_id == json.loads(body)["eventId"]
+    # The data step reaches a linked customer's data through the Finicity customer id.
+    assert outcome.credential == ("1005061234" if linked else None)
 
 
 @pytest.mark.parametrize("fixture", ["finicity_added", "finicity_ping"])
@@ -366,6 +369,8 @@ def test_mx_outcomes(fixture: str, linked: bool, error_class: ErrorClass | None)
     assert (outcome.linked, outcome.error_class) == (linked, error_class)
     status = json.loads(body)["connection_status"]
     assert outcome.event_id == f"MBR-7c6f361b-e582-15b6-60c0-358f12466b4b:CONNECTION_STATUS:{status}"
+    member = "USR-fa7537f3-48aa-a683-a02a-b18940482f54/MBR-7c6f361b-e582-15b6-60c0-358f12466b4b"
+    assert outcome.credential == (member if linked else None)
 
 
 def test_mx_in_progress_statuses_are_acknowledged() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.bank_link import ErrorClass
@@ -10,8 +11,10 @@ from chalicelib.errors import Unauthorized, UpstreamError, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import date
 
     from chalicelib.domain.bank_link import CustomerInfo, LinkSession
+    from chalicelib.domain.financial import FinancialData
     from chalicelib.domain.tenant import Provider
 
 
@@ -39,6 +42,29 @@ class ProviderError(UpstreamError):
         self.partner_code = partner_code
 
 
+class DataNotReady(ProviderError):
+    """The link succeeded but the provider has not gathered the data yet ("come back later").
+
+    The data step fails its task with :attr:`error_name`; the state machine retries it with backoff.
+    """
+
+    code = "provider_data_not_ready"
+    error_name = "FinancialData.NotReady"
+
+    def __init__(self, message: str, *, partner_code: str | None = None) -> None:
+        super().__init__(message, retryable=True, partner_code=partner_code)
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down (HTTP 429 or its rate-limit error); retried by the state machine."""
+
+    code = "provider_rate_limited"
+    error_name = "FinancialData.RateLimited"
+
+    def __init__(self, message: str, *, partner_code: str | None = None) -> None:
+        super().__init__(message, retryable=True, partner_code=partner_code)
+
+
 class WebhookRejected(Unauthorized):
     """A webhook's signature or credentials did not verify: answer 401 and change nothing."""
 
@@ -60,6 +86,49 @@ class ProviderClient(Protocol):
 
         ``reference`` is opaque to the adapter; it is handed to the partner where its API has a place for
         it. Raises :class:`ProviderError`.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What reaches a linked customer's data at one provider. ``access`` is a secret for Plaid (the access
+    token); the Finicity customer id; ``<user_guid>/<member_guid>`` at MX. Never logged."""
+
+    provider: Provider
+    access: str
+    item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Normalised data, and each raw answer (name, body) kept for audit."""
+
+    data: FinancialData
+    raw: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class FinancialDataSource(Protocol):
+    provider: Provider
+
+    def connect(self, credential: str) -> Connection:
+        """Turn what the link webhook carried into a lasting connection (Plaid: exchange the public token).
+
+        Raises :class:`ProviderError`.
+        """
+        ...
+
+    def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
+        """Accounts, balances and the transactions dated ``start``..``end``.
+
+        Raises :class:`DataNotReady`, :class:`RateLimited` (both retried later) or :class:`ProviderError`.
+        """
+        ...
+
+    def revoke(self, connection: Connection) -> None:
+        """Ask the provider to forget the connection; an already-gone one is not an error.
+
+        Raises :class:`ProviderError`.
         """
         ...
 

@@ -23,11 +23,32 @@ import hmac
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from chalicelib.adapters.providers.base import ProviderError, WebhookRejected, header, json_object, text
+from chalicelib.adapters.providers.base import (
+    Connection,
+    DataNotReady,
+    Fetched,
+    ProviderError,
+    RateLimited,
+    WebhookRejected,
+    header,
+    json_object,
+    text,
+)
 from chalicelib.adapters.providers.http import JsonHttp, field, required_text
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.financial import (
+    Account,
+    AccountType,
+    FinancialData,
+    Transaction,
+    account_id_for,
+    decimal_or_none,
+    mask_of,
+)
 from chalicelib.domain.tenant import Provider
 from chalicelib.observability import logger
 
@@ -44,6 +65,20 @@ SUCCESS_EVENTS = frozenset({"done"})
 UNSUPPORTED_EVENTS = frozenset({"institutionNotSupported", "institutionNotFound"})
 ERROR_EVENTS = frozenset({"unableToConnect", "error"})
 EXIT_EVENTS = frozenset({"cancel", "exit"})
+MAX_TRANSACTION_PAGES = 100
+ACCOUNT_TYPES = {
+    "checking": AccountType.CHECKING,
+    "savings": AccountType.SAVINGS,
+    "moneyMarket": AccountType.SAVINGS,
+    "cd": AccountType.SAVINGS,
+    "creditCard": AccountType.CREDIT,
+    "lineOfCredit": AccountType.CREDIT,
+    "loan": AccountType.LOAN,
+    "mortgage": AccountType.LOAN,
+    "studentLoan": AccountType.LOAN,
+    "investment": AccountType.INVESTMENT,
+    "brokerageAccount": AccountType.INVESTMENT,
+}
 
 
 class FinicityClient:
@@ -58,7 +93,9 @@ class FinicityClient:
         *,
         http: JsonHttp | None = None,
         clock: Callable[[], float] = time.monotonic,
+        page_size: int = 1000,
     ) -> None:
+        self._page_size = page_size
         self._app_key = app_key
         self._partner_id = partner_id
         self._partner_secret = partner_secret
@@ -108,6 +145,64 @@ class FinicityClient:
             raise ProviderError("finicity answered unexpectedly")
         return str(customer_id)
 
+    # --- financial data --------------------------------------------------------------------------
+    def connect(self, credential: str) -> Connection:
+        """The Finicity customer id the ``done`` event named is the connection itself."""
+        return Connection(Provider.FINICITY, credential)
+
+    def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
+        """Customer accounts, their institution's name, then the customer's transactions page by page.
+
+        Raises DataNotReady while no account has been aggregated yet, RateLimited, ProviderError.
+        """
+        customer = connection.access
+        accounts = self._get(f"/aggregation/v1/customers/{customer}/accounts", {})
+        listed = field(accounts, "accounts") or []
+        if not listed or not any(isinstance(a, dict) and a.get("aggregationSuccessDate") for a in listed):
+            raise DataNotReady("finicity has not aggregated the accounts yet")
+        raw: list[tuple[str, Any]] = [("accounts", accounts)]
+        institution = None
+        institution_id = field(listed[0], "institutionId")
+        if institution_id is not None:
+            answer = self._get(f"/institution/v2/institutions/{institution_id}", {})
+            raw.append(("institution", answer))
+            institution = text(field(answer, "institution", "name"))
+        transactions: list[dict[str, Any]] = []
+        window = {
+            "fromDate": int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()),
+            "toDate": int(datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=UTC).timestamp()),
+            "limit": self._page_size,
+            "sort": "asc",
+        }
+        for page in range(1, MAX_TRANSACTION_PAGES + 1):
+            answer = self._get(f"/aggregation/v3/customers/{customer}/transactions", {**window, "start": page})
+            raw.append((f"transactions_{page:03d}", answer))
+            transactions += [t for t in field(answer, "transactions") or [] if isinstance(t, dict)]
+            if not field(answer, "moreAvailable"):
+                break
+        else:
+            raise ProviderError("finicity returned more transaction pages than expected")
+        return Fetched(normalise_finicity(accounts, institution, transactions, start, end, datetime.now(UTC)), raw)
+
+    def revoke(self, connection: Connection) -> None:
+        """Delete the Finicity customer (its accounts and consent go with it); 404 means already gone."""
+        path = f"/aggregation/v1/customers/{connection.access}"
+        response = self._http.delete(path, headers=self._headers(self._partner_token()))
+        if response.status not in (200, 204, 404):
+            self._refused("/aggregation/v1/customers/{id}", response.status, response.body)
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        response = self._http.get(path, params, headers=self._headers(self._partner_token()))
+        if response.status == 401:
+            response = self._http.get(path, params, headers=self._headers(self._partner_token(renew=True)))
+        if response.status != 200:
+            self._refused(
+                path.split("/customers/")[0] + "/customers/{id}" if "/customers/" in path else path,
+                response.status,
+                response.body,
+            )
+        return response.body
+
     def _partner_token(self, *, renew: bool = False) -> str:
         with self._lock:
             if not renew and self._token is not None and self._token[0] > self._clock():
@@ -138,9 +233,11 @@ class FinicityClient:
         return headers
 
     @staticmethod
-    def _refused(path: str, status: int, body: Any) -> None:
+    def _refused(path: str, status: int, body: Any) -> NoReturn:
         code = field(body, "code")
         logger.warning("finicity refused a request", extra={"path": path, "status": status, "error_code": code})
+        if status == 429:
+            raise RateLimited("finicity asked us to slow down", partner_code=str(code) if code is not None else None)
         raise ProviderError(
             "finicity refused the request",
             retryable=status == 429,
@@ -173,7 +270,9 @@ def parse_finicity(payload: dict[str, Any]) -> ProviderOutcome | None:
         return None  # ping, or an event for a Connect URL we did not create
     event_id = text(payload.get("eventId")) or f"{session_id}:{event_type}"
     if event_type in SUCCESS_EVENTS:
-        return linked(Provider.FINICITY, session_id, event_id, event_type)
+        customer_id = payload.get("customerId")
+        credential = str(customer_id) if isinstance(customer_id, str | int) and customer_id != "" else None
+        return linked(Provider.FINICITY, session_id, event_id, event_type, credential)
     if event_type in UNSUPPORTED_EVENTS:
         return failed(Provider.FINICITY, session_id, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, event_type)
     if event_type in ERROR_EVENTS:
@@ -183,3 +282,70 @@ def parse_finicity(payload: dict[str, Any]) -> ProviderOutcome | None:
     if event_type in EXIT_EVENTS:
         return failed(Provider.FINICITY, session_id, event_id, ErrorClass.USER_EXITED, event_type)
     return None
+
+
+def _epoch_day(value: Any) -> date | None:
+    try:
+        return datetime.fromtimestamp(int(value), UTC).date()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def normalise_finicity(
+    accounts_answer: Any,
+    institution: str | None,
+    transactions: list[dict[str, Any]],
+    start: date,
+    end: date,
+    fetched_at: datetime,
+) -> FinancialData:
+    """Finicity accounts + transactions -> the normalised model. Finicity already signs amounts our way
+    (deposits positive, debits negative); dates are epoch seconds (``postedDate``)."""
+    accounts = []
+    ids: dict[str, str] = {}
+    for raw in field(accounts_answer, "accounts") or []:
+        provider_id = str(raw["id"])
+        ids[provider_id] = account_id_for(Provider.FINICITY, provider_id)
+        kind = str(raw.get("type") or "")
+        accounts.append(
+            Account(
+                account_id=ids[provider_id],
+                provider_account_id=provider_id,
+                name=text(raw.get("name")) or "Account",
+                mask=mask_of(text(raw.get("realAccountNumberLast4")) or text(raw.get("number"))),
+                type=ACCOUNT_TYPES.get(kind, AccountType.OTHER),
+                subtype=kind or None,
+                currency=text(raw.get("currency")) or "USD",
+                institution=institution,
+                current_balance=decimal_or_none(raw.get("balance")),
+                available_balance=decimal_or_none(field(raw, "detail", "availableBalanceAmount")),
+                as_of=end,
+            )
+        )
+    normalised = []
+    for raw in transactions:
+        day = _epoch_day(raw.get("postedDate") or raw.get("transactionDate"))
+        account_id = ids.get(str(raw.get("accountId")))
+        if day is None or account_id is None or not start <= day <= end:
+            continue
+        normalised.append(
+            Transaction(
+                transaction_id=str(raw["id"]),
+                account_id=account_id,
+                date=day,
+                amount=decimal_or_none(raw.get("amount")) or Decimal(0),
+                description=text(raw.get("description")) or text(raw.get("memo")) or "",
+                category=text(field(raw, "categorization", "category")),
+                pending=raw.get("status") == "pending",
+            )
+        )
+    normalised.sort(key=lambda t: (t.date, t.transaction_id))
+    return FinancialData(
+        provider=Provider.FINICITY,
+        institution=institution,
+        fetched_at=fetched_at,
+        period_start=start,
+        period_end=end,
+        accounts=accounts,
+        transactions=normalised,
+    )

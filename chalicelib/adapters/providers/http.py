@@ -59,7 +59,7 @@ class JsonHttp:
             backoff_factor=backoff_s,
             backoff_max=MAX_BACKOFF_S,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "POST"}),
+            allowed_methods=frozenset({"GET", "POST", "DELETE"}),
             raise_on_status=False,
             respect_retry_after_header=False,
         )
@@ -83,9 +83,39 @@ class JsonHttp:
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> JsonResponse:
+        return self.request("POST", path, json_body=json_body, headers=headers, auth=auth)
+
+    def get(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> JsonResponse:
+        return self.request("GET", path, params=params, headers=headers, auth=auth)
+
+    def delete(
+        self, path: str, *, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+    ) -> JsonResponse:
+        return self.request("DELETE", path, headers=headers, auth=auth)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> JsonResponse:
+        """One call; see the class docstring for what raises. GET and DELETE are retried like POST."""
         url = f"{self.base_url}{path}"
         try:
-            response = self._session().post(url, json=json_body, headers=headers, auth=auth, timeout=self.timeout)
+            response = self._session().request(
+                method, url, json=json_body, params=params, headers=headers, auth=auth, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             logger.warning(
                 "provider call failed", extra={"provider": self.provider, "path": path, "error": type(exc).__name__}

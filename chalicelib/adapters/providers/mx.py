@@ -23,12 +23,33 @@ import binascii
 import hmac
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from chalicelib.adapters.providers.base import ProviderError, WebhookRejected, header, json_object, short, text
-from chalicelib.adapters.providers.http import JsonHttp, field, required_text
+from chalicelib.adapters.providers.base import (
+    Connection,
+    DataNotReady,
+    Fetched,
+    ProviderError,
+    RateLimited,
+    WebhookRejected,
+    header,
+    json_object,
+    short,
+    text,
+)
+from chalicelib.adapters.providers.http import JsonHttp, JsonResponse, field, required_text
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.financial import (
+    Account,
+    AccountType,
+    FinancialData,
+    Transaction,
+    account_id_for,
+    decimal_or_none,
+    mask_of,
+)
 from chalicelib.domain.tenant import Provider
 from chalicelib.observability import logger
 
@@ -43,12 +64,27 @@ WIDGET_URL_LIFETIME = timedelta(minutes=10)
 UNSUPPORTED_STATUSES = frozenset({"DISCONTINUED", "DISABLED"})
 EXIT_STATUSES = frozenset({"EXPIRED"})
 ERROR_STATUSES = frozenset({"FAILED", "REJECTED", "LOCKED", "IMPEDED", "PREVENTED"})
+MAX_PAGES = 200
+ACCOUNT_TYPES = {
+    "CHECKING": AccountType.CHECKING,
+    "SAVINGS": AccountType.SAVINGS,
+    "MONEY_MARKET": AccountType.SAVINGS,
+    "CERTIFICATE_OF_DEPOSIT": AccountType.SAVINGS,
+    "CREDIT_CARD": AccountType.CREDIT,
+    "LINE_OF_CREDIT": AccountType.CREDIT,
+    "LOAN": AccountType.LOAN,
+    "MORTGAGE": AccountType.LOAN,
+    "INVESTMENT": AccountType.INVESTMENT,
+}
 
 
 class MxClient:
     provider = Provider.MX
 
-    def __init__(self, base_url: str, client_id: str, api_key: str, *, http: JsonHttp | None = None) -> None:
+    def __init__(
+        self, base_url: str, client_id: str, api_key: str, *, http: JsonHttp | None = None, page_size: int = 250
+    ) -> None:
+        self._page_size = page_size
         self._auth = (client_id, api_key)
         self._http = http or JsonHttp("mx", base_url)
 
@@ -89,6 +125,71 @@ class MxClient:
             link_url=required_text("mx", widget, "widget_url", "url"),
             expires_at=datetime.now(UTC) + WIDGET_URL_LIFETIME,
         )
+
+    # --- financial data --------------------------------------------------------------------------
+    def connect(self, credential: str) -> Connection:
+        """``<user_guid>/<member_guid>`` from the CONNECTED webhook is the connection itself."""
+        return Connection(Provider.MX, credential)
+
+    def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
+        """The member (still aggregating -> DataNotReady), its institution, accounts and transactions.
+
+        Raises DataNotReady, RateLimited, ProviderError.
+        """
+        user_guid, _, member_guid = connection.access.partition("/")
+        base = f"/users/{user_guid}/members/{member_guid}"
+        member = self._get(base, {})
+        if field(member, "member", "is_being_aggregated"):
+            raise DataNotReady("mx is still aggregating the member")
+        raw: list[tuple[str, Any]] = [("member", member)]
+        institution = None
+        code = text(field(member, "member", "institution_code"))
+        if code:
+            answer = self._get(f"/institutions/{code}", {})
+            raw.append(("institution", answer))
+            institution = text(field(answer, "institution", "name"))
+        accounts = self._pages(f"{base}/accounts", "accounts", {}, raw)
+        transactions = self._pages(
+            f"{base}/transactions",
+            "transactions",
+            {"from_date": start.isoformat(), "to_date": end.isoformat()},
+            raw,
+        )
+        return Fetched(normalise_mx(accounts, institution, transactions, start, end, datetime.now(UTC)), raw)
+
+    def _pages(self, path: str, name: str, params: dict[str, Any], raw: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            answer = self._get(path, {**params, "page": page, "records_per_page": self._page_size})
+            raw.append((f"{name}_{page:03d}", answer))
+            rows += [r for r in field(answer, name) or [] if isinstance(r, dict)]
+            total = field(answer, "pagination", "total_pages")
+            if not isinstance(total, int) or page >= total:
+                return rows
+        raise ProviderError("mx returned more pages than expected")
+
+    def revoke(self, connection: Connection) -> None:
+        """Delete the MX member (its accounts and transactions go with it); 404 means already gone."""
+        user_guid, _, member_guid = connection.access.partition("/")
+        response = self._http.delete(
+            f"/users/{user_guid}/members/{member_guid}", headers={"Accept": ACCEPT}, auth=self._auth
+        )
+        if response.status not in (200, 202, 204, 404):
+            self._refused("/users/{guid}/members/{guid}", response)
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        response = self._http.get(path, params, headers={"Accept": ACCEPT}, auth=self._auth)
+        if response.status != 200:
+            self._refused("/users/{guid}/members/{guid}/..." if path.startswith("/users/") else path, response)
+        return response.body
+
+    def _refused(self, path: str, response: JsonResponse) -> NoReturn:
+        logger.warning("mx refused a request", extra={"path": path, "status": response.status})
+        code = field(response.body, "error", "status")
+        partner_code = str(code) if code is not None else None
+        if response.status == 429:
+            raise RateLimited("mx asked us to slow down", partner_code=partner_code)
+        raise ProviderError("mx refused the request", partner_code=partner_code)
 
     def _call(self, path: str, body: dict[str, Any], language: str) -> Any:
         response = self._http.post(
@@ -147,7 +248,7 @@ def parse_mx(payload: dict[str, Any]) -> ProviderOutcome | None:
     event_id = f"{member_guid}:{action}:{status}"
     detail = short(status)
     if status == "CONNECTED":
-        return linked(Provider.MX, user_guid, event_id, detail)
+        return linked(Provider.MX, user_guid, event_id, detail, f"{user_guid}/{member_guid}")
     if status in UNSUPPORTED_STATUSES:
         return failed(Provider.MX, user_guid, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, detail)
     if status in EXIT_STATUSES:
@@ -155,3 +256,67 @@ def parse_mx(payload: dict[str, Any]) -> ProviderOutcome | None:
     if status in ERROR_STATUSES:
         return failed(Provider.MX, user_guid, event_id, ErrorClass.PROVIDER_ERROR, detail)
     return None
+
+
+def normalise_mx(
+    accounts: list[dict[str, Any]],
+    institution: str | None,
+    transactions: list[dict[str, Any]],
+    start: date,
+    end: date,
+    fetched_at: datetime,
+) -> FinancialData:
+    """MX accounts + transactions -> the normalised model. MX amounts are absolute; ``type`` CREDIT is money
+    in and DEBIT money out."""
+    normalised_accounts = []
+    ids: dict[str, str] = {}
+    for raw in accounts:
+        provider_id = str(raw["guid"])
+        ids[provider_id] = account_id_for(Provider.MX, provider_id)
+        kind = str(raw.get("type") or "")
+        normalised_accounts.append(
+            Account(
+                account_id=ids[provider_id],
+                provider_account_id=provider_id,
+                name=text(raw.get("name")) or "Account",
+                mask=mask_of(text(raw.get("account_number"))),
+                type=ACCOUNT_TYPES.get(kind, AccountType.OTHER),
+                subtype=text(raw.get("subtype")) or (kind.lower() or None),
+                currency=text(raw.get("currency_code")) or "USD",
+                institution=institution,
+                current_balance=decimal_or_none(raw.get("balance")),
+                available_balance=decimal_or_none(raw.get("available_balance")),
+                as_of=end,
+            )
+        )
+    normalised = []
+    for raw in transactions:
+        account_id = ids.get(str(raw.get("account_guid")))
+        try:
+            day = date.fromisoformat(str(raw.get("date")))
+        except ValueError:
+            continue
+        if account_id is None or not start <= day <= end:
+            continue
+        amount = abs(decimal_or_none(raw.get("amount")) or Decimal(0))
+        normalised.append(
+            Transaction(
+                transaction_id=str(raw["guid"]),
+                account_id=account_id,
+                date=day,
+                amount=amount if raw.get("type") == "CREDIT" else -amount,
+                description=text(raw.get("original_description")) or text(raw.get("description")) or "",
+                category=text(raw.get("category")),
+                pending=raw.get("status") == "PENDING",
+            )
+        )
+    normalised.sort(key=lambda t: (t.date, t.transaction_id))
+    return FinancialData(
+        provider=Provider.MX,
+        institution=institution,
+        fetched_at=fetched_at,
+        period_start=start,
+        period_end=end,
+        accounts=normalised_accounts,
+        transactions=normalised,
+    )

@@ -18,7 +18,8 @@ import hmac
 import json
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -26,7 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from jwt.algorithms import ECAlgorithm
 
 from chalicelib.adapters.providers.base import (
+    Connection,
+    DataNotReady,
+    Fetched,
     ProviderError,
+    RateLimited,
     WebhookRejected,
     header,
     json_object,
@@ -35,6 +40,15 @@ from chalicelib.adapters.providers.base import (
 )
 from chalicelib.adapters.providers.http import JsonHttp, field, required_text
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.financial import (
+    Account,
+    AccountType,
+    FinancialData,
+    Transaction,
+    account_id_for,
+    decimal_or_none,
+    mask_of,
+)
 from chalicelib.domain.tenant import Provider
 from chalicelib.observability import logger
 
@@ -48,6 +62,10 @@ MAX_WEBHOOK_AGE_S = 5 * 60
 # A token signed a little in the future is clock skew, not an attack.
 MAX_CLOCK_SKEW_S = 30
 HOSTED_LINK_LIFETIME_S = 4 * 60 * 60
+# /transactions/sync: at most this many pages (500 transactions each) per fetch; two years fit in far fewer.
+MAX_SYNC_PAGES = 200
+# What Plaid has pulled when it reports INITIAL_UPDATE_COMPLETE; a longer window waits for the history.
+INITIAL_UPDATE_DAYS = 30
 
 # Error codes after which another provider may well succeed where Plaid cannot.
 UNSUPPORTED_INSTITUTION_CODES = frozenset(
@@ -78,7 +96,9 @@ class PlaidClient:
         *,
         client_name: str = "Lender onboarding",
         http: JsonHttp | None = None,
+        page_size: int = 500,
     ) -> None:
+        self._page_size = page_size
         self._client_id = client_id
         self._secret = secret
         self._client_name = client_name
@@ -126,6 +146,72 @@ class PlaidClient:
             raise ProviderError("plaid answered unexpectedly")
         return key
 
+    # --- financial data --------------------------------------------------------------------------
+    def connect(self, credential: str) -> Connection:
+        """``/item/public_token/exchange``: the link's public token for a lasting access token."""
+        answer = self._post("/item/public_token/exchange", {"public_token": credential})
+        return Connection(
+            Provider.PLAID, required_text("plaid", answer, "access_token"), text(field(answer, "item_id"))
+        )
+
+    def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
+        """``/accounts/get`` then ``/transactions/sync`` from an empty cursor until ``has_more`` is false.
+
+        Raises DataNotReady while Plaid's history pull is not complete enough for the window, RateLimited,
+        ProviderError.
+        """
+        accounts = self._post("/accounts/get", {"access_token": connection.access})
+        days = (end - start).days + 1
+        for _ in range(2):
+            try:
+                transactions, pages = self._sync(connection.access, days)
+                break
+            except ProviderError as exc:
+                # Documented: restart pagination from the first cursor when data changed meanwhile.
+                if exc.partner_code != "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
+                    raise
+        else:
+            raise DataNotReady("plaid data kept changing during paging", partner_code="TRANSACTIONS_SYNC_MUTATION")
+        raw: list[tuple[str, Any]] = [("accounts_get", accounts)]
+        raw += [(f"transactions_sync_{n:03d}", page) for n, page in enumerate(pages, start=1)]
+        return Fetched(normalise_plaid(accounts, transactions, start, end, datetime.now(UTC)), raw)
+
+    def _sync(self, access_token: str, days: int) -> tuple[list[dict[str, Any]], list[Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        pages: list[Any] = []
+        cursor = ""
+        for _ in range(MAX_SYNC_PAGES):
+            body: dict[str, Any] = {
+                "access_token": access_token,
+                "count": self._page_size,
+                "options": {"days_requested": min(days, 730), "include_original_description": True},
+            }
+            if cursor:
+                body["cursor"] = cursor
+            answer = self._post("/transactions/sync", body)
+            pages.append(answer)
+            status = field(answer, "transactions_update_status")
+            if status == "NOT_READY" or (status == "INITIAL_UPDATE_COMPLETE" and days > INITIAL_UPDATE_DAYS):
+                raise DataNotReady("plaid is still pulling the transactions", partner_code=str(status))
+            for txn in [*(field(answer, "added") or []), *(field(answer, "modified") or [])]:
+                if isinstance(txn, dict) and isinstance(txn.get("transaction_id"), str):
+                    found[txn["transaction_id"]] = txn
+            for gone in field(answer, "removed") or []:
+                if isinstance(gone, dict):
+                    found.pop(str(gone.get("transaction_id")), None)
+            cursor = text(field(answer, "next_cursor")) or ""
+            if not field(answer, "has_more"):
+                return list(found.values()), pages
+        raise ProviderError("plaid returned more transaction pages than expected")
+
+    def revoke(self, connection: Connection) -> None:
+        """``/item/remove``; an item Plaid no longer knows is already revoked."""
+        try:
+            self._post("/item/remove", {"access_token": connection.access})
+        except ProviderError as exc:
+            if exc.partner_code not in ("ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"):
+                raise
+
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         response = self._http.post(path, {"client_id": self._client_id, "secret": self._secret, **body})
         if response.status == 200:
@@ -136,6 +222,10 @@ class PlaidClient:
             "plaid refused a request",
             extra={"path": path, "status": response.status, "error_type": error_type, "error_code": error_code},
         )
+        if error_code == "PRODUCT_NOT_READY":
+            raise DataNotReady("plaid has not gathered the data yet", partner_code=error_code)
+        if response.status == 429 or error_type == "RATE_LIMIT_EXCEEDED":
+            raise RateLimited("plaid asked us to slow down", partner_code=error_code)
         if error_code in UNSUPPORTED_INSTITUTION_CODES:
             raise ProviderError(
                 "plaid cannot link this institution",
@@ -269,7 +359,9 @@ def parse_plaid(payload: dict[str, Any]) -> ProviderOutcome | None:
     if code == "SESSION_FINISHED":
         status = payload.get("status")
         if status == "SUCCESS":
-            return linked(Provider.PLAID, link_token, event_id, "SESSION_FINISHED SUCCESS")
+            tokens = payload.get("public_tokens")
+            credential = text(tokens[0]) if isinstance(tokens, list) and tokens else None
+            return linked(Provider.PLAID, link_token, event_id, "SESSION_FINISHED SUCCESS", credential)
         if status == "EXITED":
             return failed(Provider.PLAID, link_token, event_id, ErrorClass.USER_EXITED, "SESSION_FINISHED EXITED")
         return None
@@ -309,3 +401,75 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _plaid_type(kind: Any, subtype: Any) -> AccountType:
+    if kind == "depository":
+        return AccountType.SAVINGS if subtype in ("savings", "money market", "cd", "hsa") else AccountType.CHECKING
+    return {
+        "credit": AccountType.CREDIT,
+        "loan": AccountType.LOAN,
+        "investment": AccountType.INVESTMENT,
+        "brokerage": AccountType.INVESTMENT,
+    }.get(str(kind), AccountType.OTHER)
+
+
+def normalise_plaid(
+    accounts_answer: Any, transactions: list[dict[str, Any]], start: date, end: date, fetched_at: datetime
+) -> FinancialData:
+    """``/accounts/get`` + the ``/transactions/sync`` transactions -> the normalised model.
+
+    Plaid's ``amount`` is positive for money leaving the account: the sign is flipped.
+    """
+    institution = text(field(accounts_answer, "item", "institution_name")) or text(
+        field(accounts_answer, "item", "institution_id")
+    )
+    accounts = []
+    ids: dict[str, str] = {}
+    for raw in field(accounts_answer, "accounts") or []:
+        provider_id = str(raw["account_id"])
+        ids[provider_id] = account_id_for(Provider.PLAID, provider_id)
+        balances = raw.get("balances") or {}
+        accounts.append(
+            Account(
+                account_id=ids[provider_id],
+                provider_account_id=provider_id,
+                name=text(raw.get("name")) or text(raw.get("official_name")) or "Account",
+                mask=mask_of(text(raw.get("mask"))),
+                type=_plaid_type(raw.get("type"), raw.get("subtype")),
+                subtype=text(raw.get("subtype")),
+                currency=text(balances.get("iso_currency_code")) or "USD",
+                institution=institution,
+                current_balance=decimal_or_none(balances.get("current")),
+                available_balance=decimal_or_none(balances.get("available")),
+                as_of=end,
+            )
+        )
+    normalised = []
+    for raw in transactions:
+        day = date.fromisoformat(str(raw["date"]))
+        account_id = ids.get(str(raw.get("account_id")))
+        if account_id is None or not start <= day <= end:
+            continue
+        category = field(raw, "personal_finance_category", "detailed")
+        normalised.append(
+            Transaction(
+                transaction_id=str(raw["transaction_id"]),
+                account_id=account_id,
+                date=day,
+                amount=-(decimal_or_none(raw.get("amount")) or Decimal(0)),
+                description=text(raw.get("original_description")) or text(raw.get("name")) or "",
+                category=text(category),
+                pending=bool(raw.get("pending")),
+            )
+        )
+    normalised.sort(key=lambda t: (t.date, t.transaction_id))
+    return FinancialData(
+        provider=Provider.PLAID,
+        institution=institution,
+        fetched_at=fetched_at,
+        period_start=start,
+        period_end=end,
+        accounts=accounts,
+        transactions=normalised,
+    )
