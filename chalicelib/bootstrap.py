@@ -138,6 +138,7 @@ def bank_links() -> BankLinkService:
         documents=DocumentStore(st.documents_bucket, aws.client("s3")),
         once=Once(st.table_name, aws.client("dynamodb")),
         settings=st,
+        notifications=notifications(),
     )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from chalicelib.domain.bank_link import CustomerInfo
 from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
 from chalicelib.domain.model import Model
+from chalicelib.domain.notifications import NotificationType
 from chalicelib.domain.tenant import Provider
 from chalicelib.domain.waterfall import (
     Attempt,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import ProviderOutcome
     from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.notifications import NotificationService
 
 # (headers, raw body) -> a verified outcome, None for a webhook type we ignore; raises WebhookRejected.
 Verifier = Callable[[Mapping[str, str], bytes], "ProviderOutcome | None"]
@@ -97,6 +99,7 @@ class BankLinkService:
         documents: DocumentStore,
         once: Once | None,
         settings: Settings,
+        notifications: NotificationService | None = None,
     ) -> None:
         self.repo = repo
         self.invitations = invitations
@@ -107,6 +110,8 @@ class BankLinkService:
         self.documents = documents
         self.once = once
         self.settings = settings
+        # Tells the lender (and its webhook) when every provider failed.
+        self.notifications = notifications
 
     # --- start -------------------------------------------------------------------------------
     def start(self, tenant: Tenant, inv: Invitation) -> Attempt:
@@ -353,6 +358,11 @@ class BankLinkService:
         return "opened"
 
     def handle_exhausted(self, message: WaterfallExhausted) -> str:
+        """Record the last slot's failure and the attempt's end, then notify the lender.
+
+        A redelivery writes nothing new; the notification is raised again with the same key (a crash
+        after the write loses nothing, and the lender still gets it once).
+        """
         inv = self.invitations.get(message.tenant_id, message.invitation_id)
         attempt = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
         if inv is None or attempt is None:
@@ -379,9 +389,21 @@ class BankLinkService:
                     self.invitations.event_action(inv, event),
                 ]
             )
+            outcome = "exhausted"
         except Conflict:
-            return "duplicate"
-        return "exhausted"
+            current = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
+            if current is None or current["state"] != AttemptState.EXHAUSTED:
+                return "duplicate"  # linked meanwhile: nothing to tell
+            outcome = "duplicate"
+        if self.notifications is not None:
+            self.notifications.notify(
+                inv.tenant_id,
+                NotificationType.WATERFALL_EXHAUSTED,
+                inv.invitation_id,
+                {"attempt": message.attempt, "providers": attempt["providers"], "next": "document_upload"},
+                key=f"waterfall_exhausted:{execution_name(inv.invitation_id, message.attempt)}",
+            )
+        return outcome
 
     def _record_failure(self, inv: Invitation, attempt: Item, slot_number: int, reason: str, actor: str) -> bool:
         slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number)

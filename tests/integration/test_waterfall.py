@@ -22,10 +22,12 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.providers.base import ProviderError, WebhookRejected
 from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicity
-from chalicelib.config import LINK_REQUEST_QUEUE
+from chalicelib.config import LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.tenant import Provider
+from chalicelib.services.bank_links import WaterfallExhausted
 from tests.conftest import settle_executions
+from tests.integration.feedback_helpers import Receiver
 from tests.integration.helpers import call, drain
 
 TEST_SECRET = b"test-webhook-secret"
@@ -72,32 +74,19 @@ class World:
 
 @pytest.fixture
 def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    from chalicelib.adapters.documents import DocumentStore
-    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
-    from chalicelib.adapters.idempotency import Once
-    from chalicelib.adapters.workflow import Workflow
-    from chalicelib.services.bank_links import BankLinkService
-
+    """The service production builds (bootstrap.bank_links), with only the partners faked."""
     monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "60")
     bootstrap.reset()
     s = bootstrap.services()
     fakes = {p: FakeProvider(p) for p in Provider}
     secret = s.settings.finicity_webhook_secret
-    service = BankLinkService(
-        repo=BankLinkRepository(s.table),
-        invitations=s.invitation_repo,
-        tenants=s.tenant_repo,
-        workflow=Workflow(s.settings.state_machine_arn, boto3.client("stepfunctions")),
-        providers=fakes,
-        verifiers={
-            Provider.PLAID: fake_verifier(Provider.PLAID),
-            Provider.FINICITY: lambda h, b: verify_finicity(h, b, secret),
-            Provider.MX: fake_verifier(Provider.MX),
-        },
-        documents=DocumentStore(s.settings.documents_bucket, boto3.client("s3")),
-        once=Once(s.settings.table_name, boto3.client("dynamodb")),
-        settings=s.settings,
-    )
+    service = bootstrap.bank_links()
+    service.providers = fakes
+    service.verifiers = {
+        Provider.PLAID: fake_verifier(Provider.PLAID),
+        Provider.FINICITY: lambda h, b: verify_finicity(h, b, secret),
+        Provider.MX: fake_verifier(Provider.MX),
+    }
     original = bootstrap.bank_links
     monkeypatch.setattr(bootstrap, "bank_links", lambda: service)
     yield World(fakes, service)
@@ -296,6 +285,31 @@ def test_timeout_moves_on(client: Any, key: str, world: World, monkeypatch: pyte
 
 
 def test_every_provider_fails_then_documents_are_offered(client: Any, key: str, world: World) -> None:
+    status, _ = call(client, "POST", "/v1/tenant/webhook-secrets", key, {})
+    assert status == 201
+    with Receiver() as crm:
+        status, _ = call(client, "PATCH", "/v1/tenant/settings", key, {"webhook_url": crm.url})
+        assert status == 200
+        inv_id, token = _exhaust_every_provider(client, key)
+        # A redelivered "exhausted" message records nothing new and the lender is told once.
+        tenant_id = bootstrap.services().tenants.authenticate(f"Bearer {key}").tenant_id
+        again = WaterfallExhausted(type="waterfall_exhausted", tenant_id=tenant_id, invitation_id=inv_id, attempt=1)
+        assert world.service.handle_exhausted(again) == "duplicate"
+        drain(WEBHOOK_QUEUE)
+    # The lender is told, in the API and through its webhook, exactly once.
+    status, page = call(client, "GET", "/v1/notifications?type=waterfall_exhausted", key)
+    assert status == 200, page
+    assert [(n["type"], n["invitation_id"]) for n in page["items"]] == [("waterfall_exhausted", inv_id)]
+    assert page["items"][0]["data"]["providers"] == ["plaid", "finicity", "mx"]
+    events = [json.loads(r["body"]) for r in crm.requests]
+    assert [(e["type"], e["data"]["invitation_id"]) for e in events] == [("invitation.bank_link_exhausted", inv_id)]
+    page_html = client.http.get(f"/portal/{token}")
+    assert b'data-bank-link="exhausted"' in page_html.body
+    # A new click starts attempt 2, a new execution.
+    assert start(client, token)["attempt"] == 2
+
+
+def _exhaust_every_provider(client: Any, key: str) -> tuple[str, str]:
     inv_id, token = invitation(client, key)
     start(client, token)
     for provider, error in (
@@ -315,10 +329,7 @@ def test_every_provider_fails_then_documents_are_offered(client: Any, key: str, 
     types = history_types(client, key, inv_id)
     assert types.count("bank_link_decision") == 3
     assert types.count("bank_link_exhausted") == 1
-    page = client.http.get(f"/portal/{token}")
-    assert b'data-bank-link="exhausted"' in page.body
-    # A new click starts attempt 2, a new execution.
-    assert start(client, token)["attempt"] == 2
+    return inv_id, token
 
 
 def test_chosen_provider_only(client: Any, key: str, world: World) -> None:
