@@ -77,3 +77,39 @@ def sent_sms() -> list[Any]:
 
     backend = get_backend("sns")["123456789012"]["us-east-1"]
     return list(backend.sms_messages.items())
+
+
+class Fault:
+    """An AWS failure injected into one real client through botocore's own ``before-call`` hook:
+    the next ``times`` calls of ``operation`` answer ``code`` (plus ``extra`` response fields)
+    instead of reaching the embedded AWS. Use as a context manager; ``calls`` counts the failures."""
+
+    def __init__(self, client: Any, operation: str, code: str, times: int, **extra: Any) -> None:
+        self.client = client
+        self.event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+        self.code = code
+        self.left = times
+        self.extra = extra
+        self.calls = 0
+
+    def __call__(self, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        self.calls += 1
+        response = AWSResponse(url="https://aws.invalid", status_code=400, headers={}, raw=None)
+        return response, {"Error": {"Code": self.code, "Message": "injected by the test"}, **self.extra}
+
+    def __enter__(self) -> Fault:
+        self.client.meta.events.register(self.event, self, unique_id=f"fault-{id(self)}")
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.client.meta.events.unregister(self.event, unique_id=f"fault-{id(self)}")
+
+
+def cancelled(*reasons: str) -> dict[str, Any]:
+    """The extra fields of a TransactionCanceledException with these cancellation reasons."""
+    return {"CancellationReasons": [{"Code": r} for r in reasons]}

@@ -28,7 +28,7 @@ from chalicelib.domain.tenant import Provider
 from chalicelib.services.bank_links import WaterfallExhausted
 from tests.conftest import settle_executions
 from tests.integration.feedback_helpers import Receiver
-from tests.integration.helpers import call, drain
+from tests.integration.helpers import Fault, call, cancelled, drain
 
 TEST_SECRET = b"test-webhook-secret"
 WAIT_S = 15.0
@@ -411,3 +411,49 @@ def test_bank_links_are_tenant_scoped(client: Any, key: str, world: World) -> No
     assert status == 404
     status, _ = call(client, "GET", f"/v1/invitations/{inv_id}/bank-links")
     assert status == 401
+
+
+# --- a cancelled transaction is a duplicate only when a condition failed (issue 11, item 5) ---------
+def test_transaction_conflict_on_a_webhook_is_retried_not_taken_for_a_duplicate(
+    client: Any, key: str, world: World
+) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    dynamodb = bootstrap.services().table.client
+    with Fault(dynamodb, "TransactWriteItems", "TransactionCanceledException", 1, **cancelled("TransactionConflict")):
+        status, answer = webhook(client, "plaid", plaid)
+    assert (status, answer["outcome"]) == (200, "linked")
+    final = finished(client, key, inv_id)
+    assert (final["state"], final["linked_provider"]) == ("linked", "plaid")
+
+
+def test_throttled_webhook_is_5xx_so_the_partner_retries_and_the_retry_links(
+    client: Any, key: str, world: World
+) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    dynamodb = bootstrap.services().table.client
+    reasons = cancelled("ThrottlingError", "None", "None", "None")
+    with Fault(dynamodb, "TransactWriteItems", "TransactionCanceledException", 100, **reasons) as fault:
+        status, answer = webhook(client, "plaid", plaid, event_id="evt-throttled")
+    assert fault.calls > 1  # retried before giving up
+    assert status == 503 and answer["error"]["code"] == "upstream_error"
+    # Plaid retries the same event: the decision is recorded, not lost as a "duplicate".
+    finished(client, key, inv_id)
+    status, answer = webhook(client, "plaid", plaid, event_id="evt-throttled")
+    assert (status, answer["outcome"]) == (200, "linked")
+    final = bank_links(client, key, inv_id)["attempts"][-1]
+    assert (final["state"], final["linked_provider"]) == ("linked", "plaid")
+    assert [(d["provider"], d["outcome"]) for d in decisions(client, key, inv_id)] == [("plaid", "linked")]
+
+
+def test_a_conflicting_open_slot_is_retried_not_dropped(client: Any, key: str, world: World) -> None:
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    dynamodb = bootstrap.services().table.client
+    # More failures than one message's retries: the link request fails and SQS delivers it again.
+    with Fault(dynamodb, "TransactWriteItems", "TransactionCanceledException", 6, **cancelled("TransactionConflict")):
+        session = open_slot(client, key, inv_id, "plaid")
+    assert webhook(client, "plaid", session)[1]["outcome"] == "linked"

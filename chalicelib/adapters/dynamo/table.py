@@ -1,7 +1,9 @@
 """A thin typed layer over the DynamoDB client: conditional puts, transactions, queries, cursors.
 
 Raises :class:`chalicelib.errors.Conflict` (or the given exception) when a condition fails,
-never a raw ``ClientError``.
+never a raw ``ClientError``. A transaction cancelled for another reason (throttling, a conflicting
+transaction) is retried a few times, then raises UpstreamError (a 503, or an SQS retry): it is
+never mistaken for "already done".
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 Item = dict[str, Any]
+
+# A cancelled transaction is a failed condition only when one of its reasons says so; these others
+# mean nothing was written and the same request may succeed when tried again.
+CONDITION_FAILED = "ConditionalCheckFailed"
+RETRYABLE_CANCELLATIONS = frozenset(
+    {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+TRANSACTION_RETRIES = 3
 # Builds the exception raised when a condition fails, from the transaction's cancellation reasons.
 ErrorFactory = Callable[[list[str]], Exception]
 
@@ -378,14 +388,27 @@ class Table:
         }[operation]
         if operation not in ("BatchGetItem", "BatchWriteItem", "TransactWriteItems"):
             params["TableName"] = self.name
-        try:
-            return method(**params)  # type: ignore[operator]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-                if _conflict is not None:
-                    raise _conflict(reasons) from exc
-                raise Conflict("the item was changed or already exists") from exc
-            logger.exception("DynamoDB call failed", extra={"operation": operation, "error_code": code})
-            raise UpstreamError("the database is unavailable, please retry") from exc
+        attempt = 0
+        while True:
+            try:
+                return method(**params)  # type: ignore[operator]
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                reasons = [r.get("Code") or "None" for r in exc.response.get("CancellationReasons", [])]
+                if code == "ConditionalCheckFailedException" or (
+                    code == "TransactionCanceledException" and CONDITION_FAILED in reasons
+                ):
+                    if _conflict is not None:
+                        raise _conflict(reasons) from exc
+                    raise Conflict("the item was changed or already exists") from exc
+                if code == "TransactionCanceledException" and reasons and set(reasons) <= RETRYABLE_CANCELLATIONS:
+                    # Throttled, or another transaction touched the same item: nothing was written.
+                    if attempt < TRANSACTION_RETRIES:
+                        attempt = self._backoff(attempt, True)
+                        continue
+                    logger.warning("DynamoDB transaction kept being cancelled", extra={"reasons": reasons})
+                    raise UpstreamError("the database is busy, please retry") from exc
+                logger.exception(
+                    "DynamoDB call failed", extra={"operation": operation, "error_code": code, "reasons": reasons}
+                )
+                raise UpstreamError("the database is unavailable, please retry") from exc
