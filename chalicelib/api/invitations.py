@@ -14,6 +14,7 @@ from chalicelib.domain.model import Model
 from chalicelib.errors import ValidationFailed
 from chalicelib.services.invitations import (
     CommunicationLog,
+    CommunicationQuery,
     HistoryPage,
     InvitationPage,
     ListQuery,
@@ -33,12 +34,6 @@ class PageQuery(Model):
 
     limit: int = Field(default=100, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=2000)
-
-
-class CommunicationQuery(Model):
-    model_config = ConfigDict(extra="forbid")
-
-    invitation_id: str = Field(min_length=1, max_length=64)
 
 
 def idempotency_key(request: Any) -> str | None:
@@ -173,11 +168,11 @@ def portal_link(tenant: Tenant, invitation_id: str, **_: Any) -> PortalLink:
     bp,
     "/v1/communications",
     "GET",
-    summary="Communication log of one invitation",
+    summary="Every email and SMS: one invitation's (invitation_id), or the lender's, newest first and paginated",
     query=CommunicationQuery,
     response=CommunicationLog,
     errors=(404,),
     tags=("invitations",),
 )
 def communications(tenant: Tenant, query: CommunicationQuery, **_: Any) -> CommunicationLog:
-    return services().invitations.communications(tenant, query.invitation_id)
+    return services().invitations.communication_log(tenant, query)

@@ -227,6 +227,12 @@ class Invitation(Model):
         return self.link_expires_at is None or self.link_expires_at <= now
 
 
+def search_text(inv: Invitation) -> str:
+    """What a search by email or name matches: names, business name and email, lowercased."""
+    parts = (inv.first_name, inv.last_name, inv.business_legal_name, inv.email)
+    return " ".join(" ".join(p.split()) for p in parts if p).lower()
+
+
 def link_expiry(now: datetime, ttl_days: int) -> datetime:
     return now + timedelta(days=ttl_days)
 
@@ -242,6 +248,19 @@ class InvitationEvent(Model):
     actor: str
     at: datetime
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommunicationStatus(StrEnum):
+    """A message's outcome: what the send worker wrote, then what SES feedback said of it."""
+
+    SENT = "sent"
+    REFUSED = "refused"
+    OPTED_OUT = "opted_out"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    SOFT_BOUNCED = "soft_bounced"
+    COMPLAINED = "complained"
+    REJECTED = "rejected"
 
 
 class Communication(Model):

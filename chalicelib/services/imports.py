@@ -121,6 +121,7 @@ class ExportQuery(Model):
     owner: str | None = Field(default=None, max_length=120)
     email: str | None = Field(default=None, max_length=254)
     delivery_status: DeliveryStatus | None = None
+    q: str | None = Field(default=None, max_length=254, description="Search, as in the list")
 
 
 class ChunkMessage(Model):

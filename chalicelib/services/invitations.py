@@ -6,15 +6,16 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
     Channel,
     Communication,
+    CommunicationStatus,
     CreateInvitation,
     DeliveryStatus,
     EditInvitation,
@@ -25,6 +26,7 @@ from chalicelib.domain.invitation import (
     Source,
     Status,
     link_expiry,
+    search_text,
     utcnow,
 )
 from chalicelib.domain.model import Model
@@ -58,6 +60,9 @@ class ListQuery(Model):
     owner: str | None = Field(default=None, max_length=120)
     email: str | None = Field(default=None, max_length=254)
     delivery_status: DeliveryStatus | None = None
+    q: str | None = Field(
+        default=None, max_length=254, description="Search: a full email address, or part of a name or email"
+    )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=2000)
 
@@ -95,8 +100,39 @@ class ResendResult(Model):
     results: list[ResendOutcome]
 
 
+class CommunicationQuery(Model):
+    """``invitation_id`` gives that invitation's messages, oldest first, in one page; without it, the
+    lender's whole log, newest first, paginated. The filters apply to both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    invitation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    channel: Literal["email", "sms"] | None = None
+    outcome: CommunicationStatus | None = None
+    since: date | None = Field(default=None, description="First day (UTC), inclusive")
+    until: date | None = Field(default=None, description="Last day (UTC), inclusive")
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> CommunicationQuery:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since must not be after until")
+        return self
+
+    def matches(self, comm: Communication) -> bool:
+        day = comm.created_at.astimezone(UTC).date()
+        return (
+            (self.channel is None or comm.channel == self.channel)
+            and (self.outcome is None or comm.status == self.outcome.value)
+            and (self.since is None or day >= self.since)
+            and (self.until is None or day <= self.until)
+        )
+
+
 class CommunicationLog(Model):
     items: list[Communication]
+    next_cursor: str | None = None
 
 
 @dataclass
@@ -214,6 +250,16 @@ class InvitationService:
         return inv
 
     def search(self, tenant: Tenant, query: ListQuery) -> InvitationPage:
+        text = " ".join((query.q or "").split()).lower() or None
+        if text and not query.email and "@" in text:
+            # A whole address is looked up through its email guard, not by reading the list.
+            try:
+                query = query.model_copy(
+                    update={"email": InvitationFields.model_validate({"email": text, "owner": "-"}).email, "q": None}
+                )
+                text = None
+            except ValidationError:
+                pass
         if query.email:
             try:
                 email = InvitationFields.model_validate({"email": query.email, "owner": "-"}).email
@@ -225,6 +271,7 @@ class InvitationService:
                 if (query.status is None or i.status == query.status)
                 and (query.owner is None or i.owner.lower() == query.owner.strip().lower())
                 and (query.delivery_status is None or i.delivery_status == query.delivery_status)
+                and (text is None or text in search_text(i))
             ]
             return InvitationPage(items=found[: query.limit])
         filters = {
@@ -234,7 +281,7 @@ class InvitationService:
         }
         if "owner" in filters:
             filters["owner"] = filters["owner"].strip()
-        items, cursor = self.repo.page(tenant.tenant_id, filters, query.limit, query.cursor)
+        items, cursor = self.repo.page(tenant.tenant_id, filters, query.limit, query.cursor, text=text)
         return InvitationPage(items=items, next_cursor=cursor)
 
     def history(self, tenant: Tenant, invitation_id: str, limit: int = 100, cursor: str | None = None) -> HistoryPage:
@@ -245,6 +292,22 @@ class InvitationService:
     def communications(self, tenant: Tenant, invitation_id: str) -> CommunicationLog:
         self.get(tenant, invitation_id)
         return CommunicationLog(items=self.repo.communications(tenant.tenant_id, invitation_id))
+
+    def communication_log(self, tenant: Tenant, query: CommunicationQuery) -> CommunicationLog:
+        """One invitation's messages (``invitation_id``), or one page of the lender's whole log."""
+        if query.invitation_id is not None:
+            log = self.communications(tenant, query.invitation_id)
+            return CommunicationLog(items=[c for c in log.items if query.matches(c)])
+        items, cursor = self.repo.communication_page(
+            tenant.tenant_id,
+            channel=query.channel,
+            status=query.outcome.value if query.outcome else None,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
+        return CommunicationLog(items=items, next_cursor=cursor)
 
     # --- edit / delete ------------------------------------------------------------------------
     def edit(self, tenant: Tenant, invitation_id: str, patch: EditInvitation, actor: str = "lender") -> Invitation:

@@ -12,12 +12,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
-from chalicelib.domain.invitation import Communication, Invitation, InvitationEvent, business_key, utcnow
+from chalicelib.domain.invitation import (
+    Communication,
+    Invitation,
+    InvitationEvent,
+    business_key,
+    search_text,
+    utcnow,
+)
 from chalicelib.errors import ConcurrentModification, Conflict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
+    from datetime import date, datetime
 
     from chalicelib.adapters.dynamo.table import Item, Table
 
@@ -56,6 +63,8 @@ class InvitationRepository:
             "GSI2SK": inv.invitation_id,
             "GSI3PK": keys.delivery_index(inv.tenant_id, inv.delivery_status),
             "GSI3SK": inv.invitation_id,
+            # What the console's "search by email or name" matches (a contains() filter, lowercased).
+            "search_text": search_text(inv),
         }
 
     @staticmethod
@@ -248,9 +257,10 @@ class InvitationRepository:
         return sorted((self.from_item(i) for i in found), key=lambda i: i.invitation_id, reverse=True)
 
     def page(
-        self, tenant_id: str, filters: dict[str, str], limit: int, cursor: str | None
+        self, tenant_id: str, filters: dict[str, str], limit: int, cursor: str | None, text: str | None = None
     ) -> tuple[list[Invitation], str | None]:
-        """Newest first. Picks the index that serves the most selective filter; the rest filter the page."""
+        """Newest first. Picks the index that serves the most selective filter; the rest filter the
+        page, and ``text`` (lowercased) must be part of the name, business name or email."""
         remaining = dict(filters)
         index: str | None
         if "owner" in remaining:
@@ -269,6 +279,7 @@ class InvitationRepository:
             sk_prefix=None if index else keys.INVITATION_PREFIX,
             newest_first=True,
             filters=remaining or None,
+            contains={"search_text": text} if text else None,
         )
         return [self.from_item(i) for i in items], next_cursor
 
@@ -315,11 +326,20 @@ class InvitationRepository:
         return [i for i in items if str(i.get("due_at") or i["created_at"]) < older_than.isoformat()]
 
     def communication_actions(self, tenant_id: str, comm: Communication, recipient_hash: str) -> list[Action]:
+        data = comm.model_dump(mode="json")
+        sort = keys.communication_sort(data["created_at"], comm.communication_id)
         record = {
             **keys.communication(tenant_id, comm.invitation_id, comm.communication_id),
             "type": "communication",
             "tenant_id": tenant_id,
-            **comm.model_dump(mode="json"),
+            **data,
+            # The lender-wide log (see keys.communications_index): all, by channel, by outcome.
+            "GSI1PK": keys.communications_index(tenant_id),
+            "GSI1SK": sort,
+            "GSI2PK": keys.communications_channel_index(tenant_id, comm.channel),
+            "GSI2SK": sort,
+            "GSI3PK": keys.communications_outcome_index(tenant_id, comm.status),
+            "GSI3SK": sort,
         }
         actions = [self.table.t_put(record)]
         if comm.provider_message_id:
@@ -346,6 +366,36 @@ class InvitationRepository:
     def communications(self, tenant_id: str, invitation_id: str) -> list[Communication]:
         items, _ = self.table.query(keys.invitation_pk(tenant_id, invitation_id), sk_prefix=keys.COMMUNICATION_PREFIX)
         return sorted((Communication.model_validate(i) for i in items), key=lambda c: c.created_at)
+
+    def communication_page(
+        self,
+        tenant_id: str,
+        *,
+        channel: str | None,
+        status: str | None,
+        since: date | None,
+        until: date | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Communication], str | None]:
+        """The lender's messages, newest first: the outcome's index when filtered by outcome (the
+        rarer filter), else the channel's, else all; the other filter applies to that query, the
+        dates bound its sort key."""
+        filters: dict[str, str] = {}
+        if status:
+            index, pk = keys.GSI_DELIVERY, keys.communications_outcome_index(tenant_id, status)
+            if channel:
+                filters["channel"] = channel
+        elif channel:
+            index, pk = keys.GSI_OWNER, keys.communications_channel_index(tenant_id, channel)
+        else:
+            index, pk = keys.GSI_STATUS, keys.communications_index(tenant_id)
+        # ISO times sort as strings: a day's messages lie between "<day>" and "<day>~".
+        between = (since.isoformat() if since else "0", f"{until.isoformat()}~" if until else "~")
+        items, next_cursor = self.table.page(
+            pk, cursor, limit, index=index, sk_between=between, newest_first=True, filters=filters or None
+        )
+        return [Communication.model_validate(i) for i in items], next_cursor
 
     def by_provider_message(self, message_id: str) -> Item | None:
         return self.table.get(keys.provider_message(message_id), consistent=True)

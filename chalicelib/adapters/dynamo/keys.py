@@ -124,6 +124,25 @@ def delivery_index(tenant_id: str, delivery_status: str) -> str:
     return f"{tenant_pk(tenant_id)}#DELIVERY#{delivery_status}"
 
 
+# The lender-wide communication log reuses the three indexes (communication items carry their own
+# GSI keys): GSI1 all of a lender's messages, GSI2 by channel, GSI3 by outcome. The sort key is the
+# time sent then the id in every one, so a date range is a key condition and newest first is free.
+def communications_index(tenant_id: str) -> str:
+    return f"{tenant_pk(tenant_id)}#COMMS"
+
+
+def communications_channel_index(tenant_id: str, channel: str) -> str:
+    return f"{tenant_pk(tenant_id)}#COMMS#CHANNEL#{channel}"
+
+
+def communications_outcome_index(tenant_id: str, status: str) -> str:
+    return f"{tenant_pk(tenant_id)}#COMMS#OUTCOME#{status}"
+
+
+def communication_sort(created_at: str, communication_id: str) -> str:
+    return f"{created_at}#{communication_id}"
+
+
 # --- bank links and documents (customer portal) -------------------------------------------------
 def bank_link_state(tenant_id: str, invitation_id: str) -> Key:
     """The invitation's current bank-link attempt number (the counter that names executions)."""

@@ -219,6 +219,11 @@ class EventMarkers:
     ) -> Action:
         return self.table.t_update(
             keys.communication(tenant_id, invitation_id, communication_id),
-            {"status": status, "detail": detail, "updated_at": at.isoformat()},
+            {
+                "status": status,
+                "detail": detail,
+                "updated_at": at.isoformat(),
+                "GSI3PK": keys.communications_outcome_index(tenant_id, status),
+            },
             condition="attribute_exists(PK)",
         )

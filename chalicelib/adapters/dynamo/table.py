@@ -210,12 +210,16 @@ class Table:
         *,
         index: str | None = None,
         sk_prefix: str | None = None,
+        sk_between: tuple[str, str] | None = None,
         newest_first: bool = False,
         limit: int | None = None,
         cursor: Mapping[str, Any] | None = None,
         filters: Mapping[str, Any] | None = None,
+        contains: Mapping[str, str] | None = None,
         consistent: bool = False,
     ) -> tuple[list[Item], dict[str, Any] | None]:
+        """``filters`` are equalities and ``contains`` substrings, both applied after the key
+        condition (a FilterExpression); ``sk_between`` bounds the sort key (inclusive)."""
         pk_name = f"{index}PK" if index else "PK"
         sk_name = f"{index}SK" if index else "SK"
         names = {"#pk": pk_name}
@@ -225,16 +229,25 @@ class Table:
             names["#sk"] = sk_name
             values[":sk"] = sk_prefix
             condition += " AND begins_with(#sk, :sk)"
+        elif sk_between:
+            names["#sk"] = sk_name
+            values[":lo"], values[":hi"] = sk_between
+            condition += " AND #sk BETWEEN :lo AND :hi"
         params: dict[str, Any] = {
             "KeyConditionExpression": condition,
             "ScanIndexForward": not newest_first,
         }
-        if filters:
-            clauses = []
-            for i, (field, value) in enumerate(filters.items()):
-                names[f"#f{i}"] = field
-                values[f":f{i}"] = value
-                clauses.append(f"#f{i} = :f{i}")
+        clauses = []
+        for i, (field, value) in enumerate((filters or {}).items()):
+            names[f"#f{i}"] = field
+            values[f":f{i}"] = value
+            clauses.append(f"#f{i} = :f{i}")
+        for i, (field, part) in enumerate((contains or {}).items()):
+            names[f"#c{i}"] = field
+            values[f":c{i}"] = part
+            clauses.append(f"contains(#c{i}, :c{i})")
+        filtered = bool(clauses)
+        if filtered:
             params["FilterExpression"] = " AND ".join(clauses)
         params["ExpressionAttributeNames"] = names
         params["ExpressionAttributeValues"] = serialize(values)
@@ -249,7 +262,7 @@ class Table:
         # With a filter a page can come back short; keep reading until the page is full.
         while True:
             if limit:
-                params["Limit"] = limit if filters else limit - len(items)
+                params["Limit"] = limit if filtered else limit - len(items)
             response = self._call("Query", **params)
             items.extend(deserialize(i) for i in response.get("Items", []))
             last = response.get("LastEvaluatedKey")
@@ -269,8 +282,10 @@ class Table:
         *,
         index: str | None = None,
         sk_prefix: str | None = None,
+        sk_between: tuple[str, str] | None = None,
         newest_first: bool = False,
         filters: Mapping[str, Any] | None = None,
+        contains: Mapping[str, str] | None = None,
     ) -> tuple[list[Item], str | None]:
         """One page of a listing with its opaque cursor in and out (a cursor made for another
         partition is a 400): what every paginated API route reads through."""
@@ -279,10 +294,12 @@ class Table:
             pk_value,
             index=index,
             sk_prefix=sk_prefix,
+            sk_between=sk_between,
             newest_first=newest_first,
             limit=limit,
             cursor=start,
             filters=filters,
+            contains=contains,
         )
         return items, encode_cursor(last)
 
