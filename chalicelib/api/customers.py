@@ -21,7 +21,8 @@ bp = Blueprint(__name__)
     bp,
     "/v1/customers/{customer_id}",
     "DELETE",
-    summary="Remove a customer who joined: revoke their access, delete their bank links and documents",
+    summary="Remove a customer who joined or submitted: revoke their access, delete their bank links and "
+    "documents; the record stays, INACTIVE, with its history",
     response=CustomerRemoved,
     errors=(404, 409),
     tags=("customers",),

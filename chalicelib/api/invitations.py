@@ -128,7 +128,8 @@ def edit_invitation(tenant: Tenant, invitation_id: str, body: EditInvitation, **
     bp,
     "/v1/invitations/{invitation_id}",
     "DELETE",
-    summary="Remove an invitation the customer has not used",
+    summary="Delete a PENDING invitation nothing was submitted through; once the customer joined or "
+    "submitted: 409, remove them with DELETE /v1/customers/{id} (record and history kept, INACTIVE)",
     status=204,
     errors=(404, 409),
     tags=("invitations",),

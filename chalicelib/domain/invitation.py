@@ -22,9 +22,22 @@ MAX_SENDS = 10
 
 
 class Status(StrEnum):
+    """The customer's relationship with the lender: PENDING (invited, has not joined yet), JOINED
+    (followed the invitation: signed up with a password, or submitted the portal through the emailed
+    link; see joined_via), INACTIVE (removed by the lender). Progress through the portal is
+    portal_status (not_started, opened, bank_linked, documents_uploaded, completed)."""
+
     PENDING = "PENDING"
     JOINED = "JOINED"
     INACTIVE = "INACTIVE"
+
+
+class JoinedVia(StrEnum):
+    """How a JOINED customer followed the invitation: ``portal`` (submitted through the emailed link,
+    no password yet; they may still create an account) or ``sign_up`` (has an account and password)."""
+
+    PORTAL = "portal"
+    SIGN_UP = "sign_up"
 
 
 class DeliveryStatus(StrEnum):
@@ -171,13 +184,26 @@ class Invitation(Model):
     banking_integration: BankingIntegration
     channel: Channel
     locale: Locale
-    status: Status = Status.PENDING
+    status: Status = Field(
+        default=Status.PENDING,
+        description="PENDING: invited, has not joined yet. JOINED: signed up with a password, or submitted "
+        "the portal through the emailed link (joined_via). INACTIVE: removed with DELETE /v1/customers/{id}. "
+        "Progress through the portal is portal_status; delivery of the messages is delivery_status.",
+    )
     delivery_status: DeliveryStatus = DeliveryStatus.NOT_SENT
-    portal_status: PortalStatus = PortalStatus.NOT_STARTED
+    portal_status: PortalStatus = Field(
+        default=PortalStatus.NOT_STARTED,
+        description="Progress through the portal: not_started, opened, bank_linked, documents_uploaded, completed",
+    )
     source: Source = Source.LENDER
     created_at: datetime
     updated_at: datetime
     joined_at: datetime | None = None
+    joined_via: JoinedVia | None = Field(
+        default=None,
+        description="How a JOINED customer followed the invitation: portal (submitted through the emailed link, "
+        "no password) or sign_up (created an account with a password); null while PENDING",
+    )
     version: int = 1
     send_count: int = 0
     last_send_requested_at: datetime | None = None
@@ -201,10 +227,30 @@ class Invitation(Model):
                 "because the customer's own account now holds their data"
             )
 
-    def ensure_deletable(self) -> None:
-        if self.status is Status.JOINED:
+    @property
+    def open_for_sign_up(self) -> bool:
+        """A password sign-up may still attach to this invitation: PENDING, or JOINED through the
+        portal alone (the customer submitted by the emailed link and has no password yet)."""
+        return self.status is Status.PENDING or (self.status is Status.JOINED and self.joined_via is JoinedVia.PORTAL)
+
+    def joined(self, via: JoinedVia, now: datetime) -> Invitation:
+        """This invitation once the customer followed it ``via`` the portal or a sign-up; the first
+        join's time is kept."""
+        return self.model_copy(update={"status": Status.JOINED, "joined_at": self.joined_at or now, "joined_via": via})
+
+    def ensure_deletable(self, submitted: bool = False) -> None:
+        """Only an invitation nothing came back through may be deleted (with all it holds); a customer
+        who joined or submitted is removed instead, which keeps an INACTIVE record and its history."""
+        if self.status is Status.INACTIVE:
             raise Conflict(
-                "the customer has joined: remove their account with DELETE /v1/customers/{id} instead",
+                "this customer was removed: the INACTIVE record and its history are kept",
+                fields={"status": self.status.value},
+            )
+        if self.status is Status.JOINED or submitted:
+            raise Conflict(
+                "the customer has joined or submitted their application, and an invitation is deleted only "
+                f"while nothing was submitted: remove the customer with DELETE /v1/customers/{self.invitation_id}, "
+                "which revokes their access and keeps an INACTIVE record and its history",
                 fields={"status": self.status.value},
             )
 

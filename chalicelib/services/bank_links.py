@@ -569,6 +569,10 @@ class BankLinkService:
     def _event(self, inv: Invitation, kind: str, actor: str, at: datetime, details: dict[str, Any]) -> None:
         self.invitations.append_event(inv, InvitationEvent(type=kind, actor=actor, at=at, details=details))
 
+    def submitted(self, invitation: Invitation) -> bool:
+        """Whether the customer submitted the portal for this invitation."""
+        return self.repo.submission(invitation.tenant_id, invitation.invitation_id) is not None
+
     # --- disconnect --------------------------------------------------------------------------
     def disconnect(self, tenant: Tenant, invitation: Invitation) -> DisconnectResult:
         """Delete the customer's bank links, provider sessions and documents (S3 objects and records).

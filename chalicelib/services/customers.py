@@ -43,7 +43,7 @@ class CustomerService:
         Repeating it is harmless: an INACTIVE customer is answered as it is.
         """
         inv = self.invitations.get(tenant, customer_id)
-        if inv.status is Status.PENDING:
+        if inv.status is Status.PENDING and not self.bank_links.submitted(inv):
             raise Conflict(
                 "this customer has not joined yet: remove the invitation with DELETE /v1/invitations/{id}",
                 fields={"status": inv.status.value},
@@ -77,9 +77,10 @@ class CustomerService:
 
     def delete_invitation(self, tenant: Tenant, invitation_id: str) -> None:
         """Remove an invitation the customer has not joined with, and anything they already uploaded
-        or linked through its portal link (documents, bank links). Raises Conflict once joined."""
+        or linked through its portal link (documents, bank links). Raises Conflict once they joined or
+        submitted: that customer is removed with :meth:`remove`, which keeps the record and history."""
         inv = self.invitations.get(tenant, invitation_id)
-        inv.ensure_deletable()
+        inv.ensure_deletable(submitted=self.bank_links.submitted(inv))
         self.bank_links.disconnect(tenant, inv)
         self.invitations.delete(tenant, invitation_id)
 

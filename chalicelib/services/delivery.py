@@ -79,7 +79,8 @@ class DeliveryService:
             inv = inv.model_copy(update={"channel": Channel(request["channel_override"])})
         template = str(request.get("template", "invitation"))
         link = self._link(tenant, inv, request, template)
-        if link is None or inv.status is not Status.PENDING:
+        # An invitation goes out only while PENDING; a confirmation while a sign-up may still attach.
+        if link is None or not (inv.open_for_sign_up if template == "confirmation" else inv.status is Status.PENDING):
             self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "superseded")
             logger.info("Send superseded by a newer send or a status change", extra=log)
             return "superseded"

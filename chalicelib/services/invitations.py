@@ -434,6 +434,17 @@ class InvitationService:
         )
         return rotated, actions
 
+    def rotate_link_actions(
+        self, tenant: Tenant, inv: Invitation, now: datetime, reason: str, actor: str = "system"
+    ) -> tuple[Invitation, list[Action]]:
+        """Replace the invitation's portal link (the emailed one stops working) when it has one: the
+        invitation and actions to write with the caller's own change (e.g. a password join)."""
+        if inv.link_nonce is None:
+            return inv, []
+        rotated, actions = self._rotate_link(tenant, inv, now, old=inv)
+        event = InvitationEvent(type="link_rotated", actor=actor, at=now, details={"reason": reason})
+        return rotated, [*actions, self.repo.event_action(rotated, event)]
+
     def _prepare_send(
         self,
         tenant: Tenant,

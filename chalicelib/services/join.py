@@ -39,6 +39,7 @@ from chalicelib.domain.invitation import (
     Channel,
     Invitation,
     InvitationEvent,
+    JoinedVia,
     Source,
     Status,
     business_key,
@@ -221,7 +222,7 @@ class JoinService:
             raise JoinRefused(problems)
         self._limit(JOIN_PER_EMAIL, f"{tenant.tenant_id}:{email}")
 
-        pending = [i for i in self.invitations.by_email(tenant.tenant_id, email) if i.status is Status.PENDING]
+        pending = [i for i in self.invitations.by_email(tenant.tenant_id, email) if i.open_for_sign_up]
         if not pending and tenant.settings.require_invitation:
             if any(i.status is Status.JOINED for i in self.invitations.by_email(tenant.tenant_id, email)):
                 raise JoinRefused({"email": "already_joined"})
@@ -281,7 +282,7 @@ class JoinService:
     def choices(self, tenant: Tenant, join_id: str) -> list[tuple[str, str]]:
         pending = self._pending_join(tenant, join_id)
         found = [self.invitations.get(tenant.tenant_id, i) for i in pending.invitation_ids]
-        return _options([i for i in found if i is not None and i.status is Status.PENDING])
+        return _options([i for i in found if i is not None and i.open_for_sign_up])
 
     def choose(
         self, tenant: Tenant, join_id: str, invitation_id: str, ip: str
@@ -292,7 +293,7 @@ class JoinService:
         if invitation_id not in pending.invitation_ids:
             raise JoinRefused({"invitation_id": "required"})
         inv = self.invitations.get(tenant.tenant_id, invitation_id)
-        if inv is None or inv.status is not Status.PENDING:
+        if inv is None or not inv.open_for_sign_up:
             raise LinkInvalid("this invitation is no longer open")
         result = self._complete(
             tenant, inv, pending.email, pending.business_name, pending.account_subdomain, pending.password_hash
@@ -376,12 +377,16 @@ class JoinService:
                 ),
             ]
         else:
-            after = after.model_copy(update={"status": Status.JOINED, "joined_at": now})
+            after = after.joined(JoinedVia.SIGN_UP, now)
             actions.append(self.accounts.put_action(account, now, None))
             events.append(
                 InvitationEvent(type="joined", actor=CUSTOMER, at=now, details={"account_subdomain": subdomain})
             )
         actions.extend(self.invitations.event_action(after, e) for e in events)
+        if not confirm:
+            # With a password of their own, the emailed portal link is retired (the lender copies the new one).
+            after, rotation = self.sends.rotate_link_actions(tenant, after, now, "joined", actor=CUSTOMER)
+            actions.extend(rotation)
         self._write(inv if not creating else None, after, actions, subdomain)
         logger.info(
             "Customer joined" if not confirm else "Customer join awaits confirmation",
@@ -477,11 +482,11 @@ class JoinService:
         token_hash = links.token_hash(token)
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
-            if current.status is not Status.PENDING or self.accounts.token(token_hash) is None:
+            if not current.open_for_sign_up or self.accounts.token(token_hash) is None:
                 return None
             now = utcnow()
-            after = current.model_copy(
-                update={"status": Status.JOINED, "joined_at": now, "account_subdomain": account.account_subdomain}
+            after = current.joined(JoinedVia.SIGN_UP, now).model_copy(
+                update={"account_subdomain": account.account_subdomain}
             )
             event = InvitationEvent(
                 type="joined",
@@ -489,10 +494,14 @@ class JoinService:
                 at=now,
                 details={"account_subdomain": account.account_subdomain, "email_confirmed": True},
             )
+            joined = self.invitations.event_action(after, event)
+            # With a password of their own, the emailed portal link is retired (the lender copies the new one).
+            after, rotation = self.sends.rotate_link_actions(tenant, after, now, "joined", actor=CUSTOMER)
             return after, [
                 self.accounts.token_use_action(token_hash),
                 self.accounts.activate_action(account, token_hash, now),
-                self.invitations.event_action(after, event),
+                joined,
+                *rotation,
             ]
 
         if self.invitations.mutate(tenant.tenant_id, account.invitation_id, change) is None:
@@ -523,7 +532,7 @@ class JoinService:
         self._limit(RESEND_PER_EMAIL, f"{tenant.tenant_id}:{email}")
         now = utcnow()
         for inv in self.invitations.by_email(tenant.tenant_id, email):
-            if inv.status is not Status.PENDING or not inv.account_subdomain:
+            if not inv.open_for_sign_up or not inv.account_subdomain:
                 continue
             account = self.accounts.get(inv.account_subdomain, now)
             if (

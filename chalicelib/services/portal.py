@@ -16,6 +16,7 @@ from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
     Invitation,
     InvitationEvent,
+    JoinedVia,
     PortalStatus,
     Status,
     normalise_email,
@@ -307,18 +308,25 @@ class PortalService:
             event = InvitationEvent(
                 type="portal_submitted", actor="customer", at=now, details={"event_id": body["event_id"]}
             )
-            try:
-                self.links_repo.transact(
-                    [
-                        self.links_repo.submission_action(inv.tenant_id, inv.invitation_id, body),
-                        self.repo.event_action(inv, event),
-                    ]
-                )
-                existing = {"event": body}
-            except Conflict:
-                existing = self.links_repo.submission(inv.tenant_id, inv.invitation_id)
-                if existing is None:
-                    raise
+
+            def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+                if self.links_repo.submission(current.tenant_id, current.invitation_id) is not None:
+                    return None  # a concurrent submit won
+                actions = [
+                    self.links_repo.submission_action(current.tenant_id, current.invitation_id, body),
+                    self.repo.event_action(current, event),
+                ]
+                if current.status is not Status.PENDING:
+                    return current, actions
+                # Submitting through the emailed link is following the invitation: the customer joined.
+                after = current.joined(JoinedVia.PORTAL, now)
+                joined = InvitationEvent(type="joined", actor="customer", at=now, details={"via": "portal"})
+                return after, [*actions, self.repo.event_action(after, joined)]
+
+            self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
+            existing = self.links_repo.submission(inv.tenant_id, inv.invitation_id)
+            if existing is None:
+                raise NotFound("no such invitation")
         body = existing["event"]
         if not existing.get("published"):
             # Published after the record: a lost publish is retried by the next submit, same event id.

@@ -194,7 +194,7 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
     assert after["status"] == "JOINED" and after["joined_at"] and after["account_subdomain"] == "janes-bakery"
     assert after["business_legal_name"] == "Jane's Bakery"
     events = history(client, key, inv["invitation_id"])
-    assert events[-4:] == ["join_requested", "send_requested", "sent", "joined"]
+    assert events[-5:] == ["join_requested", "send_requested", "sent", "joined", "link_rotated"]
     _, joined = call(client, "GET", "/v1/invitations?status=JOINED", key)
     assert [i["invitation_id"] for i in joined["items"]] == [inv["invitation_id"]]
 
@@ -233,7 +233,7 @@ def test_without_confirmation_the_customer_joins_at_once_and_signs_in(client: An
     assert response.status_code == 201, text(response)
     assert "http://testserver/a/janes-bakery/login" in text(response)
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
-    assert history(client, key, inv["invitation_id"])[-1] == "joined"
+    assert history(client, key, inv["invitation_id"])[-2:] == ["joined", "link_rotated"]
 
     login_page = client.http.get("/a/janes-bakery/login")
     assert login_page.status_code == 200 and "Acme Lending" in text(login_page)

@@ -12,6 +12,7 @@ from chalicelib.domain.invitation import (
     Channel,
     CreateInvitation,
     Invitation,
+    JoinedVia,
     Status,
     business_key,
     normalise_phone,
@@ -49,6 +50,24 @@ def test_joined_cannot_be_deleted_but_points_to_customer_removal() -> None:
     invitation().ensure_deletable()
     with pytest.raises(Conflict, match="/v1/customers/"):
         invitation(status=Status.JOINED).ensure_deletable()
+
+
+def test_a_submission_or_a_removal_forbids_deleting() -> None:
+    with pytest.raises(Conflict, match="DELETE /v1/customers/inv_1"):
+        invitation().ensure_deletable(submitted=True)
+    with pytest.raises(Conflict, match="INACTIVE record"):
+        invitation(status=Status.INACTIVE).ensure_deletable()
+
+
+def test_joining_through_the_portal_leaves_room_for_a_sign_up_once() -> None:
+    assert invitation().open_for_sign_up
+    by_portal = invitation().joined(JoinedVia.PORTAL, NOW)
+    assert (by_portal.status, by_portal.joined_via, by_portal.joined_at) == (Status.JOINED, JoinedVia.PORTAL, NOW)
+    assert by_portal.open_for_sign_up
+    signed_up = by_portal.joined(JoinedVia.SIGN_UP, NOW + timedelta(days=1))
+    assert (signed_up.joined_via, signed_up.joined_at) == (JoinedVia.SIGN_UP, NOW)  # the first join's time stays
+    assert not signed_up.open_for_sign_up
+    assert not invitation(status=Status.INACTIVE).open_for_sign_up
 
 
 def test_resend_cooldown_and_limit() -> None:
