@@ -8,6 +8,7 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
 from chalicelib.api import customers as customer_routes
+from chalicelib.api import financial as financial_routes
 from chalicelib.api import imports as import_routes
 from chalicelib.api import invitations, openapi, pages, portal, tenants
 from chalicelib.api import join as join_pages
@@ -44,6 +45,7 @@ app.register_blueprint(invitations.bp)
 app.register_blueprint(portal.bp)
 app.register_blueprint(bank_link_routes.bp)
 app.register_blueprint(customer_routes.bp)
+app.register_blueprint(financial_routes.bp)
 app.register_blueprint(webhook_routes.bp)
 app.register_blueprint(pages.bp)
 app.register_blueprint(join_pages.bp)

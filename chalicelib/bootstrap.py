@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo.invitations import InvitationRepository
@@ -21,10 +21,12 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
+    from chalicelib.domain.tenant import Provider
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.customers import CustomerService
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.feedback import FeedbackService
+    from chalicelib.services.financial import FinancialDataService
     from chalicelib.services.imports import ImportService
     from chalicelib.services.join import JoinService
     from chalicelib.services.notifications import NotificationService
@@ -110,7 +112,6 @@ def bank_links() -> BankLinkService:
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
     from chalicelib.adapters.idempotency import Once
     from chalicelib.adapters.providers import (
-        build_clients,
         build_plaid_key_cache,
         verify_finicity,
         verify_mx,
@@ -122,8 +123,8 @@ def bank_links() -> BankLinkService:
 
     s = services()
     st = s.settings
-    clients = build_clients(st)
-    keys = build_plaid_key_cache(st, clients[Provider.PLAID])  # type: ignore[arg-type]
+    clients = provider_clients()
+    keys = build_plaid_key_cache(st, clients[Provider.PLAID])
     return BankLinkService(
         repo=BankLinkRepository(s.table),
         invitations=s.invitation_repo,
@@ -138,6 +139,38 @@ def bank_links() -> BankLinkService:
         documents=DocumentStore(st.documents_bucket, aws.client("s3")),
         once=Once(st.table_name, aws.client("dynamodb")),
         settings=st,
+        notifications=notifications(),
+        financial=financial_data(),
+    )
+
+
+@cache
+def provider_clients() -> dict[Provider, Any]:
+    """One HTTP client per provider (they keep sessions and tokens): link sessions and financial data."""
+    from chalicelib.adapters.providers import build_clients
+
+    return dict(build_clients(services().settings))
+
+
+@cache
+def financial_data() -> FinancialDataService:
+    """The data step after a bank link, the lender's financial-data reads, and revocation on disconnect."""
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.dynamo.financial import FinancialRepository
+    from chalicelib.adapters.workflow import Workflow
+    from chalicelib.services.financial import FinancialDataService
+
+    s = services()
+    st = s.settings
+    return FinancialDataService(
+        repo=FinancialRepository(s.table),
+        links=BankLinkRepository(s.table),
+        invitations=s.invitation_repo,
+        tenants=s.tenant_repo,
+        workflow=Workflow(st.state_machine_arn, aws.client("stepfunctions")),
+        sources=provider_clients(),
+        documents=DocumentStore(st.documents_bucket, aws.client("s3")),
         notifications=notifications(),
     )
 
@@ -230,7 +263,19 @@ def customers() -> CustomerService:
 
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
-    for builder in (services, delivery, joins, bank_links, customers, webhooks, notifications, feedback, imports):
+    for builder in (
+        services,
+        delivery,
+        joins,
+        bank_links,
+        customers,
+        webhooks,
+        notifications,
+        feedback,
+        imports,
+        provider_clients,
+        financial_data,
+    ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.
         clear = getattr(builder, "cache_clear", None)
         if clear is not None:

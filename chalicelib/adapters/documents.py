@@ -7,6 +7,8 @@ anything larger than allowed. Raises UpstreamError when S3 fails; a missing obje
 
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +102,33 @@ class DocumentStore:
         except BotoCoreError as exc:
             raise UpstreamError("document storage is unavailable, please retry") from exc
         return StoredObject(int(response["ContentLength"]), str(response.get("ContentType", "")))
+
+    def put_json(self, key: str, data: Any) -> None:
+        """Store ``data`` as gzip-compressed JSON (financial data: a 20,000-transaction history is ~0.5 MB).
+
+        Raises UpstreamError.
+        """
+        body = gzip.compress(json.dumps(data, separators=(",", ":"), default=str).encode(), mtime=0)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", ContentEncoding="gzip"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("PutObject failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def get_json(self, key: str) -> Any:
+        """What :meth:`put_json` stored; None when the object is gone. Raises UpstreamError."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            logger.exception("GetObject failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every version of every object under ``prefix`` (the bucket is versioned).

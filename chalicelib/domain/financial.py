@@ -29,7 +29,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import Provider
@@ -395,3 +395,66 @@ def summarise(data: FinancialData) -> Summary:
             for t in credits[:LARGEST_DEPOSITS]
         ],
     )
+
+
+# --- what the lender reads ------------------------------------------------------------------------
+class FinancialDataStatus(StrEnum):
+    NONE = "none"  # no bank linked (yet)
+    PENDING = "pending"  # linked; the data step is fetching (or waiting for the provider to be ready)
+    READY = "ready"
+    FAILED = "failed"  # linked, but the provider never gave the data (reason says why)
+
+
+class FinancialDataView(Model):
+    """``GET /v1/invitations/{id}/financial-data``: the accounts and the underwriting summary."""
+
+    invitation_id: str
+    status: FinancialDataStatus
+    provider: Provider | None = None
+    institution: str | None = None
+    fetched_at: datetime | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    accounts: list[Account] = Field(default_factory=list)
+    transaction_count: int = 0
+    summary: Summary | None = None
+    reason: str | None = Field(default=None, description="Why the data is not available, when status is failed")
+
+
+class TransactionFilter(Model):
+    """Which transactions: one account, a date range (both days included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str | None = Field(default=None, max_length=40)
+    since: date | None = Field(default=None, description="First day included")
+    until: date | None = Field(default=None, description="Last day included")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TransactionFilter:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since must not be after until")
+        return self
+
+
+class TransactionQuery(TransactionFilter):
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class TransactionPage(Model):
+    items: list[Transaction] = Field(description="Newest first")
+    next_cursor: str | None = None
+
+
+def select_transactions(transactions: Iterable[Transaction], query: TransactionFilter) -> list[Transaction]:
+    """The query's transactions, newest first (ties by id, so pages are stable)."""
+    chosen = [
+        t
+        for t in transactions
+        if (query.account_id is None or t.account_id == query.account_id)
+        and (query.since is None or t.date >= query.since)
+        and (query.until is None or t.date <= query.until)
+    ]
+    chosen.sort(key=lambda t: (t.date, t.transaction_id), reverse=True)
+    return chosen

@@ -121,6 +121,9 @@ class TenantSettings(Model):
     reply_to: EmailStr | None = None
     branding: Branding = Field(default_factory=Branding)
     webhook_url: AnyHttpUrl | None = None
+    financial_history_days: int = Field(
+        default=90, ge=1, le=730, description="Days of transactions fetched after a bank link"
+    )
 
     @field_validator("provider_order")
     @classmethod
@@ -143,6 +146,7 @@ class TenantSettingsPatch(Model):
     reply_to: EmailStr | None = None
     branding: Branding | None = None
     webhook_url: AnyHttpUrl | None = None
+    financial_history_days: int | None = Field(default=None, ge=1, le=730)
 
     @field_validator("provider_order")
     @classmethod

@@ -229,4 +229,12 @@ class DisconnectResult(Model):
     bank_link_items: int
     provider_sessions: int
     documents: int
-    objects: int
+    objects: int = Field(
+        description="S3 object versions deleted: uploads, and fetched financial data (raw and normalised)"
+    )
+    financial_records: int = 0
+    connections_revoked: int = Field(default=0, description="Provider connections revoked (Plaid /item/remove ...)")
+    revoke_failed: list[Provider] = Field(
+        default_factory=list,
+        description="Providers whose revoke call failed; their connection is kept, so calling again retries it",
+    )

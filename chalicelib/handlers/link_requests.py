@@ -1,4 +1,4 @@
-"""SQS consumer: the bank-link waterfall's link requests and its "all providers failed" message."""
+"""SQS consumer of the bank-link waterfall: link requests, "all providers failed", and the data step."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ bp = Blueprint(__name__)
 @bp.on_sqs_message(queue=LINK_REQUEST_QUEUE, batch_size=10, maximum_batching_window_in_seconds=1)
 def link_request_worker(event: Any) -> dict[str, Any]:
     from chalicelib.services.bank_links import LinkRequest, WaterfallExhausted
+    from chalicelib.services.financial import FinancialDataFailed, FinancialDataRequest
 
     service = bootstrap.bank_links()
     if service.once is not None:
         service.once.register_context(event.context)
+    financial = service.financial or bootstrap.financial_data()
 
     def handle(record: SQSRecord) -> None:
         try:
@@ -35,6 +37,10 @@ def link_request_worker(event: Any) -> dict[str, Any]:
                 outcome = service.handle_link_request(LinkRequest.model_validate(body))
             elif kind == "waterfall_exhausted":
                 outcome = service.handle_exhausted(WaterfallExhausted.model_validate(body))
+            elif kind == "financial_data":
+                outcome = financial.handle_request(FinancialDataRequest.model_validate(body))
+            elif kind == "financial_data_failed":
+                outcome = financial.handle_failed(FinancialDataFailed.model_validate(body))
             else:
                 poison(record, "not a waterfall message")
         except (ValueError, ValidationError):

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import ProviderOutcome
     from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.financial import FinancialDataService
     from chalicelib.services.notifications import NotificationService
 
 # (headers, raw body) -> a verified outcome, None for a webhook type we ignore; raises WebhookRejected.
@@ -100,6 +101,7 @@ class BankLinkService:
         once: Once | None,
         settings: Settings,
         notifications: NotificationService | None = None,
+        financial: FinancialDataService | None = None,
     ) -> None:
         self.repo = repo
         self.invitations = invitations
@@ -112,6 +114,8 @@ class BankLinkService:
         self.settings = settings
         # Tells the lender (and its webhook) when every provider failed.
         self.notifications = notifications
+        # Revokes the provider connections and deletes the fetched data on disconnect.
+        self.financial = financial
 
     # --- start -------------------------------------------------------------------------------
     def start(self, tenant: Tenant, inv: Invitation) -> Attempt:
@@ -510,6 +514,12 @@ class BankLinkService:
             logger.info("Webhook after the decision: nothing to do", extra=log)
             return "duplicate"
         token = str(slot.get("task_token") or "")
+        if outcome.linked and outcome.credential:
+            # Before the task closes: the data step that follows reads it from the slot.
+            self.repo.remember_credential(
+                self.repo.slot_key(tenant_id, invitation_id, int(slot["attempt"]), int(slot["slot"])),
+                outcome.credential,
+            )
         if outcome.linked:
             result = self.workflow.succeed(
                 token, {"provider": outcome.provider.value, "session_id": outcome.session_id}
@@ -581,10 +591,19 @@ class BankLinkService:
         """
         if invitation.tenant_id != tenant.tenant_id:
             raise NotFound("no such invitation")
+        forgotten = self.financial.forget(tenant.tenant_id, invitation.invitation_id) if self.financial else None
         objects = self.documents.delete_prefix(document_prefix(tenant.tenant_id, invitation.invitation_id))
         links, sessions, docs = self.repo.delete_all(tenant.tenant_id, invitation.invitation_id)
         logger.info(
             "Bank links and documents deleted",
             extra={"tenant_id": tenant.tenant_id, "invitation_id": invitation.invitation_id, "objects": objects},
         )
-        return DisconnectResult(bank_link_items=links, provider_sessions=sessions, documents=docs, objects=objects)
+        return DisconnectResult(
+            bank_link_items=links,
+            provider_sessions=sessions,
+            documents=docs,
+            objects=objects,
+            financial_records=forgotten.financial_records if forgotten else 0,
+            connections_revoked=forgotten.connections_revoked if forgotten else 0,
+            revoke_failed=forgotten.revoke_failed if forgotten else [],
+        )

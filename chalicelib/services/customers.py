@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.invitation import Invitation, InvitationEvent, Status, utcnow
 from chalicelib.domain.model import Model
 from chalicelib.domain.waterfall import DisconnectResult
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, UpstreamError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -81,7 +81,11 @@ class CustomerService:
         submitted: that customer is removed with :meth:`remove`, which keeps the record and history."""
         inv = self.invitations.get(tenant, invitation_id)
         inv.ensure_deletable(submitted=self.bank_links.submitted(inv))
-        self.bank_links.disconnect(tenant, inv)
+        result = self.bank_links.disconnect(tenant, inv)
+        if result.revoke_failed:
+            # Deleting now would lose the only way to revoke the provider's access: keep it, retry later.
+            names = ", ".join(p.value for p in result.revoke_failed)
+            raise UpstreamError(f"the bank connection at {names} could not be revoked; please retry")
         self.invitations.delete(tenant, invitation_id)
 
     def disconnect(self, tenant: Tenant, customer_id: str, actor: str = "lender") -> DisconnectResult:

@@ -89,6 +89,22 @@ def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
         == "bank_linked"
     )
 
+    # The data step after the link: Finicity's sandbox data, normalised and summarised (figures worked out
+    # by hand in devstack/sandbox_data.py for the default 90 days).
+    def data_ready() -> dict[str, Any] | None:
+        body = requests.get(f"{api}/v1/invitations/{inv_id}/financial-data", headers=auth, timeout=10).json()
+        assert body["status"] in ("pending", "ready"), body
+        return body if body["status"] == "ready" else None
+
+    data = wait_for(data_ready, "the financial data")
+    assert (data["provider"], data["transaction_count"]) == ("finicity", 213)
+    assert [a["mask"] for a in data["accounts"]] == ["0001", "0002", "0003"]
+    summary = data["summary"]
+    assert (summary["average_daily_balance"], summary["lowest_balance"]) == ("9220.00", "2400.00")
+    assert (summary["days_negative"], summary["nsf_count"]) == (18, 6)
+    exported = requests.get(f"{api}/v1/invitations/{inv_id}/financial-data.csv", headers=auth, timeout=10)
+    assert exported.status_code == 200 and len(exported.text.strip().splitlines()) == 214
+
     upload = requests.post(
         f"{api}/portal/{token}/documents",
         json={"filename": "march.pdf", "content_type": "application/pdf", "size": 12},
@@ -119,3 +135,12 @@ def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
     # Forward-only status: documents came after the link (the portal-events consumer may already say completed).
     status = requests.get(f"{api}/v1/invitations/{inv_id}", headers=auth, timeout=10).json()["portal_status"]
     assert status in ("documents_uploaded", "completed")
+
+    # Disconnect: the provider's connection is revoked (Finicity deletes the customer) and the data is gone.
+    gone = requests.post(f"{api}/v1/customers/{inv_id}/disconnect", headers=auth, timeout=20)
+    assert gone.status_code == 200, gone.text
+    assert (gone.json()["connections_revoked"], gone.json()["revoke_failed"]) == (1, [])
+    connections = requests.get(f"{stack.sandbox}/sandbox/connections", timeout=10).json()
+    assert [c["removed"] for c in connections["finicity_customers"]] == [True]
+    after = requests.get(f"{api}/v1/invitations/{inv_id}/financial-data", headers=auth, timeout=10).json()
+    assert after["status"] == "none"

@@ -14,16 +14,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.adapters.providers.base import ProviderError, WebhookRejected
+from chalicelib.adapters.providers.base import Connection, DataNotReady, Fetched, ProviderError, WebhookRejected
 from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicity
 from chalicelib.config import LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
+from chalicelib.domain.financial import Account, AccountType, FinancialData, Transaction, account_id_for
 from chalicelib.domain.tenant import Provider
 from chalicelib.services.bank_links import WaterfallExhausted
 from tests.conftest import settle_executions
@@ -37,9 +40,37 @@ WAIT_S = 15.0
 # --- fakes (PART A's interface) ---------------------------------------------------------------------
 @dataclass
 class FakeProvider:
+    """A partner: link sessions (ProviderClient) and, after a link, the customer's data (FinancialDataSource)."""
+
     provider: Provider
     refuse: ErrorClass | None = None
     sessions: list[tuple[str, CustomerInfo, str]] = field(default_factory=list)
+    # The data: ``not_ready`` "come back later" answers first; ``refuse_data`` fails every fetch for good.
+    not_ready: int = 0
+    refuse_data: bool = False
+    refuse_revoke: bool = False
+    connects: list[str] = field(default_factory=list)
+    fetches: int = 0
+    revoked: list[str] = field(default_factory=list)
+
+    def connect(self, credential: str) -> Connection:
+        self.connects.append(credential)
+        return Connection(self.provider, f"access-{credential}", "item-1")
+
+    def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
+        self.fetches += 1
+        if self.not_ready > 0:
+            self.not_ready -= 1
+            raise DataNotReady("not yet", partner_code="PRODUCT_NOT_READY")
+        if self.refuse_data:
+            raise ProviderError("refused", partner_code="ITEM_LOGIN_REQUIRED")
+        data = fixture_data(self.provider, start, end)
+        return Fetched(data, [("accounts", {"accounts": [a.provider_account_id for a in data.accounts]})])
+
+    def revoke(self, connection: Connection) -> None:
+        if self.refuse_revoke:
+            raise ProviderError("down", retryable=True, partner_code="INTERNAL_SERVER_ERROR")
+        self.revoked.append(connection.access)
 
     def create_link_session(
         self, customer: CustomerInfo, *, webhook_url: str, redirect_url: str, reference: str
@@ -53,6 +84,48 @@ class FakeProvider:
         )
 
 
+def fixture_data(provider: Provider, start: date, end: date) -> FinancialData:
+    """One checking account ending at 500.00; worked by hand (balances rebuilt backwards from 500.00):
+    end-of-day 35.00 before the payroll on end-10, 2,035.00 until the NSF fee on end-5, 2,000.00 until
+    rent on end-2, 500.00 after. Lowest 35.00, never negative, one NSF fee, one deposit of 2,000.00."""
+    account = Account(
+        account_id=account_id_for(provider, "chk-1"),
+        provider_account_id="chk-1",
+        name="Business Checking",
+        mask="6789",
+        type=AccountType.CHECKING,
+        institution="First Platypus Bank",
+        current_balance=Decimal("500.00"),
+        available_balance=Decimal("450.00"),
+        as_of=end,
+    )
+
+    def txn(n: str, days_ago: int, amount: str, description: str, pending: bool = False) -> Transaction:
+        return Transaction(
+            transaction_id=n,
+            account_id=account.account_id,
+            date=end - timedelta(days=days_ago),
+            amount=Decimal(amount),
+            description=description,
+            pending=pending,
+        )
+
+    return FinancialData(
+        provider=provider,
+        institution="First Platypus Bank",
+        fetched_at=datetime.now(UTC),
+        period_start=start,
+        period_end=end,
+        accounts=[account],
+        transactions=[
+            txn("t1", 10, "2000.00", "ACME PAYROLL"),
+            txn("t2", 5, "-35.00", "NSF FEE"),
+            txn("t3", 2, "-1500.00", "=RENT+1"),
+            txn("t4", 1, "-10.00", "COFFEE", pending=True),
+        ],
+    )
+
+
 def fake_verifier(provider: Provider) -> Callable[[Mapping[str, str], bytes], ProviderOutcome | None]:
     def verify(headers: Mapping[str, str], body: bytes) -> ProviderOutcome | None:
         given = {k.lower(): v for k, v in headers.items()}.get("x-test-signature", "")
@@ -61,7 +134,7 @@ def fake_verifier(provider: Provider) -> Callable[[Mapping[str, str], bytes], Pr
         data = json.loads(body)
         if data.get("error_class"):
             return failed(provider, data["session_id"], data["event_id"], ErrorClass(data["error_class"]))
-        return linked(provider, data["session_id"], data["event_id"])
+        return linked(provider, data["session_id"], data["event_id"], credential=data.get("credential"))
 
     return verify
 
@@ -82,6 +155,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     secret = s.settings.finicity_webhook_secret
     service = bootstrap.bank_links()
     service.providers = fakes
+    service.financial.sources = fakes
     service.verifiers = {
         Provider.PLAID: fake_verifier(Provider.PLAID),
         Provider.FINICITY: lambda h, b: verify_finicity(h, b, secret),
@@ -170,6 +244,7 @@ def webhook(
     error: str | None = None,
     event_id: str | None = None,
     signature: str | None = None,
+    credential: str | None = None,
 ) -> tuple[int, Any]:
     event_id = event_id or uuid.uuid4().hex
     if provider == "finicity":
@@ -180,12 +255,18 @@ def webhook(
             "provider_error": "unableToConnect",
         }[error]
         body = json.dumps(
-            {"eventType": event_type, "eventId": event_id, "customerId": "1", "webhookData": {"session_id": session_id}}
+            {
+                "eventType": event_type,
+                "eventId": event_id,
+                "customerId": credential or "1",
+                "webhookData": {"session_id": session_id},
+            }
         ).encode()
         sig = signature or sign_finicity(body, bootstrap.services().settings.finicity_webhook_secret)
         headers = {"Content-Type": "application/json", "X-Signature": sig}
     else:
-        body = json.dumps({"session_id": session_id, "event_id": event_id, "error_class": error}).encode()
+        payload = {"session_id": session_id, "event_id": event_id, "error_class": error, "credential": credential}
+        body = json.dumps(payload).encode()
         sig = signature or hmac.new(TEST_SECRET, body, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "X-Test-Signature": sig}
     response = client.http.post(f"/webhooks/{provider}", headers=headers, body=body)

@@ -132,6 +132,6 @@ def test_three_provider_run_transition_count() -> None:
             else:
                 name = state["Next"]
 
-    assert len(path(0)) == 2  # Try1, Linked
-    assert len(path(2)) == 6  # Try1, Has2, Try2, Has3, Try3, Linked
+    assert len(path(0)) == 3  # Try1, FetchData, Linked
+    assert len(path(2)) == 7  # Try1, Has2, Try2, Has3, Try3, FetchData, Linked
     assert len(path(3)) == 7  # ... Try3, Exhausted, FellBackToDocuments

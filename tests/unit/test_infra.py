@@ -344,7 +344,7 @@ def _states_entered(sfn: Any, execution_arn: str) -> list[str]:
     return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
 
 
-def test_first_provider_links_in_two_transitions(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+def test_first_provider_links_then_fetches_data(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
     sfn, sqs, env = waterfall
     execution_arn = _start(sfn, env, "inv-1-attempt-1", PROVIDERS)
 
@@ -359,10 +359,49 @@ def test_first_provider_links_in_two_transitions(waterfall: tuple[Any, Any, dict
     }
     sfn.send_task_success(taskToken=request["task_token"], output=json.dumps({"provider": "plaid", "status": "linked"}))
 
+    data = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert {k: v for k, v in data.items() if k != "task_token"} == {
+        "type": "financial_data",
+        "tenant_id": "t-1",
+        "invitation_id": "inv-1",
+        "attempt": 1,
+        "provider": "plaid",
+    }
+    sfn.send_task_success(taskToken=data["task_token"], output=json.dumps({"outcome": "ready"}))
+
     execution = _finished(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"
-    assert json.loads(execution["output"])["result"] == {"provider": "plaid", "status": "linked"}
-    assert _states_entered(sfn, execution_arn) == ["Try1", "Linked"]
+    output = json.loads(execution["output"])
+    assert output["result"] == {"provider": "plaid", "status": "linked"}
+    assert output["data"] == {"outcome": "ready"}
+    assert _states_entered(sfn, execution_arn) == ["Try1", "FetchData", "Linked"]
+
+
+def test_data_not_ready_is_retried_then_reported(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
+    sfn, sqs, env = waterfall
+    queue_url = env["LINK_REQUEST_QUEUE_URL"]
+    execution_arn = _start(sfn, env, "inv-1-attempt-3", PROVIDERS)
+    request = _next_message(sqs, queue_url)
+    sfn.send_task_success(taskToken=request["task_token"], output=json.dumps({"provider": "plaid"}))
+
+    first = _next_message(sqs, queue_url)
+    assert first["type"] == "financial_data"
+    sfn.send_task_failure(taskToken=first["task_token"], error="FinancialData.NotReady", cause="come back later")
+    # The state machine's Retry sends the step again (not a sleeping Lambda). moto reuses the token across
+    # retries and may replay the earlier failure once, so answer every repeat until the step gives up.
+    repeats = 0
+    message = _next_message(sqs, queue_url)
+    while message["type"] == "financial_data" and repeats < 5:
+        repeats += 1
+        sfn.send_task_failure(taskToken=message["task_token"], error="FinancialData.Failed", cause="login_required")
+        message = _next_message(sqs, queue_url)
+    assert repeats >= 1
+    failed = message
+    assert failed["type"] == "financial_data_failed"
+    assert failed["error"]["Error"] == "FinancialData.Failed"
+    execution = _finished(sfn, execution_arn)
+    assert execution["status"] == "SUCCEEDED"  # the link stands; only the data is missing
+    assert _states_entered(sfn, execution_arn) == ["Try1", "FetchData", "DataUnavailable", "Linked"]
 
 
 def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
@@ -378,11 +417,14 @@ def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, 
     assert (second["type"], second["slot"], second["provider"]) == ("link_request", 2, "finicity")
     assert second["previous"]["Error"] == "Plaid.Exited"
     assert second["task_token"] != first["task_token"]
-    sfn.send_task_success(taskToken=second["task_token"], output=json.dumps({"status": "linked"}))
+    sfn.send_task_success(taskToken=second["task_token"], output=json.dumps({"provider": "finicity"}))
+    data = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
+    assert (data["type"], data["provider"]) == ("financial_data", "finicity")
+    sfn.send_task_success(taskToken=data["task_token"], output=json.dumps({"outcome": "ready"}))
 
     execution = _finished(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"
-    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Try2", "Linked"]
+    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Try2", "FetchData", "Linked"]
 
 
 def test_every_provider_failing_ends_in_documents(waterfall: tuple[Any, Any, dict[str, str]]) -> None:

@@ -130,6 +130,10 @@ class BankLinkRepository:
         ]
         self.table.transact(actions, conflict=lambda _: AlreadyClosed("the provider slot was already decided"))
 
+    def remember_credential(self, slot_key: dict[str, str], credential: str) -> None:
+        """Keep what the link webhook carried (Plaid's public token ...) for the data step to connect with."""
+        self.table.update(slot_key, {"credential": credential}, condition="attribute_exists(PK)")
+
     def close_slot(self, slot_key: dict[str, str], changes: dict[str, Any], extra: list[Action]) -> bool:
         """Record the slot's decision with ``extra`` (history, attempt, dedupe) atomically.
 

@@ -174,6 +174,19 @@ def document(tenant_id: str, invitation_id: str, document_id: str) -> Key:
 DOCUMENT_PREFIX = "DOC#"
 
 
+def financial_data(tenant_id: str, invitation_id: str) -> Key:
+    """The customer's financial data after a bank link: state, accounts, summary, where the rest is in S3."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "FIN#DATA"}
+
+
+def financial_connection(tenant_id: str, invitation_id: str, provider: str) -> Key:
+    """What reaches the customer's data at one provider (a Plaid access token): kept to revoke it later."""
+    return {"PK": invitation_pk(tenant_id, invitation_id), "SK": f"FIN#CONNECTION#{provider}"}
+
+
+FINANCIAL_PREFIX = "FIN#"
+
+
 def portal_submission(tenant_id: str, invitation_id: str) -> Key:
     """Marker that the customer submitted the portal, holding the published event's id."""
     return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "PORTAL#SUBMITTED"}

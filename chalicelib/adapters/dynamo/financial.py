@@ -1,0 +1,78 @@
+"""Persistence of a customer's financial data: one record per invitation, and the provider connections.
+
+The record lives in the invitation's partition (``FIN#DATA``) and holds the state, the accounts and the
+summary (small: tens of accounts, a few dozen months); the transactions themselves are in S3 (see
+:class:`~chalicelib.services.financial.FinancialDataService`). Moving to ``ready`` is conditional on the
+attempt, so a redelivered data step writes nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.dynamo import keys
+from chalicelib.errors import Conflict
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.invitations import Action
+    from chalicelib.adapters.dynamo.table import Item, Table
+
+
+class FinancialRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def record(self, tenant_id: str, invitation_id: str) -> Item | None:
+        return self.table.get(keys.financial_data(tenant_id, invitation_id), consistent=True)
+
+    def finish_action(self, tenant_id: str, invitation_id: str, record: dict[str, Any]) -> Action:
+        """Write the attempt's outcome (``ready`` or ``failed``) once.
+
+        The transaction fails when this attempt's data is already ``ready`` (a redelivery), or when a
+        failure would overwrite ready data; a newer attempt replaces an older one.
+        """
+        item = {**keys.financial_data(tenant_id, invitation_id), "type": "financial_data", **record}
+        return {
+            "Put": {
+                **self.table.t_put(item)["Put"],
+                "ConditionExpression": "attribute_not_exists(PK) OR #a < :a OR (#a = :a AND #st <> :ready)",
+                "ExpressionAttributeNames": {"#a": "attempt", "#st": "state"},
+                "ExpressionAttributeValues": {
+                    ":a": {"N": str(record["attempt"])},
+                    ":ready": {"S": "ready"},
+                },
+            }
+        }
+
+    def transact(self, actions: list[Action]) -> bool:
+        """False, writing nothing, when a condition failed (already recorded)."""
+        try:
+            self.table.transact(actions)
+        except Conflict:
+            return False
+        return True
+
+    # --- connections ------------------------------------------------------------------------------
+    def connection(self, tenant_id: str, invitation_id: str, provider: str) -> Item | None:
+        return self.table.get(keys.financial_connection(tenant_id, invitation_id, provider), consistent=True)
+
+    def connections(self, tenant_id: str, invitation_id: str) -> list[Item]:
+        items, _ = self.table.query(
+            keys.invitation_pk(tenant_id, invitation_id), sk_prefix="FIN#CONNECTION#", consistent=True
+        )
+        return items
+
+    def save_connection(self, tenant_id: str, invitation_id: str, record: dict[str, Any]) -> None:
+        """Keep what reaches the data; overwrites the provider's previous connection (a relink)."""
+        key = keys.financial_connection(tenant_id, invitation_id, record["provider"])
+        self.table.put({**key, "type": "financial_connection", **record})
+
+    def delete_connection(self, item: Item) -> None:
+        self.table.delete({"PK": item["PK"], "SK": item["SK"]})
+
+    def delete_record(self, tenant_id: str, invitation_id: str) -> bool:
+        key = keys.financial_data(tenant_id, invitation_id)
+        if self.table.get(key, consistent=True) is None:
+            return False
+        self.table.delete(key)
+        return True
