@@ -343,18 +343,22 @@ class FinancialDataService:
         latest = self._latest_linked(inv)
         return latest is not None and latest > int(record["attempt"])
 
-    def _data(self, tenant: Tenant, invitation_id: str) -> tuple[FinancialData, str]:
+    def _data(self, tenant: Tenant, invitation_id: str) -> tuple[FinancialData | None, str]:
+        """The stored data, or None while there is none (no link yet, pending, failed, disconnected)."""
         inv = self._invitation(tenant, invitation_id)
         record = self.repo.record(inv.tenant_id, inv.invitation_id)
         if record is None or record["state"] != "ready":
-            raise NotFound("no financial data for this invitation yet")
+            return None, ""
         stored = self.documents.get_json(record["transactions_key"])
         if stored is None:
-            raise NotFound("no financial data for this invitation")
+            return None, ""
         return FinancialData.model_validate(stored), str(record["fetched_at"])
 
     def transactions(self, tenant: Tenant, invitation_id: str, query: TransactionQuery) -> TransactionPage:
+        """Empty while there is no data: ``GET .../financial-data`` says why."""
         data, version = self._data(tenant, invitation_id)
+        if data is None:
+            return TransactionPage(items=[])
         chosen = select_transactions(data.transactions, query)
         offset = _decode_cursor(query.cursor, version)
         page = chosen[offset : offset + query.limit]
@@ -363,8 +367,10 @@ class FinancialDataService:
 
     def transactions_csv(self, tenant: Tenant, invitation_id: str, query: TransactionFilter) -> str:
         data, _ = self._data(tenant, invitation_id)
-        accounts = {a.account_id: a for a in data.accounts}
         rows: list[list[Any]] = [CSV_HEADER]
+        if data is None:
+            return to_csv(rows)
+        accounts = {a.account_id: a for a in data.accounts}
         for t in select_transactions(data.transactions, query):
             account = accounts.get(t.account_id)
             rows.append(
