@@ -22,6 +22,7 @@ MODULES = [
     "bench.create_invitation",
     "bench.send_consumer",
     "bench.import_10k",
+    "bench.financial_data",
 ]
 
 

@@ -1,16 +1,19 @@
 """The customer portal end to end on the local stack: the sandbox fails Plaid, Finicity links,
-a document is uploaded straight to S3, the portal is submitted."""
+the data step fetches Finicity's data (summary figures worked by hand, CRM webhook), a document is uploaded
+straight to S3, the portal is submitted, then the lender disconnects (the provider connection is revoked)."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.conftest import RunningStack
+from tests.integration.feedback_helpers import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -49,9 +52,21 @@ def complete(stack: RunningStack, link_url: str, outcome: str) -> None:
     assert response.json()["webhook_status"] == 200, response.json()
 
 
-def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
+@pytest.fixture
+def crm() -> Iterator[Receiver]:
+    """The lender's CRM: receives and verifies the webhooks."""
+    with Receiver() as receiver:
+        yield receiver
+
+
+def test_invitation_to_submitted_portal(stack: RunningStack, crm: Receiver) -> None:
     api = stack.api
     auth = {"Authorization": f"Bearer {stack.sign_up('Portal Lending')}"}
+    secret = requests.post(f"{api}/v1/tenant/webhook-secrets", json={}, headers=auth, timeout=10)
+    assert secret.status_code == 201, secret.text
+    crm.secret = secret.json()["secret"]
+    patched = requests.patch(f"{api}/v1/tenant/settings", json={"webhook_url": crm.url}, headers=auth, timeout=10)
+    assert patched.status_code == 200, patched.text
     created = requests.post(
         f"{api}/v1/invitations",
         json={"email": "owner@bakery.com", "owner": "Olivia", "first_name": "Sam", "send": False},
@@ -102,6 +117,13 @@ def test_invitation_to_submitted_portal(stack: RunningStack) -> None:
     summary = data["summary"]
     assert (summary["average_daily_balance"], summary["lowest_balance"]) == ("9220.00", "2400.00")
     assert (summary["days_negative"], summary["nsf_count"]) == (18, 6)
+
+    def data_event() -> list[dict[str, Any]]:
+        bodies = [(r["verified"], json.loads(r["body"])) for r in crm.requests]
+        return [b for ok, b in bodies if ok and b["type"] == "invitation.financial_data_ready"]
+
+    (event,) = wait_for(data_event, "the CRM to receive invitation.financial_data_ready")
+    assert (event["data"]["invitation_id"], event["data"]["transactions"]) == (inv_id, 213)
     exported = requests.get(f"{api}/v1/invitations/{inv_id}/financial-data.csv", headers=auth, timeout=10)
     assert exported.status_code == 200 and len(exported.text.strip().splitlines()) == 214
 
