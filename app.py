@@ -7,10 +7,10 @@ from typing import Any
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
+from chalicelib.api import console, console_invitations, invitations, openapi, pages, portal, tenants
 from chalicelib.api import customers as customer_routes
 from chalicelib.api import financial as financial_routes
 from chalicelib.api import imports as import_routes
-from chalicelib.api import invitations, openapi, pages, portal, tenants
 from chalicelib.api import join as join_pages
 from chalicelib.api import notifications as notification_routes
 from chalicelib.api import webhooks as webhook_routes
@@ -49,6 +49,8 @@ app.register_blueprint(financial_routes.bp)
 app.register_blueprint(webhook_routes.bp)
 app.register_blueprint(pages.bp)
 app.register_blueprint(join_pages.bp)
+app.register_blueprint(console.bp)
+app.register_blueprint(console_invitations.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
     from chalicelib.api import dev
 

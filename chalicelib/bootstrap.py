@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.services.join import JoinService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
+    from chalicelib.services.staff import StaffService
     from chalicelib.services.webhooks_out import WebhookService
 
 
@@ -261,6 +262,19 @@ def customers() -> CustomerService:
     return CustomerService(s.invitations, s.invitation_repo, AccountRepository(s.table), bank_links())
 
 
+@cache
+def staff() -> StaffService:
+    """Lender staff: console sign-up, sign-in, sessions, teammates."""
+    from chalicelib.adapters.dynamo.staff import StaffRepository
+    from chalicelib.adapters.passwords import PasswordHasher
+    from chalicelib.services.staff import StaffService
+
+    s = services()
+    return StaffService(
+        s.tenants, s.tenant_repo, StaffRepository(s.table), RateLimiter(s.table), PasswordHasher(), s.settings
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and the local stack change the environment)."""
     for builder in (
@@ -275,6 +289,7 @@ def reset() -> None:
         imports,
         provider_clients,
         financial_data,
+        staff,
     ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.
         clear = getattr(builder, "cache_clear", None)

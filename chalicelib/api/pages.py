@@ -7,10 +7,12 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
+from chalicelib.api.console_web import session_cookie
 from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
 from chalicelib.api.routing import endpoint, validation_fields
-from chalicelib.bootstrap import services
-from chalicelib.errors import Conflict, RateLimited
+from chalicelib.bootstrap import services, staff
+from chalicelib.domain.staff import check_password
+from chalicelib.errors import Conflict, RateLimited, ValidationFailed
 from chalicelib.services.tenants import CreateTenant
 from chalicelib.web import page
 
@@ -20,6 +22,8 @@ LABELS = {
     "name": "Institution name",
     "subdomain": "Subdomain",
     "admin_email": "Administrator email",
+    "admin_name": "Your name",
+    "password": "Password",
     "data_residency": "Data residency",
     "csrf_token": "Form",
 }
@@ -60,14 +64,34 @@ def signup_submit(request: Any, **_: Any) -> Response:
     values = {k: form.get(k, "") for k in ("name", "subdomain", "admin_email", "data_residency")}
     if not csrf_valid(request, form):
         return _form(request, values, {"csrf_token": "the form expired, please submit it again"}, 400)
+    values["admin_name"] = form.get("admin_name", "")
+    errors: dict[str, str] = {}
     try:
-        created = services().tenants.sign_up(CreateTenant.model_validate(values), ip=client_ip(request))
+        request_model = CreateTenant.model_validate({k: v for k, v in values.items() if k != "admin_name"})
     except ValidationError as exc:
-        return _form(request, values, validation_fields(exc), 400)
+        errors = validation_fields(exc)
+    try:
+        check_password(form.get("password", ""))
+    except ValidationFailed as exc:
+        errors |= exc.fields
+    if errors:
+        return _form(request, values, errors, 400)
+    try:
+        created, signed_in = staff().sign_up_lender(
+            request_model, values["admin_name"], form.get("password", ""), ip=client_ip(request)
+        )
     except Conflict as exc:
         return _form(request, values, exc.fields or {"subdomain": exc.message}, 409)
     except RateLimited as exc:
         return _form(request, values, {"name": f"{exc.message}; try again in {exc.retry_after} seconds"}, 429)
     settings = services().settings
     join = settings.join_url(created.tenant.subdomain, created.tenant.data_residency)
-    return page("signup_done.html", status=201, tenant=created.tenant, api_key=created.api_key, join_url=join)
+    # The first admin is signed in: the page shows the API key once and leads into the console.
+    return page(
+        "signup_done.html",
+        status=201,
+        headers={"Set-Cookie": session_cookie(signed_in.session_id)},
+        tenant=created.tenant,
+        api_key=created.api_key,
+        join_url=join,
+    )

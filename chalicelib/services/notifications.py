@@ -72,6 +72,10 @@ class NotificationService:
         )
         return NotificationPage(items=items, unread_count=self.repo.unread_count(tenant.tenant_id), next_cursor=cursor)
 
+    def unread_count(self, tenant: Tenant) -> int:
+        """The number on the console's bell."""
+        return self.repo.unread_count(tenant.tenant_id)
+
     def mark_read(self, tenant: Tenant, notification_id: str) -> Notification:
         found = self.repo.get(tenant.tenant_id, notification_id) if notification_id.startswith("ntf_") else None
         if found is None:

@@ -257,3 +257,21 @@ def import_chunk(tenant_id: str, job_id: str, index: int) -> Key:
 
 def import_result(tenant_id: str, job_id: str, index: int) -> Key:
     return {"PK": import_pk(tenant_id, job_id), "SK": f"RESULT#{index:05d}"}
+
+
+# --- lender staff and console sessions ----------------------------------------------------------
+STAFF_PREFIX = "STAFF#"
+
+
+def staff(tenant_id: str, staff_id: str) -> Key:
+    return {"PK": tenant_pk(tenant_id), "SK": f"STAFF#{staff_id}"}
+
+
+def staff_email(tenant_id: str, email: str) -> Key:
+    """One staff member per email in a lender; sign-in finds the member here."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"STAFFEMAIL#{email}"}
+
+
+def console_session(session_hash: str) -> Key:
+    """A signed-in staff member's console session, found by the hash of the random id in their cookie."""
+    return {"PK": f"CONSOLESESSION#{session_hash}", "SK": "CONSOLESESSION"}

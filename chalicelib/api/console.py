@@ -1,0 +1,201 @@
+"""Console routes: sign-in, sign-out, a teammate's invitation link, the console's one script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.console_web import (
+    LENDER_COOKIE,
+    SESSION_COOKIE,
+    Ctx,
+    console_page,
+    redirect,
+    session_cookie,
+)
+from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
+from chalicelib.bootstrap import services, staff
+from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from chalicelib.observability import logger
+from chalicelib.web import page
+
+if TYPE_CHECKING:
+    from chalice.app import Request
+
+bp = Blueprint(__name__)
+
+FORM = ["application/x-www-form-urlencoded"]
+SCRIPT = Path(__file__).resolve().parents[1] / "templates" / "console" / "console.js"
+LOGIN_LABELS = {"lender": "Lender subdomain", "email": "Email", "password": "Password", "csrf_token": "Form"}
+ACCEPT_LABELS = {"name": "Your name", "password": "Password", "csrf_token": "Form"}
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a console path: never another site (``//evil``) or a scheme."""
+    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/console/invitations"
+
+
+def _anonymous(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """A page for someone not signed in, with the double-submit CSRF cookie its form needs."""
+    token, fresh = csrf_token(request)
+    settings = services().settings
+    headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=not settings.is_local)} if fresh else {}
+    return page(
+        f"console/{template}",
+        status=status,
+        headers=headers,
+        csrf_token=token,
+        base_domain=settings.base_domain_us,
+        **context,
+    )
+
+
+@bp.route("/console", methods=["GET"])
+def console_root() -> Response:
+    return redirect("/console/invitations")
+
+
+@bp.route("/console/static/console.js", methods=["GET"])
+def console_script() -> Response:
+    return Response(
+        body=SCRIPT.read_text(),
+        status_code=200,
+        headers={
+            "Content-Type": "text/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@bp.route("/console/login", methods=["GET"])
+def login_page() -> Response:
+    request = bp.current_request
+    query: dict[str, str] = dict(request.query_params or {})
+    if staff().session(cookies(request).get(SESSION_COOKIE)) is not None:
+        return redirect(_safe_next(query.get("next")))
+    values = {"lender": query.get("lender") or cookies(request).get(LENDER_COOKIE, "")}
+    return _anonymous(
+        request,
+        "login.html",
+        values=values,
+        errors={},
+        labels=LOGIN_LABELS,
+        next=_safe_next(query.get("next")),
+        notice="You are signed out." if query.get("signed_out") else None,
+    )
+
+
+@bp.route("/console/login", methods=["POST"], content_types=FORM)
+def login_submit() -> Response:
+    request = bp.current_request
+    form = parse_form(request)
+    values = {"lender": form.get("lender", "").strip().lower(), "email": form.get("email", "").strip()}
+    nxt = _safe_next(form.get("next"))
+
+    def again(status: int, errors: dict[str, str], headers: dict[str, str] | None = None) -> Response:
+        response = _anonymous(
+            request, "login.html", status, values=values, errors=errors, labels=LOGIN_LABELS, next=nxt, notice=None
+        )
+        response.headers.update(headers or {})
+        return response
+
+    if not csrf_valid(request, form):
+        return again(400, {"csrf_token": "the form expired, please sign in again"})
+    missing = {k: "enter your " + LOGIN_LABELS[k].lower() for k in ("lender", "email", "password") if not form.get(k)}
+    if missing:
+        return again(400, missing)
+    try:
+        signed_in = staff().sign_in(values["lender"], values["email"], form.get("password", ""), client_ip(request))
+    except RateLimited as exc:
+        return again(
+            429,
+            {"password": f"too many attempts; try again in {exc.retry_after} seconds"},
+            {"Retry-After": str(exc.retry_after)},
+        )
+    except Unauthorized:
+        return again(401, {"password": "the lender, email or password is incorrect"})
+    except Forbidden as exc:
+        return again(403, {"email": exc.message})
+    except DomainError:
+        logger.exception("Console sign-in failed")
+        return again(503, {"password": "sign-in is unavailable right now, please try again"})
+    secure = not services().settings.is_local
+    lender = signed_in.session.tenant.subdomain  # the stored name, never the typed text, goes in a header
+    remember = cookie_header(LENDER_COOKIE, lender, secure=secure, max_age=365 * 24 * 3600, path="/console")
+    response = redirect(nxt)
+    response.headers["Set-Cookie"] = [session_cookie(signed_in.session_id), remember]
+    return response
+
+
+@console_page(bp, "/console/logout", ("POST",))
+def logout(ctx: Ctx) -> Response:
+    staff().sign_out(cookies(ctx.request).get(SESSION_COOKIE))
+    return redirect("/console/login?signed_out=1", {"Set-Cookie": session_cookie("", max_age=0)})
+
+
+@bp.route("/console/accept/{token}", methods=["GET"])
+def accept_page(token: str) -> Response:
+    request = bp.current_request
+    found = staff().invitation(token)
+    if found is None:
+        return page(
+            "console/error.html",
+            status=404,
+            title="This link no longer works",
+            message="This invitation link was already used or has expired. Ask an administrator to invite you again.",
+        )
+    tenant, member = found
+    return _anonymous(
+        request,
+        "accept.html",
+        token=token,
+        lender=tenant.display_name,
+        member=member,
+        values={"name": member.name or ""},
+        errors={},
+        labels=ACCEPT_LABELS,
+    )
+
+
+@bp.route("/console/accept/{token}", methods=["POST"], content_types=FORM)
+def accept_submit(token: str) -> Response:
+    request = bp.current_request
+    form = parse_form(request)
+    found = staff().invitation(token)
+    if found is None:
+        return page(
+            "console/error.html",
+            status=404,
+            title="This link no longer works",
+            message="This invitation link was already used or has expired. Ask an administrator to invite you again.",
+        )
+    tenant, member = found
+    values = {"name": form.get("name", "")}
+
+    def again(status: int, errors: dict[str, str]) -> Response:
+        return _anonymous(
+            request,
+            "accept.html",
+            status,
+            token=token,
+            lender=tenant.display_name,
+            member=member,
+            values=values,
+            errors=errors,
+            labels=ACCEPT_LABELS,
+        )
+
+    if not csrf_valid(request, form):
+        return again(400, {"csrf_token": "the form expired, please submit it again"})
+    try:
+        signed_in = staff().accept(token, form.get("name"), form.get("password", ""))
+    except ValidationFailed as exc:
+        return again(400, exc.fields)
+    except NotFound as exc:
+        return page("console/error.html", status=404, title="This link no longer works", message=exc.message)
+    return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})

@@ -1,0 +1,330 @@
+"""Console pages: the invitation list, add / edit / remove, bulk resend, detail, portal link.
+
+Every action calls the same service as the API route that does it (InvitationService,
+CustomerService); these views only turn forms into the API's models and results into pages.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from chalice import Blueprint, Response
+from pydantic import ValidationError
+
+from chalicelib.api.console_web import Ctx, console_page, redirect
+from chalicelib.api.routing import invalid, validation_fields
+from chalicelib.bootstrap import customers, imports, services, staff
+from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
+from chalicelib.errors import Conflict, DomainError, RateLimited, ValidationFailed
+from chalicelib.services.invitations import ListQuery, ResendRequest
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tenant import Tenant
+
+bp = Blueprint(__name__)
+
+PAGE_SIZE = 25
+TABS = (("", "All"), ("PENDING", "Pending"), ("JOINED", "Joined"), ("INACTIVE", "Inactive"))
+FIELDS = ("first_name", "last_name", "email", "phone", "business_legal_name", "owner", "banking_integration", "channel")
+LABELS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "phone": "Phone number",
+    "business_legal_name": "Business legal name",
+    "owner": "Owner",
+    "banking_integration": "Banking integration",
+    "channel": "Invite by",
+    "form": "Form",
+    "ids": "Invitations",
+}
+INTEGRATIONS = (
+    ("waterfall", "Waterfall: Plaid, then Finicity, then MX (recommended)"),
+    ("plaid", "Plaid only"),
+    ("finicity", "Finicity only"),
+    ("mx", "MX only"),
+)
+CHANNELS = (("email", "Email"), ("sms", "SMS"), ("both", "Email and SMS"))
+NOTICES = {
+    "created": "The customer was added and their invitation is on its way.",
+    "added": "The customer was added (no invitation sent).",
+    "edited": "The invitation was saved.",
+    "edited_sent": "The invitation was saved and sent again.",
+    "removed": "The invitation was removed.",
+    "resent": "The invitation was sent again.",
+}
+OUTCOMES = {
+    "queued": "Sent again",
+    "not_found": "Not found",
+    "refused": "Not sent",
+    "rate_limited": "Not sent yet",
+    "error": "Failed, try again",
+}
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """The model's errors by form field (a rule across fields lands on the field it is about)."""
+    errors: dict[str, str] = {}
+    for name, message in validation_fields(exc).items():
+        target = name.split(".")[0]
+        if target == "body":
+            target = "phone" if "phone" in message else "form"
+        if message == "Field required":
+            message = "this field is required"
+        errors.setdefault(target, message)
+    return errors
+
+
+def owner_options(tenant: Tenant, current: str | None = None) -> list[tuple[str, str]]:
+    """The lender's staff; an owner set through the API (free text, from a CRM) stays selectable."""
+    names = staff().owners(tenant)
+    if current and current not in names:
+        names.append(current)
+    return [(n, n) for n in names]
+
+
+def staff_names(tenant: Tenant) -> dict[str, str]:
+    return {f"staff:{m.staff_id}": m.display_name for m in staff().members(tenant)}
+
+
+def _list_query(ctx: Ctx) -> ListQuery:
+    q = ctx.query
+    params = {
+        "status": q.get("status") or None,
+        "q": (q.get("q") or "").strip() or None,
+        "owner": q.get("owner") or None,
+        "cursor": q.get("cursor") or None,
+        "limit": PAGE_SIZE,
+    }
+    try:
+        return ListQuery.model_validate({k: v for k, v in params.items() if v is not None})
+    except ValidationError as exc:
+        raise invalid(exc, "search") from exc
+
+
+def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    query = _list_query(ctx)
+    result = services().invitations.search(ctx.tenant, query)
+    base = {
+        k: v
+        for k, v in {"status": ctx.query.get("status", ""), "q": query.q or "", "owner": query.owner or ""}.items()
+        if v
+    }
+    next_url = (
+        f"/console/invitations?{urlencode({**base, 'cursor': result.next_cursor})}" if result.next_cursor else None
+    )
+    return ctx.render(
+        "invitations.html",
+        status=status,
+        items=result.items,
+        tabs=TABS,
+        current=ctx.query.get("status", ""),
+        q=query.q or "",
+        owner=query.owner or "",
+        owners=owner_options(ctx.tenant),
+        next_url=next_url,
+        first_url=f"/console/invitations?{urlencode(base)}" if query.cursor else None,
+        export_url=f"/console/invitations/export?{urlencode(base)}",
+        notice=NOTICES.get(ctx.query.get("notice", "")),
+        **extra,
+    )
+
+
+@console_page(bp, "/console/invitations", section="invitations")
+def invitation_list(ctx: Ctx) -> Response:
+    return _list(ctx)
+
+
+# --- add a customer ------------------------------------------------------------------------------
+def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    return ctx.render(
+        "invitation_form.html",
+        status=status,
+        mode="new",
+        values=values,
+        errors=errors,
+        labels=LABELS,
+        owners=owner_options(ctx.tenant, values.get("owner")),
+        integrations=INTEGRATIONS,
+        channels=CHANNELS,
+        action="/console/invitations/new",
+    )
+
+
+@console_page(bp, "/console/invitations/new", section="invitations")
+def invitation_new(ctx: Ctx) -> Response:
+    values = {
+        "owner": ctx.staff.display_name,
+        "banking_integration": ctx.tenant.settings.default_banking_integration.value,
+        "channel": "email",
+        "form_id": secrets.token_urlsafe(16),
+    }
+    return _new_form(ctx, values, {})
+
+
+@console_page(bp, "/console/invitations/new", ("POST",), section="invitations")
+def invitation_create(ctx: Ctx) -> Response:
+    form = ctx.form
+    values = {k: form.get(k, "").strip() for k in FIELDS} | {"form_id": form.get("form_id", "")}
+    data: dict[str, Any] = {k: v for k, v in values.items() if v and k in FIELDS}
+    data["send"] = form.get("send", "1") == "1"
+    try:
+        body = CreateInvitation.model_validate(data)
+    except ValidationError as exc:
+        return _new_form(ctx, values, field_errors(exc), 400)
+    # The form's own id makes a double submit (or a reload of the POST) create one invitation.
+    key = values["form_id"] if 16 <= len(values["form_id"]) <= 64 else None
+    try:
+        inv = services().invitations.create(ctx.tenant, body, idempotency_key=key and f"console:{key}", actor=ctx.actor)
+    except Conflict as exc:
+        return _new_form(ctx, values, {"email": exc.message}, 409)
+    except ValidationFailed as exc:
+        return _new_form(ctx, values, exc.fields or {"form": exc.message}, 400)
+    return redirect(f"/console/invitations/{inv.invitation_id}?notice={'created' if body.send else 'added'}")
+
+
+# --- bulk resend, export ----------------------------------------------------------------------
+@console_page(bp, "/console/invitations/resend", ("POST",), section="invitations")
+def invitation_resend(ctx: Ctx) -> Response:
+    chosen = [i for i in dict.fromkeys(ctx.lists.get("ids", [])) if i][:100]
+    if not chosen:
+        return _list(ctx, 400, errors={"ids": "select at least one invitation to resend"}, labels=LABELS)
+    result = services().invitations.resend(ctx.tenant, ResendRequest(ids=chosen), actor=ctx.actor)
+    rows = []
+    for outcome in result.results:
+        try:
+            inv: Invitation | None = services().invitations.get(ctx.tenant, outcome.invitation_id)
+        except DomainError:
+            inv = None
+        rows.append({"outcome": outcome, "label": OUTCOMES[outcome.outcome], "invitation": inv})
+    sent = sum(1 for r in result.results if r.outcome == "queued")
+    return ctx.render("resend_results.html", rows=rows, sent=sent, total=len(rows))
+
+
+@console_page(bp, "/console/invitations/export", section="invitations")
+def invitation_export(ctx: Ctx) -> Response:
+    from chalicelib.api.imports import csv_response
+    from chalicelib.services.imports import ExportQuery
+
+    params = {
+        k: v
+        for k, v in {
+            "status": ctx.query.get("status"),
+            "q": ctx.query.get("q"),
+            "owner": ctx.query.get("owner"),
+        }.items()
+        if v
+    }
+    try:
+        query = ExportQuery.model_validate(params)
+    except ValidationError as exc:
+        raise invalid(exc, "export") from exc
+    return csv_response(imports().export(ctx.tenant, query), "invitations.csv")
+
+
+# --- one invitation -------------------------------------------------------------------------------
+@console_page(bp, "/console/invitations/{invitation_id}", section="invitations")
+def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
+    service = services().invitations
+    inv = service.get(ctx.tenant, invitation_id)
+    history = service.history(ctx.tenant, invitation_id, 200)
+    comms = service.communications(ctx.tenant, invitation_id)
+    return ctx.render(
+        "invitation_detail.html",
+        inv=inv,
+        history=history.items,
+        comms=comms.items,
+        names=staff_names(ctx.tenant),
+        notice=NOTICES.get(ctx.query.get("notice", "")),
+    )
+
+
+def _edit_form(
+    ctx: Ctx, inv: Invitation, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Response:
+    return ctx.render(
+        "invitation_form.html",
+        status=status,
+        mode="edit",
+        inv=inv,
+        values=values,
+        errors=errors,
+        labels=LABELS,
+        owners=owner_options(ctx.tenant, values.get("owner")),
+        integrations=INTEGRATIONS,
+        channels=CHANNELS,
+        action=f"/console/invitations/{inv.invitation_id}/edit",
+    )
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/edit", section="invitations")
+def invitation_edit(ctx: Ctx, invitation_id: str) -> Response:
+    inv = services().invitations.get(ctx.tenant, invitation_id)
+    inv.ensure_editable()
+    values = {k: str(getattr(inv, k) or "") for k in FIELDS} | {"version": str(inv.version)}
+    return _edit_form(ctx, inv, values, {})
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/edit", ("POST",), section="invitations")
+def invitation_update(ctx: Ctx, invitation_id: str) -> Response:
+    inv = services().invitations.get(ctx.tenant, invitation_id)
+    form = ctx.form
+    values = {k: form.get(k, "").strip() for k in FIELDS} | {"version": form.get("version", "")}
+    data: dict[str, Any] = {k: (v or None) for k, v in values.items() if k in FIELDS}
+    data["email"], data["owner"] = values["email"], values["owner"]  # required: blank is an error, not "unchanged"
+    if not data["banking_integration"]:
+        data.pop("banking_integration")
+    if not data["channel"]:
+        data.pop("channel")
+    data["send"] = form.get("send") == "1"
+    data["expected_version"] = int(values["version"]) if values["version"].isdigit() else None
+    try:
+        patch = EditInvitation.model_validate(data)
+        services().invitations.edit(ctx.tenant, invitation_id, patch, actor=ctx.actor)
+    except ValidationError as exc:
+        return _edit_form(ctx, inv, values, field_errors(exc), 400)
+    except RateLimited as exc:
+        return _edit_form(ctx, inv, values, {"form": f"{exc.message}"}, 429)
+    except Conflict as exc:
+        if inv.status is not Status.PENDING:
+            raise
+        fresh = services().invitations.get(ctx.tenant, invitation_id)
+        return _edit_form(ctx, fresh, values | {"version": str(fresh.version)}, {"form": exc.message}, 409)
+    except ValidationFailed as exc:
+        return _edit_form(ctx, inv, values, exc.fields or {"form": exc.message}, 400)
+    return redirect(f"/console/invitations/{invitation_id}?notice={'edited_sent' if patch.send else 'edited'}")
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/remove", section="invitations")
+def invitation_remove_confirm(ctx: Ctx, invitation_id: str) -> Response:
+    inv = services().invitations.get(ctx.tenant, invitation_id)
+    inv.ensure_deletable()
+    return ctx.render("invitation_remove.html", inv=inv)
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/remove", ("POST",), section="invitations")
+def invitation_remove(ctx: Ctx, invitation_id: str) -> Response:
+    customers().delete_invitation(ctx.tenant, invitation_id)
+    return redirect("/console/invitations?notice=removed")
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/resend", ("POST",), section="invitations")
+def invitation_resend_one(ctx: Ctx, invitation_id: str) -> Response:
+    services().invitations.send(ctx.tenant, invitation_id, actor=ctx.actor)
+    return redirect(f"/console/invitations/{invitation_id}?notice=resent")
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/portal-link", section="invitations")
+def invitation_portal_link(ctx: Ctx, invitation_id: str) -> Response:
+    link = services().invitations.portal_link(ctx.tenant, invitation_id, actor=ctx.actor)
+    if ctx.query.get("format") == "json":
+        return Response(
+            body=json.dumps({"url": link.url, "expires_at": link.expires_at.isoformat()}),
+            status_code=200,
+            headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+        )
+    inv = services().invitations.get(ctx.tenant, invitation_id)
+    return ctx.render("portal_link.html", inv=inv, link=link)

@@ -1,0 +1,112 @@
+"""Lender staff: the people who sign in to the console, their roles and the rules between them.
+
+Plain Python, no I/O. An admin manages settings, API keys and staff; an officer works with
+invitations, imports, customers and the communication log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ConfigDict, EmailStr, Field, field_validator
+
+from chalicelib.domain.account import PASSWORD_MAX, PASSWORD_MIN, Limit, password_problem
+from chalicelib.domain.model import Model
+from chalicelib.errors import Conflict, Forbidden, ValidationFailed
+
+SESSION_TTL_SECONDS = 12 * 3600
+INVITE_TTL_SECONDS = 7 * 24 * 3600
+RESET_TTL_SECONDS = 3600
+INVITE_PURPOSE = "staff_invite"
+RESET_PURPOSE = "staff_reset"
+
+# A stranger who types wrong passwords for an officer's email slows down only their own address:
+# the per-account limit is per (account, IP), never per account alone, so nobody can lock an
+# officer out from elsewhere. The per-IP limit bounds how many accounts one address can try.
+LOGIN_PER_IP = Limit("console-login-ip", 30, 600)
+LOGIN_PER_ACCOUNT_IP = Limit("console-login-account-ip", 10, 900)
+RESET_PER_IP = Limit("console-reset-ip", 10, 3600)
+RESET_PER_ACCOUNT = Limit("console-reset-account", 3, 3600)
+
+PASSWORD_WORDS = {
+    "too_short": f"must be at least {PASSWORD_MIN} characters",
+    "too_long": f"must be at most {PASSWORD_MAX} characters",
+}
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OFFICER = "officer"
+
+
+class StaffStatus(StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class StaffMember(Model):
+    """One person at a lender who signs in to the console."""
+
+    staff_id: str
+    tenant_id: str
+    email: str
+    name: str | None = None
+    role: Role
+    status: StaffStatus
+    created_at: datetime
+    invited_by: str | None = None
+    version: int = 1
+    # argon2id; never shown. None until an invited teammate chooses a password.
+    password_hash: str | None = Field(default=None, repr=False)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN and self.status is StaffStatus.ACTIVE
+
+    def ensure_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("only an administrator can do this")
+
+
+def check_password(password: str, field: str = "password") -> None:
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed(f"the {field} {PASSWORD_WORDS[problem]}", fields={field: PASSWORD_WORDS[problem]})
+
+
+class NewStaff(Model):
+    """Who a lender's admin invites (or who signs the lender up)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=120)
+    role: Role = Role.OFFICER
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("name")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def ensure_change_allowed(
+    actor: StaffMember, target: StaffMember, role: Role | None, deactivate: bool, active_admins: int
+) -> None:
+    """An admin changes other people; the lender always keeps one active admin."""
+    actor.ensure_admin()
+    if actor.staff_id == target.staff_id and (deactivate or (role is not None and role is not Role.ADMIN)):
+        raise Conflict("you cannot demote or deactivate yourself; ask another administrator")
+    losing_admin = target.is_admin and (deactivate or (role is not None and role is not Role.ADMIN))
+    if losing_admin and active_admins <= 1:
+        raise Conflict("the lender must keep at least one active administrator")

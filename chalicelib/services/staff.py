@@ -1,0 +1,268 @@
+"""Use cases for lender staff: console sign-up, sign-in and sessions, teammates and their roles.
+
+The console's pages call these and the same services as the API; a session names one staff member
+of one lender, and that lender is the only tenant any console request can reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.domain import ids, links
+from chalicelib.domain.staff import (
+    INVITE_PURPOSE,
+    INVITE_TTL_SECONDS,
+    LOGIN_PER_ACCOUNT_IP,
+    LOGIN_PER_IP,
+    SESSION_TTL_SECONDS,
+    NewStaff,
+    Role,
+    StaffMember,
+    StaffStatus,
+    check_password,
+    ensure_change_allowed,
+)
+from chalicelib.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.staff import StaffRepository
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.passwords import PasswordHasher
+    from chalicelib.adapters.ratelimit import RateLimiter
+    from chalicelib.config import Settings
+    from chalicelib.domain.account import Limit
+    from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.tenants import CreateTenant, TenantCreated, TenantService
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A live console session: who is signed in, for which lender, and the session's CSRF token."""
+
+    tenant: Tenant
+    staff: StaffMember
+    csrf_token: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session_id: str
+    session: ConsoleSession
+
+
+@dataclass(frozen=True)
+class StaffInvited:
+    member: StaffMember
+    link: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class StaffService:
+    def __init__(
+        self,
+        tenants: TenantService,
+        tenant_repo: TenantRepository,
+        repo: StaffRepository,
+        limiter: RateLimiter,
+        hasher: PasswordHasher,
+        settings: Settings,
+    ) -> None:
+        self.tenants = tenants
+        self.tenant_repo = tenant_repo
+        self.repo = repo
+        self.limiter = limiter
+        self.hasher = hasher
+        self.settings = settings
+
+    # --- sign-up, sign-in, sessions -----------------------------------------------------------
+    def sign_up_lender(
+        self, request: CreateTenant, name: str | None, password: str, ip: str
+    ) -> tuple[TenantCreated, SignedIn]:
+        """Create the lender, its first API key and its first admin (``admin_email``), signed in.
+
+        Raises ValidationFailed (password), Conflict (subdomain), RateLimited (sign-ups from one IP).
+        """
+        check_password(password)
+        created = self.tenants.sign_up(request, ip=ip)
+        admin = StaffMember(
+            staff_id=ids.new_id("stf"),
+            tenant_id=created.tenant.tenant_id,
+            email=created.tenant.admin_email.lower(),
+            name=(name or "").strip()[:120] or None,
+            role=Role.ADMIN,
+            status=StaffStatus.ACTIVE,
+            created_at=datetime.now(UTC),
+            password_hash=self.hasher.hash(password),
+        )
+        self.repo.create(admin)
+        logger.info("Lender admin created", extra={"tenant_id": admin.tenant_id, "staff_id": admin.staff_id})
+        return created, self._start(admin, created.tenant)
+
+    def _limit(self, limit: Limit, subject: str) -> None:
+        decision = self.limiter.hit(limit, subject)
+        if not decision.allowed:
+            logger.info("Rate limited", extra={"scope": limit.scope})
+            raise RateLimited("too many sign-in attempts", retry_after=decision.retry_after)
+
+    def sign_in(self, subdomain: str, email: str, password: str, ip: str) -> SignedIn:
+        """Raises RateLimited, Unauthorized (any wrong part costs and reads the same), Forbidden
+        (the right password of a deactivated member)."""
+        subdomain = subdomain.strip().lower()[:63]
+        email = email.strip().lower()[:254]
+        password = password[:1024]  # bound the hashing work of absurd inputs
+        self._limit(LOGIN_PER_IP, ip)
+        self._limit(LOGIN_PER_ACCOUNT_IP, f"{subdomain}\n{email}\n{ip}")
+        tenant = self.tenant_repo.by_subdomain(subdomain) if subdomain and email else None
+        member = self.repo.by_email(tenant.tenant_id, email) if tenant else None
+        if member is not None and member.password_hash:
+            ok = self.hasher.verify(member.password_hash, password)
+        else:
+            self.hasher.burn(password)
+            ok = False
+        if not ok or member is None or tenant is None or member.password_hash is None:
+            logger.info("Console sign-in refused", extra={"reason": "credentials"})
+            raise Unauthorized("the lender, email or password is incorrect")
+        if member.status is not StaffStatus.ACTIVE:
+            raise Forbidden("this console account is deactivated; ask one of your administrators")
+        if self.hasher.needs_rehash(member.password_hash):
+            self.repo.save(member, member.model_copy(update={"password_hash": self.hasher.hash(password)}))
+        return self._start(member, tenant)
+
+    def _start(self, member: StaffMember, tenant: Tenant) -> SignedIn:
+        session_id = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        self.repo.create_session(_hash(session_id), member, now, int(now.timestamp()) + SESSION_TTL_SECONDS)
+        logger.info("Staff signed in", extra={"tenant_id": member.tenant_id, "staff_id": member.staff_id})
+        return SignedIn(session_id, ConsoleSession(tenant, member, self.csrf_token(session_id)))
+
+    def csrf_token(self, session_id: str) -> str:
+        """The session's CSRF token: derived from the session id with the server key, so it is
+        stored nowhere and no other session (or a guess) can produce it."""
+        key = self.settings.link_signing_key.get_secret_value().encode()
+        return hmac.new(key, f"console-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+    def session(self, session_id: str | None) -> ConsoleSession | None:
+        """The live session, or None. A deactivated member's sessions end at their next request."""
+        if not session_id or len(session_id) > 100:
+            return None
+        record = self.repo.session(_hash(session_id))
+        if record is None or int(record.get("expires_at") or 0) <= int(time.time()):
+            return None
+        member = self.repo.get(record["tenant_id"], record["staff_id"])
+        if member is None or member.status is not StaffStatus.ACTIVE:
+            return None
+        tenant = self.tenant_repo.get(record["tenant_id"], cached=True)
+        if tenant is None:
+            return None
+        return ConsoleSession(tenant, member, self.csrf_token(session_id))
+
+    def sign_out(self, session_id: str | None) -> None:
+        if session_id and len(session_id) <= 100:
+            self.repo.delete_session(_hash(session_id))
+
+    # --- teammates ----------------------------------------------------------------------------
+    def members(self, tenant: Tenant) -> list[StaffMember]:
+        return self.repo.all(tenant.tenant_id)
+
+    def owners(self, tenant: Tenant) -> list[str]:
+        """Who an invitation can be assigned to: the active members' names."""
+        return [m.display_name for m in self.members(tenant) if m.status is StaffStatus.ACTIVE]
+
+    def member(self, tenant: Tenant, staff_id: str) -> StaffMember:
+        found = self.repo.get(tenant.tenant_id, staff_id) if staff_id.startswith("stf_") else None
+        if found is None:
+            raise NotFound("no such staff member")
+        return found
+
+    def _token(self, staff_id: str, purpose: str, nonce: str) -> str:
+        return links.derive_token(self.settings.link_signing_key.get_secret_value(), purpose, staff_id, nonce)
+
+    def invite(self, actor: StaffMember, tenant: Tenant, request: NewStaff) -> StaffInvited:
+        """An admin invites a teammate; the single-use link lets them choose a password.
+
+        Raises Forbidden (not an admin), Conflict (already a member).
+        """
+        actor.ensure_admin()
+        member = StaffMember(
+            staff_id=ids.new_id("stf"),
+            tenant_id=tenant.tenant_id,
+            email=str(request.email),
+            name=request.name,
+            role=request.role,
+            status=StaffStatus.INVITED,
+            created_at=datetime.now(UTC),
+            invited_by=actor.staff_id,
+        )
+        token = self._token(member.staff_id, INVITE_PURPOSE, links.new_nonce())
+        expires = int(time.time()) + INVITE_TTL_SECONDS
+        self.repo.create(member, [self.repo.token_put_action(links.token_hash(token), INVITE_PURPOSE, member, expires)])
+        logger.info("Staff invited", extra={"tenant_id": tenant.tenant_id, "staff_id": member.staff_id})
+        return StaffInvited(member, f"{self.settings.base_url}/console/accept/{token}")
+
+    def invitation(self, token: str) -> tuple[Tenant, StaffMember] | None:
+        """The lender and teammate a (live, unused) invitation link is for."""
+        if not links.looks_like_token(token):
+            return None
+        item = self.repo.token(links.token_hash(token), INVITE_PURPOSE)
+        if item is None:
+            return None
+        member = self.repo.get(item["tenant_id"], item["staff_id"])
+        tenant = self.tenant_repo.get(item["tenant_id"])
+        if member is None or tenant is None or member.status is not StaffStatus.INVITED:
+            return None
+        return tenant, member
+
+    def accept(self, token: str, name: str | None, password: str) -> SignedIn:
+        """The teammate chooses a password: their account becomes active and they are signed in.
+
+        Raises NotFound (a used, expired or unknown link), ValidationFailed (password).
+        """
+        found = self.invitation(token)
+        if found is None:
+            raise NotFound("this invitation link was already used or has expired")
+        check_password(password)
+        tenant, member = found
+        after = member.model_copy(
+            update={
+                "status": StaffStatus.ACTIVE,
+                "name": (name or "").strip()[:120] or member.name,
+                "password_hash": self.hasher.hash(password),
+                "version": member.version + 1,
+            }
+        )
+        try:
+            self.repo.save(member, after, [self.repo.token_use_action(links.token_hash(token))])
+        except Conflict as exc:
+            raise NotFound("this invitation link was already used or has expired") from exc
+        return self._start(after, tenant)
+
+    def change(
+        self, actor: StaffMember, tenant: Tenant, staff_id: str, *, role: Role | None = None, deactivate: bool = False
+    ) -> StaffMember:
+        """Change a teammate's role or deactivate them (their sessions end at once).
+
+        Raises Forbidden (not an admin), NotFound, Conflict (yourself, or the last admin).
+        """
+        actor.ensure_admin()
+        target = self.member(tenant, staff_id)
+        admins = sum(1 for m in self.members(tenant) if m.is_admin)
+        ensure_change_allowed(actor, target, role, deactivate, admins)
+        update: dict[str, object] = {"version": target.version + 1}
+        if role is not None:
+            update["role"] = role
+        if deactivate:
+            update["status"] = StaffStatus.DEACTIVATED
+        after = target.model_copy(update=update)
+        self.repo.save(target, after)
+        logger.info("Staff changed", extra={"tenant_id": tenant.tenant_id, "staff_id": staff_id})
+        return after

@@ -1,0 +1,37 @@
+// The console works without this script; it adds clipboard copies and "select all".
+"use strict";
+async function copyText(text) {
+  try { await navigator.clipboard.writeText(text); return true; } catch (e) { return false; }
+}
+document.addEventListener("click", async (event) => {
+  const link = event.target.closest("[data-copy-link]");
+  if (link) {
+    event.preventDefault();
+    const out = document.getElementById(link.dataset.output);
+    const menu = link.closest("details"); if (menu) menu.open = false;
+    const answer = await fetch(link.dataset.copyLink, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!answer.ok) { out.textContent = "The link could not be made (" + answer.status + ")."; return; }
+    const data = await answer.json();
+    const copied = await copyText(data.url);
+    out.textContent = "";
+    const label = document.createElement("span");
+    label.textContent = copied ? "Copied to the clipboard: " : "Copy this link: ";
+    const code = document.createElement("span");
+    code.className = "portal-url"; code.textContent = data.url;
+    out.append(label, code);
+    return;
+  }
+  const button = event.target.closest("[data-copy-from]");
+  if (button) {
+    const field = document.getElementById(button.dataset.copyFrom);
+    const copied = await copyText(field.value);
+    if (!copied) { field.select(); }
+    document.getElementById(button.dataset.output).textContent = copied ? "Copied." : "Press Ctrl+C (or Cmd+C) to copy.";
+  }
+});
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("[data-select-all]");
+  if (all) {
+    document.querySelectorAll('input[type=checkbox][name="' + all.dataset.selectAll + '"]').forEach((box) => { box.checked = all.checked; });
+  }
+});

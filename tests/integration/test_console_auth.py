@@ -1,0 +1,177 @@
+"""Console staff accounts: sign-up signs the first admin in, sign-in, sessions, CSRF, throttling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.console_helpers import PASSWORD, Browser, sign_up
+
+
+def test_signup_creates_the_lender_and_its_first_admin_signed_in(client: Any) -> None:
+    browser, lender = sign_up(client)
+    assert lender["api_key"].startswith("lok_")
+    assert "console_session" in browser.cookies
+    page = browser.get("/console/invitations")
+    assert page.status == 200
+    assert "Olivia Officer (admin)" in page.text
+    # The API key works against the API as before.
+    answer = client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {lender['api_key']}"})
+    assert answer.status_code == 200
+
+
+def test_the_session_cookie_is_http_only_lax_and_scoped_to_the_console(client: Any) -> None:
+    browser = Browser(client)
+    shown = browser.get("/signup")
+    response = client.http.post(
+        "/signup",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrf={browser.cookies['csrf']}"},
+        body=f"name=Acme+Lending&subdomain=cookie-check&admin_email=a%40b.example&password=correct+horse+battery+staple"
+        f"&data_residency=us&csrf_token={shown.csrf()}",
+    )
+    assert response.status_code == 201
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("console_session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    # Local stages run on http: Secure would drop the cookie; outside local it is set (cookie_header).
+    assert "Secure" not in cookie
+
+
+def test_signup_refuses_a_short_password_next_to_the_field(client: Any) -> None:
+    browser = Browser(client)
+    page = browser.submit(
+        "/signup",
+        None,
+        {
+            "name": "Acme Lending",
+            "subdomain": "short-pw",
+            "admin_email": "a@b.example",
+            "password": "short",
+            "data_residency": "us",
+        },
+    )
+    assert page.status == 400
+    assert 'id="password-error"' in page.text
+    assert "console_session" not in browser.cookies
+    # Nothing was created: the subdomain is still free.
+    again = browser.submit(
+        "/signup",
+        None,
+        {
+            "name": "Acme Lending",
+            "subdomain": "short-pw",
+            "admin_email": "a@b.example",
+            "password": PASSWORD,
+            "data_residency": "us",
+        },
+    )
+    assert again.status == 201
+
+
+def test_console_pages_send_strangers_to_sign_in_and_back(client: Any) -> None:
+    stranger = Browser(client)
+    page = stranger.get("/console/invitations?status=PENDING")
+    assert page.status == 303
+    assert page.location == "/console/login?next=/console/invitations"
+    assert client.http.get("/console").status_code == 303
+
+
+def test_sign_in_sign_out(client: Any) -> None:
+    _, lender = sign_up(client)
+    browser = Browser(client)
+    wrong = browser.submit(
+        "/console/login", None, {"lender": lender["subdomain"], "email": lender["admin_email"], "password": "nope" * 4}
+    )
+    assert wrong.status == 401
+    assert "the lender, email or password is incorrect" in wrong.text
+    assert 'aria-invalid="true"' in wrong.text
+    unknown = browser.submit(
+        "/console/login", None, {"lender": "nobody-here", "email": "x@y.example", "password": PASSWORD}
+    )
+    assert unknown.status == 401 and "the lender, email or password is incorrect" in unknown.text
+
+    ok = browser.submit(
+        "/console/login",
+        None,
+        {
+            "lender": lender["subdomain"],
+            "email": lender["admin_email"].upper(),
+            "password": PASSWORD,
+            "next": "/console/settings",
+        },
+    )
+    assert ok.status == 303 and ok.location == "/console/settings"
+    assert browser.cookies.get("console_lender") == lender["subdomain"]
+    assert browser.get("/console/invitations").status == 200
+
+    out = browser.post("/console/logout", {}, browser.get("/console/invitations").csrf())
+    assert out.status == 303
+    assert "console_session" not in browser.cookies
+    assert browser.get("/console/invitations").status == 303
+
+
+def test_the_old_session_id_is_dead_after_sign_out(client: Any) -> None:
+    browser, _ = sign_up(client)
+    stolen = dict(browser.cookies)
+    browser.post("/console/logout", {}, browser.get("/console/invitations").csrf())
+    replay = Browser(client, cookies=stolen)
+    assert replay.get("/console/invitations").status == 303
+
+
+def test_open_redirects_are_refused(client: Any) -> None:
+    _, lender = sign_up(client)
+    browser = Browser(client)
+    ok = browser.submit(
+        "/console/login",
+        None,
+        {
+            "lender": lender["subdomain"],
+            "email": lender["admin_email"],
+            "password": PASSWORD,
+            "next": "//evil.example/x",
+        },
+    )
+    assert ok.location == "/console/invitations"
+
+
+def test_a_post_without_the_session_csrf_token_is_refused(client: Any) -> None:
+    browser, _ = sign_up(client)
+    page = browser.post("/console/invitations/new", {"email": "jane@smallbiz.example", "owner": "Olivia Officer"})
+    assert page.status == 403
+    forged = browser.post("/console/invitations/new", {"email": "jane@smallbiz.example", "owner": "x"}, "f" * 64)
+    assert forged.status == 403
+    listing = browser.get("/console/invitations")
+    assert "jane@smallbiz.example" not in listing.text
+
+
+def test_wrong_passwords_from_a_stranger_never_lock_the_officer_out(client: Any) -> None:
+    """The per-account limit counts per (account, IP): a stranger's address is slowed down, the
+    officer at their own address still signs in. (The test client has one source IP, so the two
+    addresses are given to the production service directly.)"""
+    import pytest
+
+    from chalicelib import bootstrap
+    from chalicelib.errors import RateLimited, Unauthorized
+
+    _, lender = sign_up(client)
+    service = bootstrap.staff()
+    for _ in range(10):
+        with pytest.raises(Unauthorized):
+            service.sign_in(lender["subdomain"], lender["admin_email"], "wrong-password-123", "203.0.113.9")
+    with pytest.raises(RateLimited):
+        service.sign_in(lender["subdomain"], lender["admin_email"], PASSWORD, "203.0.113.9")
+    signed_in = service.sign_in(lender["subdomain"], lender["admin_email"], PASSWORD, "198.51.100.7")
+    assert signed_in.session.staff.email == lender["admin_email"]
+
+
+def test_the_sign_in_page_answers_429_once_an_address_tries_too_often(client: Any) -> None:
+    _, lender = sign_up(client)
+    browser = Browser(client)
+    statuses = []
+    for _ in range(11):
+        page = browser.submit(
+            "/console/login",
+            None,
+            {"lender": lender["subdomain"], "email": lender["admin_email"], "password": "x" * 12},
+        )
+        statuses.append(page.status)
+    assert statuses == [401] * 10 + [429]
