@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
-from chalicelib.api import console, console_invitations, invitations, openapi, pages, portal, tenants
+from chalicelib.api import console, console_invitations, console_settings, invitations, openapi, pages, portal, tenants
 from chalicelib.api import customers as customer_routes
 from chalicelib.api import financial as financial_routes
 from chalicelib.api import imports as import_routes
@@ -51,6 +51,7 @@ app.register_blueprint(pages.bp)
 app.register_blueprint(join_pages.bp)
 app.register_blueprint(console.bp)
 app.register_blueprint(console_invitations.bp)
+app.register_blueprint(console_settings.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
     from chalicelib.api import dev
 

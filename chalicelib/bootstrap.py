@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.services.join import JoinService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
-    from chalicelib.services.staff import StaffService
+    from chalicelib.services.staff import StaffMail, StaffService
     from chalicelib.services.webhooks_out import WebhookService
 
 
@@ -271,7 +271,26 @@ def staff() -> StaffService:
 
     s = services()
     return StaffService(
-        s.tenants, s.tenant_repo, StaffRepository(s.table), RateLimiter(s.table), PasswordHasher(), s.settings
+        s.tenants, s.tenant_repo, StaffRepository(s.table), RateLimiter(s.table), PasswordHasher(), s.settings, s.queue
+    )
+
+
+@cache
+def staff_mail() -> StaffMail:
+    """The send worker's staff emails (teammate invitations, password resets)."""
+    from chalicelib.adapters.dynamo.staff import StaffRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Mailer
+    from chalicelib.services.staff import StaffMail
+
+    s = services()
+    st = s.settings
+    return StaffMail(
+        StaffRepository(s.table),
+        s.tenant_repo,
+        Mailer(aws.client("sesv2"), st.sender_email, st.ses_configuration_set),
+        Once(st.table_name, aws.client("dynamodb")),
+        st,
     )
 
 
@@ -290,6 +309,7 @@ def reset() -> None:
         provider_clients,
         financial_data,
         staff,
+        staff_mail,
     ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.
         clear = getattr(builder, "cache_clear", None)

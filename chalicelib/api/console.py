@@ -195,7 +195,89 @@ def accept_submit(token: str) -> Response:
     try:
         signed_in = staff().accept(token, form.get("name"), form.get("password", ""))
     except ValidationFailed as exc:
-        return again(400, exc.fields)
+        return again(400, exc.fields or {"password": exc.message})
     except NotFound as exc:
         return page("console/error.html", status=404, title="This link no longer works", message=exc.message)
+    return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})
+
+
+# --- forgotten password ---------------------------------------------------------------------------
+FORGOT_LABELS = {"lender": "Lender subdomain", "email": "Email", "csrf_token": "Form"}
+RESET_LABELS = {"password": "New password", "csrf_token": "Form"}
+GONE = "This link was already used, was replaced by a newer one or has expired. Ask for a new one."
+
+
+@bp.route("/console/forgot", methods=["GET"])
+def forgot_page() -> Response:
+    request = bp.current_request
+    values = {"lender": cookies(request).get(LENDER_COOKIE, "")}
+    return _anonymous(request, "forgot.html", values=values, errors={}, labels=FORGOT_LABELS, sent=False)
+
+
+@bp.route("/console/forgot", methods=["POST"], content_types=FORM)
+def forgot_submit() -> Response:
+    request = bp.current_request
+    form = parse_form(request)
+    values = {"lender": form.get("lender", "").strip().lower(), "email": form.get("email", "").strip()}
+    if not csrf_valid(request, form):
+        return _anonymous(
+            request,
+            "forgot.html",
+            400,
+            values=values,
+            labels=FORGOT_LABELS,
+            sent=False,
+            errors={"csrf_token": "the form expired, please submit it again"},
+        )
+    missing = {k: "enter your " + FORGOT_LABELS[k].lower() for k in ("lender", "email") if not values[k]}
+    if missing:
+        return _anonymous(request, "forgot.html", 400, values=values, labels=FORGOT_LABELS, sent=False, errors=missing)
+    try:
+        staff().request_reset(values["lender"], values["email"], client_ip(request))
+    except RateLimited as exc:
+        return _anonymous(
+            request,
+            "forgot.html",
+            429,
+            values=values,
+            labels=FORGOT_LABELS,
+            sent=False,
+            errors={"email": f"too many requests; try again in {exc.retry_after} seconds"},
+        )
+    return _anonymous(request, "forgot.html", values=values, labels=FORGOT_LABELS, errors={}, sent=True)
+
+
+@bp.route("/console/reset/{token}", methods=["GET"])
+def reset_page(token: str) -> Response:
+    request = bp.current_request
+    found = staff().reset_link(token)
+    if found is None:
+        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
+    return _anonymous(request, "reset.html", token=token, member=found[1], errors={}, labels=RESET_LABELS)
+
+
+@bp.route("/console/reset/{token}", methods=["POST"], content_types=FORM)
+def reset_submit(token: str) -> Response:
+    request = bp.current_request
+    form = parse_form(request)
+    found = staff().reset_link(token)
+    if found is None:
+        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
+    if not csrf_valid(request, form):
+        return _anonymous(
+            request,
+            "reset.html",
+            400,
+            token=token,
+            member=found[1],
+            labels=RESET_LABELS,
+            errors={"csrf_token": "the form expired, please submit it again"},
+        )
+    try:
+        signed_in = staff().reset(token, form.get("password", ""))
+    except ValidationFailed as exc:
+        errors = {"password": exc.fields.get("password", exc.message)}
+        return _anonymous(request, "reset.html", 400, token=token, member=found[1], labels=RESET_LABELS, errors=errors)
+    except NotFound:
+        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
     return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})

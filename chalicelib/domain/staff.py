@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
@@ -60,6 +61,9 @@ class StaffMember(Model):
     version: int = 1
     # argon2id; never shown. None until an invited teammate chooses a password.
     password_hash: str | None = Field(default=None, repr=False)
+    # The random nonce of the current one-time link (invitation or password reset): the send worker
+    # derives the link from it with the server key, so neither the queue nor the table holds a link.
+    link_nonce: str | None = Field(default=None, repr=False)
 
     @property
     def display_name(self) -> str:
@@ -78,6 +82,17 @@ def check_password(password: str, field: str = "password") -> None:
     problem = password_problem(password)
     if problem:
         raise ValidationFailed(f"the {field} {PASSWORD_WORDS[problem]}", fields={field: PASSWORD_WORDS[problem]})
+
+
+class StaffEmail(Model):
+    """The send queue's message for a staff email (the invitation or a password reset link)."""
+
+    type: Literal["staff_email"] = "staff_email"
+    tenant_id: str
+    staff_id: str
+    purpose: Literal["staff_invite", "staff_reset"]
+    # Which link this message is for: a newer link makes an older message moot.
+    nonce_hash: str
 
 
 class NewStaff(Model):

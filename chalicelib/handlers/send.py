@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 from pydantic import ValidationError
 
-from chalicelib.bootstrap import delivery
+from chalicelib.bootstrap import delivery, staff_mail
 from chalicelib.config import SEND_QUEUE
 from chalicelib.handlers.sqs import poison, process_batch, receive_count
 from chalicelib.observability import logger
@@ -21,12 +21,22 @@ bp = Blueprint(__name__)
 @bp.on_sqs_message(queue=SEND_QUEUE, batch_size=10, maximum_batching_window_in_seconds=1)
 def send_worker(event: Any) -> dict[str, Any]:
 
+    from chalicelib.domain.staff import StaffEmail
     from chalicelib.services.delivery import SendMessage
 
     service = delivery()
     service.once.register_context(event.context)
 
     def handle(record: SQSRecord) -> None:
+        if '"type":"staff_email"' in record.body:
+            try:
+                staff_message = StaffEmail.model_validate_json(record.body)
+            except ValidationError:
+                poison(record, "not a staff email message")
+            mail = staff_mail()
+            mail.once.register_context(event.context)
+            logger.info("Staff email", extra={"outcome": mail.process(staff_message)})
+            return
         try:
             message = SendMessage.model_validate_json(record.body)
         except ValidationError:

@@ -31,8 +31,48 @@ TEXT = {
             "security": "If you did not sign up, you can ignore this email.",
             "sms": "{lender}: confirm your email: {url}",
         },
+        "staff_invite": {
+            "subject": "You are invited to the {lender} lender console",
+            "greeting": "Hello",
+            "intro": "You are invited to join {lender} on the lender console, where your team invites customers "
+            "and follows their applications. Choose your password to finish.",
+            "button": "Choose my password",
+            "fallback": "If the button does not work, copy this link into your browser:",
+            "expiry": "This link works once and expires on",
+            "security": "If you were not expecting this invitation, you can ignore this email.",
+        },
+        "staff_reset": {
+            "subject": "Reset your {lender} console password",
+            "greeting": "Hello",
+            "intro": "Someone asked to reset the password of your {lender} lender console account. "
+            "Choose a new password with the button below.",
+            "button": "Choose a new password",
+            "fallback": "If the button does not work, copy this link into your browser:",
+            "expiry": "This link works once and expires on",
+            "security": "If you did not ask for this, ignore this email: your password stays the same.",
+        },
     },
     "fr": {
+        "staff_invite": {
+            "subject": "Invitation à la console prêteur de {lender}",
+            "greeting": "Bonjour",
+            "intro": "Vous êtes invité à rejoindre {lender} sur la console prêteur, où votre équipe invite des "
+            "clients et suit leurs demandes. Choisissez votre mot de passe pour terminer.",
+            "button": "Choisir mon mot de passe",
+            "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
+            "expiry": "Ce lien fonctionne une fois et expire le",
+            "security": "Si vous n'attendiez pas cette invitation, ignorez ce courriel.",
+        },
+        "staff_reset": {
+            "subject": "Réinitialiser votre mot de passe de la console {lender}",
+            "greeting": "Bonjour",
+            "intro": "Quelqu'un a demandé à réinitialiser le mot de passe de votre compte de la console prêteur "
+            "de {lender}. Choisissez un nouveau mot de passe avec le bouton ci-dessous.",
+            "button": "Choisir un nouveau mot de passe",
+            "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
+            "expiry": "Ce lien fonctionne une fois et expire le",
+            "security": "Si vous n'avez rien demandé, ignorez ce courriel : votre mot de passe ne change pas.",
+        },
         "invitation": {
             "subject": "{lender} vous invite sur son portail client sécurisé",
             "greeting": "Bonjour",

@@ -11,8 +11,8 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.staff import (
@@ -20,21 +20,29 @@ from chalicelib.domain.staff import (
     INVITE_TTL_SECONDS,
     LOGIN_PER_ACCOUNT_IP,
     LOGIN_PER_IP,
+    RESET_PER_ACCOUNT,
+    RESET_PER_IP,
+    RESET_PURPOSE,
+    RESET_TTL_SECONDS,
     SESSION_TTL_SECONDS,
     NewStaff,
     Role,
+    StaffEmail,
     StaffMember,
     StaffStatus,
     check_password,
     ensure_change_allowed,
 )
-from chalicelib.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from chalicelib.errors import Conflict, DeliveryRefused, Forbidden, NotFound, RateLimited, Unauthorized
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.staff import StaffRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Mailer
     from chalicelib.adapters.passwords import PasswordHasher
+    from chalicelib.adapters.queue import QueuePublisher
     from chalicelib.adapters.ratelimit import RateLimiter
     from chalicelib.config import Settings
     from chalicelib.domain.account import Limit
@@ -57,14 +65,17 @@ class SignedIn:
     session: ConsoleSession
 
 
-@dataclass(frozen=True)
-class StaffInvited:
-    member: StaffMember
-    link: str
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def staff_link_token(settings: Settings, staff_id: str, purpose: str, nonce: str) -> str:
+    return links.derive_token(settings.link_signing_key.get_secret_value(), purpose, staff_id, nonce)
+
+
+def staff_link_url(settings: Settings, purpose: str, token: str) -> str:
+    path = "accept" if purpose == INVITE_PURPOSE else "reset"
+    return f"{settings.base_url}/console/{path}/{token}"
 
 
 class StaffService:
@@ -76,7 +87,9 @@ class StaffService:
         limiter: RateLimiter,
         hasher: PasswordHasher,
         settings: Settings,
+        queue: QueuePublisher | None = None,
     ) -> None:
+        self.queue = queue
         self.tenants = tenants
         self.tenant_repo = tenant_repo
         self.repo = repo
@@ -185,14 +198,22 @@ class StaffService:
         return found
 
     def _token(self, staff_id: str, purpose: str, nonce: str) -> str:
-        return links.derive_token(self.settings.link_signing_key.get_secret_value(), purpose, staff_id, nonce)
+        return staff_link_token(self.settings, staff_id, purpose, nonce)
 
-    def invite(self, actor: StaffMember, tenant: Tenant, request: NewStaff) -> StaffInvited:
-        """An admin invites a teammate; the single-use link lets them choose a password.
+    def _enqueue(self, member: StaffMember, purpose: str) -> None:
+        """Queue the email with the member's current link; the send worker derives the link."""
+        assert member.link_nonce is not None
+        message = StaffEmail(
+            tenant_id=member.tenant_id, staff_id=member.staff_id, purpose=purpose, nonce_hash=_hash(member.link_nonce)
+        )
+        if self.queue is not None:
+            self.queue.send(self.settings.send_queue_url, message.model_dump(mode="json"))
 
-        Raises Forbidden (not an admin), Conflict (already a member).
-        """
+    def invite(self, actor: StaffMember, tenant: Tenant, request: NewStaff) -> StaffMember:
+        """An admin invites a teammate; a single-use link, emailed through the send queue, lets
+        them choose a password. Raises Forbidden (not an admin), Conflict (already a member)."""
         actor.ensure_admin()
+        nonce = links.new_nonce()
         member = StaffMember(
             staff_id=ids.new_id("stf"),
             tenant_id=tenant.tenant_id,
@@ -202,25 +223,53 @@ class StaffService:
             status=StaffStatus.INVITED,
             created_at=datetime.now(UTC),
             invited_by=actor.staff_id,
+            link_nonce=nonce,
         )
-        token = self._token(member.staff_id, INVITE_PURPOSE, links.new_nonce())
+        token = self._token(member.staff_id, INVITE_PURPOSE, nonce)
         expires = int(time.time()) + INVITE_TTL_SECONDS
         self.repo.create(member, [self.repo.token_put_action(links.token_hash(token), INVITE_PURPOSE, member, expires)])
         logger.info("Staff invited", extra={"tenant_id": tenant.tenant_id, "staff_id": member.staff_id})
-        return StaffInvited(member, f"{self.settings.base_url}/console/accept/{token}")
+        self._enqueue(member, INVITE_PURPOSE)
+        return member
 
-    def invitation(self, token: str) -> tuple[Tenant, StaffMember] | None:
-        """The lender and teammate a (live, unused) invitation link is for."""
+    def _link_owner(self, token: str, purpose: str, status: StaffStatus) -> tuple[Tenant, StaffMember] | None:
         if not links.looks_like_token(token):
             return None
-        item = self.repo.token(links.token_hash(token), INVITE_PURPOSE)
+        item = self.repo.token(links.token_hash(token), purpose)
         if item is None:
             return None
         member = self.repo.get(item["tenant_id"], item["staff_id"])
         tenant = self.tenant_repo.get(item["tenant_id"])
-        if member is None or tenant is None or member.status is not StaffStatus.INVITED:
+        if member is None or tenant is None or member.status is not status or member.link_nonce is None:
             return None
+        if not ids.same(self._token(member.staff_id, purpose, member.link_nonce), token):
+            return None  # an older link of this member: only the newest works
         return tenant, member
+
+    def invitation(self, token: str) -> tuple[Tenant, StaffMember] | None:
+        """The lender and teammate a (live, unused) invitation link is for."""
+        return self._link_owner(token, INVITE_PURPOSE, StaffStatus.INVITED)
+
+    def reset_link(self, token: str) -> tuple[Tenant, StaffMember] | None:
+        """The lender and member a (live, unused) password-reset link is for."""
+        return self._link_owner(token, RESET_PURPOSE, StaffStatus.ACTIVE)
+
+    def _use_link(self, token: str, found: tuple[Tenant, StaffMember], name: str | None, password: str) -> SignedIn:
+        tenant, member = found
+        after = member.model_copy(
+            update={
+                "status": StaffStatus.ACTIVE,
+                "name": (name or "").strip()[:120] or member.name,
+                "password_hash": self.hasher.hash(password),
+                "link_nonce": None,
+                "version": member.version + 1,
+            }
+        )
+        try:
+            self.repo.save(member, after, [self.repo.token_use_action(links.token_hash(token))])
+        except Conflict as exc:
+            raise NotFound("this link was already used or has expired") from exc
+        return self._start(after, tenant)
 
     def accept(self, token: str, name: str | None, password: str) -> SignedIn:
         """The teammate chooses a password: their account becomes active and they are signed in.
@@ -231,20 +280,39 @@ class StaffService:
         if found is None:
             raise NotFound("this invitation link was already used or has expired")
         check_password(password)
-        tenant, member = found
-        after = member.model_copy(
-            update={
-                "status": StaffStatus.ACTIVE,
-                "name": (name or "").strip()[:120] or member.name,
-                "password_hash": self.hasher.hash(password),
-                "version": member.version + 1,
-            }
+        return self._use_link(token, found, name, password)
+
+    def request_reset(self, subdomain: str, email: str, ip: str) -> None:
+        """Email a password-reset link to an active member. Answers the same whether or not there is
+        one (no account discovery). Raises RateLimited."""
+        subdomain = subdomain.strip().lower()[:63]
+        email = email.strip().lower()[:254]
+        decision = self.limiter.hit(RESET_PER_IP, ip)
+        if decision.allowed:
+            decision = self.limiter.hit(RESET_PER_ACCOUNT, f"{subdomain}\n{email}")
+        if not decision.allowed:
+            raise RateLimited("too many reset requests", retry_after=decision.retry_after)
+        tenant = self.tenant_repo.by_subdomain(subdomain) if subdomain and email else None
+        member = self.repo.by_email(tenant.tenant_id, email) if tenant else None
+        if member is None or member.status is not StaffStatus.ACTIVE:
+            logger.info("Password reset for no active member; nothing sent")
+            return
+        nonce = links.new_nonce()
+        after = member.model_copy(update={"link_nonce": nonce, "version": member.version + 1})
+        token = self._token(member.staff_id, RESET_PURPOSE, nonce)
+        expires = int(time.time()) + RESET_TTL_SECONDS
+        self.repo.save(
+            member, after, [self.repo.token_put_action(links.token_hash(token), RESET_PURPOSE, after, expires)]
         )
-        try:
-            self.repo.save(member, after, [self.repo.token_use_action(links.token_hash(token))])
-        except Conflict as exc:
-            raise NotFound("this invitation link was already used or has expired") from exc
-        return self._start(after, tenant)
+        self._enqueue(after, RESET_PURPOSE)
+
+    def reset(self, token: str, password: str) -> SignedIn:
+        """Raises NotFound (a used, expired, superseded or unknown link), ValidationFailed (password)."""
+        found = self.reset_link(token)
+        if found is None:
+            raise NotFound("this reset link was already used or has expired")
+        check_password(password)
+        return self._use_link(token, found, None, password)
 
     def change(
         self, actor: StaffMember, tenant: Tenant, staff_id: str, *, role: Role | None = None, deactivate: bool = False
@@ -266,3 +334,62 @@ class StaffService:
         self.repo.save(target, after)
         logger.info("Staff changed", extra={"tenant_id": tenant.tenant_id, "staff_id": staff_id})
         return after
+
+
+class StaffMail:
+    """The send worker's part for staff emails: the invitation and password-reset links."""
+
+    def __init__(
+        self, repo: StaffRepository, tenants: TenantRepository, mailer: Mailer, once: Once, settings: Settings
+    ) -> None:
+        self.repo = repo
+        self.tenants = tenants
+        self.mailer = mailer
+        self.once = once
+        self.settings = settings
+
+    def process(self, message: StaffEmail) -> str:
+        """Send the email once; a message for a link that was since replaced or used sends nothing.
+
+        Raises UpstreamError to have SQS retry it."""
+        from chalicelib.adapters.messaging import Email
+        from chalicelib.services.messages import render_email
+
+        member = self.repo.get(message.tenant_id, message.staff_id)
+        tenant = self.tenants.get(message.tenant_id)
+        if member is None or tenant is None:
+            return "gone"
+        wanted = StaffStatus.INVITED if message.purpose == INVITE_PURPOSE else StaffStatus.ACTIVE
+        if member.status is not wanted or member.link_nonce is None or _hash(member.link_nonce) != message.nonce_hash:
+            return "superseded"
+        token = staff_link_token(self.settings, member.staff_id, message.purpose, member.link_nonce)
+        ttl = INVITE_TTL_SECONDS if message.purpose == INVITE_PURPOSE else RESET_TTL_SECONDS
+        rendered = render_email(
+            message.purpose,
+            tenant.settings.locale,
+            lender=tenant.display_name,
+            url=staff_link_url(self.settings, message.purpose, token),
+            name=member.name,
+            expires=datetime.now(UTC) + timedelta(seconds=ttl),
+            colour=tenant.settings.branding.colour,
+            logo_url=str(tenant.settings.branding.logo_url) if tenant.settings.branding.logo_url else None,
+        )
+        email = Email(
+            to=member.email,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            sender_name=tenant.settings.sender_name or tenant.display_name,
+            reply_to=None,
+            tags={"type": message.purpose},
+        )
+
+        def effect() -> dict[str, Any]:
+            try:
+                return {"status": "sent", "message_id": self.mailer.send(email)}
+            except DeliveryRefused as exc:
+                return {"status": "refused", "detail": exc.message}
+
+        result = self.once(f"staff-email:{message.staff_id}:{message.nonce_hash}", effect)
+        logger.info("Staff email processed", extra={"staff_id": member.staff_id, "outcome": result["status"]})
+        return str(result["status"])

@@ -51,7 +51,7 @@ class StaffRepository:
 
     @staticmethod
     def _data(member: StaffMember) -> dict[str, Any]:
-        return {**member.model_dump(mode="json"), "password_hash": member.password_hash}
+        return member.model_dump(mode="json")
 
     def get(self, tenant_id: str, staff_id: str) -> StaffMember | None:
         item = self.table.get(keys.staff(tenant_id, staff_id), consistent=True)

@@ -1,0 +1,180 @@
+"""Console pages: the lender's settings, API keys and staff (the last two for admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+from pydantic import ValidationError
+
+from chalicelib.api.console_invitations import INTEGRATIONS, field_errors
+from chalicelib.api.console_web import Ctx, console_page, redirect
+from chalicelib.bootstrap import services, staff
+from chalicelib.domain.staff import NewStaff, Role
+from chalicelib.domain.tenant import TenantSettingsPatch
+from chalicelib.errors import Conflict
+from chalicelib.services.tenants import CreateApiKey
+
+bp = Blueprint(__name__)
+
+SETTINGS_LABELS = {
+    "require_invitation": "Require invitation to join",
+    "require_email_confirmation": "Require email confirmation to join",
+    "default_banking_integration": "Default banking integration",
+    "invitation_ttl_days": "Invitation links last (days)",
+    "locale": "Language of messages",
+    "sender_name": "Sender name",
+    "reply_to": "Reply-to address",
+    "webhook_url": "Webhook URL",
+    "form": "Form",
+}
+STAFF_LABELS = {"email": "Email", "name": "Name", "role": "Role", "form": "Form"}
+ROLES = (("officer", "Officer"), ("admin", "Administrator"))
+NOTICES = {
+    "saved": "Settings saved.",
+    "revoked": "The API key was revoked; requests with it are refused from now on.",
+    "changed": "The staff member was changed.",
+    "deactivated": "The staff member was deactivated and signed out.",
+}
+
+
+def _settings_values(ctx: Ctx) -> dict[str, str]:
+    current = ctx.tenant.settings
+    return {
+        "require_invitation": "yes" if current.require_invitation else "no",
+        "require_email_confirmation": "yes" if current.require_email_confirmation else "no",
+        "default_banking_integration": current.default_banking_integration.value,
+        "invitation_ttl_days": str(current.invitation_ttl_days),
+        "locale": current.locale,
+        "sender_name": current.sender_name or "",
+        "reply_to": str(current.reply_to or ""),
+        "webhook_url": str(current.webhook_url or ""),
+    }
+
+
+def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    settings = services().settings
+    return ctx.render(
+        "settings.html",
+        status=status,
+        values=values,
+        errors=errors,
+        labels=SETTINGS_LABELS,
+        integrations=INTEGRATIONS,
+        join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
+        notice=NOTICES.get(ctx.query.get("notice", "")),
+    )
+
+
+@console_page(bp, "/console/settings", section="settings")
+def settings_page(ctx: Ctx) -> Response:
+    return _settings_page(ctx, _settings_values(ctx), {})
+
+
+@console_page(bp, "/console/settings", ("POST",), section="settings", admin=True)
+def settings_save(ctx: Ctx) -> Response:
+    form = ctx.form
+    values = {k: form.get(k, "").strip() for k in SETTINGS_LABELS if k != "form"}
+    data: dict[str, Any] = {
+        "require_invitation": values["require_invitation"] == "yes",
+        "require_email_confirmation": values["require_email_confirmation"] == "yes",
+        "default_banking_integration": values["default_banking_integration"] or None,
+        "invitation_ttl_days": values["invitation_ttl_days"] or None,
+        "locale": values["locale"] or None,
+        # A blank optional field clears it.
+        "sender_name": values["sender_name"] or None,
+        "reply_to": values["reply_to"] or None,
+        "webhook_url": values["webhook_url"] or None,
+    }
+    for required in ("default_banking_integration", "invitation_ttl_days", "locale"):
+        if data[required] is None:
+            data.pop(required)
+    try:
+        patch = TenantSettingsPatch.model_validate(data)
+    except ValidationError as exc:
+        return _settings_page(ctx, values, field_errors(exc), 400)
+    services().tenants.update_settings(ctx.tenant, patch)
+    return redirect("/console/settings?notice=saved")
+
+
+# --- API keys ---------------------------------------------------------------------------------
+def _keys_page(ctx: Ctx, created: Any = None, status: int = 200) -> Response:
+    return ctx.render(
+        "api_keys.html",
+        status=status,
+        keys=services().tenants.list_keys(ctx.tenant),
+        created=created,
+        notice=NOTICES.get(ctx.query.get("notice", "")),
+    )
+
+
+@console_page(bp, "/console/settings/api-keys", section="settings", admin=True)
+def api_keys(ctx: Ctx) -> Response:
+    return _keys_page(ctx)
+
+
+@console_page(bp, "/console/settings/api-keys", ("POST",), section="settings", admin=True)
+def api_key_create(ctx: Ctx) -> Response:
+    label = ctx.form.get("label", "").strip()[:80] or None
+    created = services().tenants.create_key(ctx.tenant, CreateApiKey(label=label))
+    return _keys_page(ctx, created, 201)
+
+
+@console_page(bp, "/console/settings/api-keys/{key_id}/revoke", ("POST",), section="settings", admin=True)
+def api_key_revoke(ctx: Ctx, key_id: str) -> Response:
+    services().tenants.revoke_key(ctx.tenant, key_id)
+    return redirect("/console/settings/api-keys?notice=revoked")
+
+
+# --- staff ------------------------------------------------------------------------------------
+def _staff_page(
+    ctx: Ctx,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    return ctx.render(
+        "staff.html",
+        status=status,
+        members=staff().members(ctx.tenant),
+        values=values or {"role": "officer"},
+        errors=errors or {},
+        labels=STAFF_LABELS,
+        roles=ROLES,
+        notice=NOTICES.get(ctx.query.get("notice", "")),
+        **extra,
+    )
+
+
+@console_page(bp, "/console/settings/staff", section="settings", admin=True)
+def staff_list(ctx: Ctx) -> Response:
+    return _staff_page(ctx)
+
+
+@console_page(bp, "/console/settings/staff", ("POST",), section="settings", admin=True)
+def staff_invite(ctx: Ctx) -> Response:
+    values = {k: ctx.form.get(k, "").strip() for k in ("email", "name", "role")}
+    try:
+        request = NewStaff.model_validate({k: v for k, v in values.items() if v})
+    except ValidationError as exc:
+        return _staff_page(ctx, values, field_errors(exc), 400)
+    try:
+        invited = staff().invite(ctx.staff, ctx.tenant, request)
+    except Conflict as exc:
+        return _staff_page(ctx, values, exc.fields or {"email": exc.message}, 409)
+    return _staff_page(ctx, status=201, invited=invited)
+
+
+@console_page(bp, "/console/settings/staff/{staff_id}", ("POST",), section="settings", admin=True)
+def staff_change(ctx: Ctx, staff_id: str) -> Response:
+    action = ctx.form.get("action", "")
+    if action == "deactivate":
+        staff().change(ctx.staff, ctx.tenant, staff_id, deactivate=True)
+        return redirect("/console/settings/staff?notice=deactivated")
+    try:
+        role = Role(ctx.form.get("role", ""))
+    except ValueError:
+        return _staff_page(ctx, errors={"role": "choose officer or administrator"}, status=400)
+    staff().change(ctx.staff, ctx.tenant, staff_id, role=role)
+    return redirect("/console/settings/staff?notice=changed")

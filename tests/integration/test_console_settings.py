@@ -1,0 +1,175 @@
+"""Console settings, API keys and staff: teammates invited by email through the send worker,
+roles, deactivation, forgotten passwords; officers cannot reach admin pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.integration.console_helpers import PASSWORD, Browser, sign_up
+from tests.integration.helpers import drain, sent_emails
+
+ACCEPT = re.compile(r"http://testserver/console/accept/[A-Za-z0-9_-]{43}")
+RESET = re.compile(r"http://testserver/console/reset/[A-Za-z0-9_-]{43}")
+
+
+def links_to(address: str, pattern: re.Pattern[str]) -> list[str]:
+    return list(
+        dict.fromkeys(m for e in sent_emails() if address in str(e.destinations) for m in pattern.findall(e.body))
+    )
+
+
+def invite(admin: Browser, email: str, role: str = "officer") -> Any:
+    return admin.submit("/console/settings/staff", None, {"email": email, "name": "Theo Teammate", "role": role})
+
+
+def join_as(client: Any, email: str, password: str = PASSWORD) -> Browser:
+    drain("onboarding-send")
+    found = links_to(email, ACCEPT)
+    assert len(found) == 1, found
+    teammate = Browser(client)
+    path = found[0].removeprefix("http://testserver")
+    accepted = teammate.submit(path, None, {"name": "Theo Teammate", "password": password})
+    assert accepted.status == 303, accepted.text[:2000]
+    return teammate
+
+
+def test_settings_are_saved_through_the_same_rules_as_the_api(client: Any) -> None:
+    admin, lender = sign_up(client)
+    page = admin.get("/console/settings")
+    assert page.status == 200 and "Require invitation to join" in page.text
+    saved = admin.post(
+        "/console/settings",
+        {
+            "require_invitation": "no",
+            "require_email_confirmation": "yes",
+            "default_banking_integration": "finicity",
+            "invitation_ttl_days": "30",
+            "locale": "fr",
+            "sender_name": "Acme Loans",
+            "reply_to": "loans@acme-lending.example",
+            "webhook_url": "",
+        },
+        page.csrf(),
+    )
+    assert saved.status == 303
+    api = client.http.get("/v1/tenant/settings", headers={"Authorization": f"Bearer {lender['api_key']}"})
+    import json
+
+    settings = json.loads(api.body)
+    assert settings["require_invitation"] is False and settings["default_banking_integration"] == "finicity"
+    assert settings["invitation_ttl_days"] == 30 and settings["sender_name"] == "Acme Loans"
+
+    bad = admin.post(
+        "/console/settings",
+        {"require_invitation": "yes", "invitation_ttl_days": "500", "reply_to": "not an email"},
+        page.csrf(),
+    )
+    assert bad.status == 400
+    assert 'id="invitation_ttl_days-error"' in bad.text and 'id="reply_to-error"' in bad.text
+
+
+def test_api_keys_are_shown_once_and_can_be_revoked(client: Any) -> None:
+    admin, lender = sign_up(client)
+    page = admin.get("/console/settings/api-keys")
+    assert lender["api_key"][:10] in page.text and lender["api_key"] not in page.text
+    created = admin.post("/console/settings/api-keys", {"label": "CRM production"}, page.csrf())
+    assert created.status == 201
+    key = re.search(r'id="new-api-key">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+    assert client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert key not in admin.get("/console/settings/api-keys").text
+
+    key_id = re.findall(r"/console/settings/api-keys/(key_[0-9A-Z]+)/revoke", created.text)[-1]
+    revoked = admin.post(f"/console/settings/api-keys/{key_id}/revoke", {}, page.csrf())
+    assert revoked.status == 303
+    assert client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_a_teammate_is_invited_by_email_joins_as_officer_and_cannot_reach_admin_pages(client: Any) -> None:
+    admin, lender = sign_up(client)
+    shown = invite(admin, "theo@acme-lending.example")
+    assert shown.status == 201 and "theo@acme-lending.example</strong> is invited as officer" in shown.text
+    assert "/console/accept/" not in shown.text  # the link goes to the teammate only
+
+    officer = join_as(client, "theo@acme-lending.example")
+    listing = officer.get("/console/invitations")
+    assert listing.status == 200 and "Theo Teammate (officer)" in listing.text
+    for path in ("/console/settings/staff", "/console/settings/api-keys"):
+        assert officer.get(path).status == 403, path
+    assert officer.post("/console/settings", {"require_invitation": "no"}, listing.csrf()).status == 403
+    settings = officer.get("/console/settings")
+    assert settings.status == 200 and "Only administrators can change settings" in settings.text
+    # The teammate is now an owner to choose on the add-customer form.
+    assert '<option value="Theo Teammate"' in admin.get("/console/invitations/new").text
+
+    # The link works once.
+    again = links_to("theo@acme-lending.example", ACCEPT)[0].removeprefix("http://testserver")
+    assert Browser(client).get(again).status == 404
+    # The teammate signs in with their password afterwards.
+    fresh = Browser(client)
+    ok = fresh.submit(
+        "/console/login",
+        None,
+        {"lender": lender["subdomain"], "email": "theo@acme-lending.example", "password": PASSWORD},
+    )
+    assert ok.status == 303
+
+
+def test_an_email_already_on_the_team_is_refused_next_to_the_field(client: Any) -> None:
+    admin, lender = sign_up(client)
+    page = invite(admin, lender["admin_email"])
+    assert page.status == 409 and 'id="email-error"' in page.text
+
+
+def test_roles_change_and_deactivation_ends_the_session_at_once(client: Any) -> None:
+    admin, _ = sign_up(client)
+    invite(admin, "theo@acme-lending.example")
+    officer = join_as(client, "theo@acme-lending.example")
+    staff_page = admin.get("/console/settings/staff")
+    theo = re.search(r'/console/settings/staff/(stf_[0-9A-Z]+)"', staff_page.text).group(1)  # type: ignore[union-attr]
+
+    promoted = admin.post(f"/console/settings/staff/{theo}", {"action": "role", "role": "admin"}, staff_page.csrf())
+    assert promoted.status == 303
+    assert officer.get("/console/settings/staff").status == 200
+
+    admin.post(f"/console/settings/staff/{theo}", {"action": "deactivate"}, staff_page.csrf())
+    assert officer.get("/console/invitations").status == 303  # signed out: back to the sign-in page
+    assert "Deactivated" in admin.get("/console/settings/staff").text
+
+
+def test_the_last_admin_cannot_be_demoted(client: Any) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.domain.staff import Role
+    from chalicelib.errors import Conflict
+
+    admin, lender = sign_up(client)
+    service = bootstrap.staff()
+    session = service.sign_in(lender["subdomain"], lender["admin_email"], PASSWORD, "198.51.100.1").session
+    import pytest
+
+    with pytest.raises(Conflict):
+        service.change(session.staff, session.tenant, session.staff.staff_id, role=Role.OFFICER)
+
+
+def test_forgot_password_emails_a_single_use_link(client: Any) -> None:
+    admin, lender = sign_up(client)
+    anonymous = Browser(client)
+    asked = anonymous.submit("/console/forgot", None, {"lender": lender["subdomain"], "email": lender["admin_email"]})
+    assert asked.status == 200 and "we emailed it a link" in asked.text
+    nobody = anonymous.submit("/console/forgot", None, {"lender": lender["subdomain"], "email": "nobody@x.example"})
+    assert nobody.status == 200 and "we emailed it a link" in nobody.text  # the same answer: no account discovery
+    drain("onboarding-send")
+    found = links_to(lender["admin_email"], RESET)
+    assert len(found) == 1
+    assert not links_to("nobody@x.example", RESET)
+    path = found[0].removeprefix("http://testserver")
+    short = anonymous.submit(path, None, {"password": "short"})
+    assert short.status == 400 and 'id="password-error"' in short.text
+    done = anonymous.submit(path, None, {"password": "a brand new passphrase"})
+    assert done.status == 303
+    assert anonymous.get("/console/invitations").status == 200
+    assert Browser(client).get(path).status == 404  # used
+    old = Browser(client).submit(
+        "/console/login", None, {"lender": lender["subdomain"], "email": lender["admin_email"], "password": PASSWORD}
+    )
+    assert old.status == 401
