@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     print(f"API:          {stack.api_url}", flush=True)
+    print(f"Console:      {stack.api_url}/console  (new lender: {stack.api_url}/signup)", flush=True)
     print(f"Embedded AWS: {stack.aws_url}", flush=True)
     print(f"Outbox:       {stack.api_url}/dev/outbox", flush=True)
     print(f"Bank sandbox: {stack.sandbox_url}/sandbox/sessions", flush=True)

@@ -40,9 +40,6 @@ MAX_FORM_FIELDS = 300
 
 NAV = (
     ("invitations", "Invitations", "/console/invitations"),
-    ("upload", "Upload account list", "/console/upload"),
-    ("customers", "Customers", "/console/customers"),
-    ("communications", "Communication log", "/console/communications"),
     ("settings", "Settings", "/console/settings"),
 )
 
