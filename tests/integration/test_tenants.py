@@ -138,7 +138,10 @@ def test_signup_page_creates_lender_and_shows_key_once(client: Any) -> None:
     assert 'name="csrf_token"' in body
     cookie = page.headers["Set-Cookie"].split(";")[0]
     token = cookie.split("=", 1)[1]
-    form = f"csrf_token={token}&name=Maple+Credit&subdomain=maple&admin_email=ops%40maple-credit.ca&data_residency=ca"
+    form = (
+        f"csrf_token={token}&name=Maple+Credit&subdomain=maple&admin_email=ops%40maple-credit.ca&data_residency=ca"
+        "&password=correct+horse+battery+staple"
+    )
     done = client.http.post(
         "/signup", headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, body=form
     )
