@@ -179,6 +179,7 @@ def financial_data() -> FinancialDataService:
 def portal() -> PortalService:
     """The customer portal's service (built on the current :func:`bank_links`, so a test's fake applies)."""
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
+    from chalicelib.adapters.ratelimit import RateLimiter
     from chalicelib.services.portal import PortalService
 
     s = services()
@@ -192,6 +193,7 @@ def portal() -> PortalService:
         documents=links.documents,
         queue=s.queue,
         settings=s.settings,
+        limiter=RateLimiter(s.table),
     )
 
 

@@ -29,6 +29,7 @@ from chalicelib import bootstrap
 from chalicelib.api.forms import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    client_ip,
     cookie_header,
     cookies,
     csrf_token,
@@ -38,7 +39,7 @@ from chalicelib.api.forms import (
 from chalicelib.api.routing import endpoint, error_response, invalid, json_response, parse_json
 from chalicelib.domain.ids import same
 from chalicelib.domain.waterfall import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES, UploadRequest
-from chalicelib.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 from chalicelib.web import SECURITY_HEADERS, page
 
 if TYPE_CHECKING:
@@ -536,8 +537,11 @@ def fresh_link(request: Request, **_: Any) -> Response:
     form = parse_form(request)
     if not csrf_valid(request, form):
         return _invalid_page(request, form.get("token", ""), status=403)
-    bootstrap.portal().fresh_link(form.get("token", ""), form.get("email", ""))
-    return page("portal_fresh_link.html")
+    try:
+        sent = bootstrap.portal().fresh_link(form.get("token", ""), form.get("email", "")[:300], client_ip(request))
+    except RateLimited as exc:
+        return page("portal_fresh_link.html", status=429, headers={"Retry-After": str(exc.retry_after)}, too_many=True)
+    return page("portal_fresh_link.html", sent=sent)
 
 
 @endpoint(

@@ -309,6 +309,33 @@ class CommunicationStatus(StrEnum):
     REJECTED = "rejected"
 
 
+# How far a message's outcome has got. The send worker writes the first rank, SES feedback the
+# later ones; a write may replace an outcome of its own rank or below, never a later one (a retried
+# send replays "sent" after the bounce arrived).
+_COMMUNICATION_RANK = {
+    CommunicationStatus.SENT: 0,
+    CommunicationStatus.REFUSED: 0,
+    CommunicationStatus.OPTED_OUT: 0,
+    "suppressed": 0,
+    "failed": 0,
+    CommunicationStatus.SOFT_BOUNCED: 1,
+    CommunicationStatus.DELIVERED: 2,
+    CommunicationStatus.BOUNCED: 3,
+    CommunicationStatus.COMPLAINED: 3,
+    CommunicationStatus.REJECTED: 3,
+}
+
+
+def communication_rank(status: str) -> int:
+    return _COMMUNICATION_RANK.get(status, 0)
+
+
+def replaceable_outcomes(status: str) -> list[str]:
+    """The stored outcomes a write of ``status`` may replace (its own rank and below)."""
+    rank = communication_rank(status)
+    return sorted({str(s) for s, r in _COMMUNICATION_RANK.items() if r <= rank})
+
+
 class Communication(Model):
     """One email or SMS in the communication log."""
 

@@ -74,6 +74,9 @@ class DeliveryService:
         inv = self.repo.get(message.tenant_id, message.invitation_id)
         tenant = self.tenants.get(message.tenant_id)
         if inv is None or tenant is None:
+            # Close the orphan: left queued, the outbox relay would send it back here forever.
+            self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "gone")
+            logger.info("Send request closed: its invitation or lender is gone", extra=log)
             return "gone"
         if request.get("channel_override"):  # a system send on one channel (the SMS after a hard bounce)
             inv = inv.model_copy(update={"channel": Channel(request["channel_override"])})
@@ -221,7 +224,8 @@ class DeliveryService:
             updated_at=now,
             detail=detail,
         )
-        self.repo.record_communication(tenant_id, comm, hash_secret(recipient.lower()))
+        if not self.repo.record_communication(tenant_id, comm, hash_secret(recipient.lower())):
+            logger.info("A later outcome of this message is kept", extra={"send_id": send_id, "channel": channel})
 
     def _finish(
         self, inv: Invitation, send_id: str, outcomes: dict[str, str], final_state: str, template: str = "invitation"

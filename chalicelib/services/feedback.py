@@ -27,6 +27,7 @@ from chalicelib.domain.invitation import (
     Invitation,
     InvitationEvent,
     PortalStatus,
+    communication_rank,
     utcnow,
 )
 from chalicelib.domain.notifications import NotificationType, PortalEvent
@@ -196,7 +197,10 @@ class FeedbackService:
             detail = f"{notification.bounce.bounce_type.value}/{notification.bounce.bounce_sub_type or '-'}"
         elif notification.complaint is not None:
             detail = notification.complaint.complaint_feedback_type
-        if comm is not None:
+        # Feedback arrives out of order: a Delivery read after the Bounce does not move the message back.
+        if comm is not None and communication_rank(COMMUNICATION_STATUS[outcome]) >= communication_rank(
+            str(comm.get("status"))
+        ):
             actions.append(
                 self.markers.communication_status_action(
                     tenant_id, invitation_id, str(comm["communication_id"]), COMMUNICATION_STATUS[outcome], detail, now

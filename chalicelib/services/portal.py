@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.domain import ids, links
+from chalicelib.domain.account import Limit
 from chalicelib.domain.invitation import (
     Invitation,
     InvitationEvent,
@@ -36,7 +37,7 @@ from chalicelib.domain.waterfall import (
     advance,
     document_key,
 )
-from chalicelib.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -46,10 +47,15 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.table import Item
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.queue import QueuePublisher
+    from chalicelib.adapters.ratelimit import RateLimiter
     from chalicelib.config import Settings
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.invitations import InvitationService
+
+
+# "Send me a fresh link" answers whether a link went out, so guesses of the address are bounded.
+FRESH_LINK_PER_IP = Limit("fresh-link-ip", 10, 3600)
 
 
 class ContactDetails(Model):
@@ -107,6 +113,7 @@ class PortalService:
         documents: DocumentStore,
         queue: QueuePublisher,
         settings: Settings,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.invitations = invitations
         self.repo = repo
@@ -116,6 +123,7 @@ class PortalService:
         self.documents = documents
         self.queue = queue
         self.settings = settings
+        self.limiter = limiter
 
     # --- who is this ------------------------------------------------------------------------
     def by_token(self, token: str, *, opened: bool = False) -> PortalContext | None:
@@ -335,26 +343,34 @@ class PortalService:
         return Submitted(event_id=body["event_id"], at=datetime.fromisoformat(body["at"]))
 
     # --- fresh link -------------------------------------------------------------------------
-    def fresh_link(self, token: str, email: str) -> None:
-        """Queue a new link when ``email`` is the address on file of the invitation this (expired)
-        token belonged to and it is still PENDING. Says nothing either way: every path returns None."""
+    def fresh_link(self, token: str, email: str, ip: str = "") -> bool:
+        """Queue a new link when ``email`` is the address on file of the invitation this (expired or
+        replaced) token belonged to and it is still PENDING; True only when one was queued. Why not
+        is never told: an unknown link, another address, a cooldown or the send limit all give False.
+        Raises RateLimited (per IP)."""
+        if self.limiter is not None:
+            decision = self.limiter.hit(FRESH_LINK_PER_IP, ip or "-")
+            if not decision.allowed:
+                raise RateLimited("too many requests for a fresh link", retry_after=decision.retry_after)
         try:
             wanted = normalise_email(email)
         except ValueError:
-            return
+            return False
         if not links.looks_like_token(token):
-            return
+            return False
         record = self.repo.token(links.token_hash(token))
         if record is None or record.get("purpose") != "portal":
-            return
+            return False
         inv = self.repo.get(record["tenant_id"], record["invitation_id"])
         tenant = self.tenants.get(record["tenant_id"])
         if inv is None or tenant is None or inv.status is not Status.PENDING or not ids.same(inv.email, wanted):
-            return
+            return False
         try:
             self.invitations.send(tenant, inv.invitation_id, actor="customer", reason="fresh_link")
-        except DomainError as exc:  # cooldown, send limit, suppressed: the customer learns nothing
+        except DomainError as exc:  # cooldown, send limit, suppressed
             logger.info("Fresh link not sent", extra={"invitation_id": inv.invitation_id, "error_code": exc.code})
+            return False
+        return True
 
     # --- shared -----------------------------------------------------------------------------
     def _ensure_open(self, inv: Invitation) -> None:

@@ -12,11 +12,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
+from chalicelib.adapters.dynamo.table import serialize
 from chalicelib.domain.invitation import (
     Communication,
     Invitation,
     InvitationEvent,
     business_key,
+    replaceable_outcomes,
     search_text,
     utcnow,
 )
@@ -90,7 +92,22 @@ class InvitationRepository:
     def token_actions(self, inv: Invitation, new_hash: str | None, old_hash: str | None, purpose: str) -> list[Action]:
         actions: list[Action] = []
         if old_hash and old_hash != new_hash:
-            actions.append(self.table.t_delete(keys.link_token(old_hash)))
+            # The replaced link's lookup stays, as a tombstone, for a month: it opens nothing
+            # (resolve() compares with the current link), but "send me a fresh link" from an old
+            # email still finds its invitation.
+            actions.append(
+                self.table.t_put(
+                    {
+                        **keys.link_token(old_hash),
+                        "type": "link_token",
+                        "purpose": purpose,
+                        "replaced": True,
+                        "tenant_id": inv.tenant_id,
+                        "invitation_id": inv.invitation_id,
+                        "expires_at": _epoch(utcnow() + LINK_LOOKUP_GRACE),
+                    }
+                )
+            )
         if new_hash:
             actions.append(
                 self.table.t_put(
@@ -320,10 +337,22 @@ class InvitationRepository:
             values={":queued": "queued"},
         )
 
-    def stale_send_requests(self, older_than: datetime, limit: int = 100) -> list[Item]:
-        items, _ = self.table.query("OUTBOX#queued", index=keys.GSI_STATUS, limit=limit)
-        # A delayed send (a retry after a transient bounce) is stale only once it is due.
-        return [i for i in items if str(i.get("due_at") or i["created_at"]) < older_than.isoformat()]
+    def stale_send_requests(self, older_than: datetime, limit: int = 1000, page_size: int = 100) -> list[Item]:
+        """Queued send requests created before ``older_than``, oldest first, up to ``limit``: the
+        outbox index is read page by page, so a run of sends that cannot go out yet (or orphans not
+        yet closed) never hides a lost one behind it."""
+        due = older_than.isoformat()
+        found: list[Item] = []
+        cursor: dict[str, Any] | None = None
+        while len(found) < limit:
+            items, cursor = self.table.query(
+                "OUTBOX#queued", index=keys.GSI_STATUS, sk_between=("0", due), limit=page_size, cursor=cursor
+            )
+            # A delayed send (a retry after a transient bounce) is stale only once it is due.
+            found.extend(i for i in items if str(i.get("due_at") or i["created_at"]) < due)
+            if cursor is None:
+                break
+        return found[:limit]
 
     def communication_actions(self, tenant_id: str, comm: Communication, recipient_hash: str) -> list[Action]:
         data = comm.model_dump(mode="json")
@@ -341,7 +370,14 @@ class InvitationRepository:
             "GSI3PK": keys.communications_outcome_index(tenant_id, comm.status),
             "GSI3SK": sort,
         }
-        actions = [self.table.t_put(record)]
+        put = self.table.t_put(record)
+        # Never over a later outcome (SES feedback): the record is new, or its outcome ranks lower.
+        allowed = replaceable_outcomes(comm.status)
+        placeholders = {f":o{i}": s for i, s in enumerate(allowed)}
+        put["Put"]["ConditionExpression"] = f"attribute_not_exists(PK) OR #st IN ({', '.join(placeholders)})"
+        put["Put"]["ExpressionAttributeNames"] = {"#st": "status"}
+        put["Put"]["ExpressionAttributeValues"] = serialize(placeholders)
+        actions = [put]
         if comm.provider_message_id:
             actions.append(
                 self.table.t_put(
@@ -360,8 +396,13 @@ class InvitationRepository:
 
     def record_communication(
         self, tenant_id: str, comm: Communication, recipient_hash: str, extra: list[Action] | None = None
-    ) -> None:
-        self.table.transact([*self.communication_actions(tenant_id, comm, recipient_hash), *(extra or [])])
+    ) -> bool:
+        """Write the message's record; False (nothing written) when it already holds a later outcome."""
+        try:
+            self.table.transact([*self.communication_actions(tenant_id, comm, recipient_hash), *(extra or [])])
+        except Conflict:
+            return False
+        return True
 
     def communications(self, tenant_id: str, invitation_id: str) -> list[Communication]:
         items, _ = self.table.query(keys.invitation_pk(tenant_id, invitation_id), sk_prefix=keys.COMMUNICATION_PREFIX)
