@@ -15,7 +15,9 @@ from chalicelib.domain.invitation import (
     JoinedVia,
     Status,
     business_key,
+    communication_rank,
     normalise_phone,
+    replaceable_outcomes,
 )
 from chalicelib.domain.tenant import BankingIntegration, TenantSettings, TenantSettingsPatch, validate_subdomain
 from chalicelib.errors import Conflict, DeliveryRefused, RateLimited
@@ -68,6 +70,14 @@ def test_joining_through_the_portal_leaves_room_for_a_sign_up_once() -> None:
     assert (signed_up.joined_via, signed_up.joined_at) == (JoinedVia.SIGN_UP, NOW)  # the first join's time stays
     assert not signed_up.open_for_sign_up
     assert not invitation(status=Status.INACTIVE).open_for_sign_up
+
+
+def test_a_message_outcome_only_moves_forward() -> None:
+    assert replaceable_outcomes("sent") == ["failed", "opted_out", "refused", "sent", "suppressed"]
+    assert "bounced" not in replaceable_outcomes("suppressed")
+    assert "bounced" in replaceable_outcomes("complained") and "delivered" in replaceable_outcomes("bounced")
+    assert "delivered" not in replaceable_outcomes("soft_bounced")
+    assert communication_rank("bounced") > communication_rank("delivered") > communication_rank("sent")
 
 
 def test_resend_cooldown_and_limit() -> None:
