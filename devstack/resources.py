@@ -18,6 +18,8 @@ TEMPLATE = INFRA / "resources.json"
 ASL = INFRA / "waterfall.asl.json"
 ACCOUNT_ID = "123456789012"
 SENDER_IDENTITY = "myonboarding.com"
+# infra/resources.json names resources ${AWS::StackName}-...; this stack name gives the names chalicelib.config binds.
+STACK_NAME = "onboarding"
 
 
 def quick_retries(definition: str) -> str:
@@ -35,17 +37,33 @@ def load_template() -> dict[str, Any]:
     return json.loads(TEMPLATE.read_text())
 
 
+def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
+    """The template's parameters at their defaults (a CommaDelimitedList as a list, as Ref gives it)."""
+    values: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        default = spec.get("Default")
+        values[name] = default.split(",") if spec.get("Type") == "CommaDelimitedList" else default
+    return values
+
+
 class _Resolver:
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, parameters: dict[str, Any] | None = None) -> None:
         self.region = region
-        self.refs: dict[str, str] = {}
+        self.refs: dict[str, Any] = {
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Partition": "aws",
+            **(parameters or {}),
+        }
         self.arns: dict[str, str] = {}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if "Ref" in value:
                 name = value["Ref"]
-                return {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT_ID}.get(name) or self.refs[name]
+                # A resource with no local counterpart (a KMS key, a policy) resolves to its logical id.
+                return self.refs.get(name, name)
             if "Fn::GetAtt" in value:
                 logical, attribute = value["Fn::GetAtt"]
                 if attribute != "Arn":
@@ -101,7 +119,7 @@ def create_resources(session: Any, region: str = "us-east-1") -> dict[str, str]:
     """Create every resource; return the environment variables that point the app at them."""
     template = load_template()
     resources = template["Resources"]
-    r = _Resolver(region)
+    r = _Resolver(region, parameter_defaults(template))
     clients: dict[str, Any] = {}
 
     def client(name: str) -> Any:

@@ -8,7 +8,9 @@ handler. :func:`post_process` turns it into a template that ``aws cloudformation
 * every SQS event source reports partial batch failures (``FunctionResponseTypes: [ReportBatchItemFailures]``),
   which Chalice never sets, and points at its queue with ``Fn::GetAtt``, so CloudFormation creates the queue
   before the event source mapping (Chalice writes a bare ARN string);
-* every function gets the settings environment: resources of this stack as ``Ref``, the rest as Parameters.
+* every function gets the settings environment: resources of this stack as ``Ref``, the rest as Parameters;
+* every function gets a role of its own, generated from its entry in :data:`FUNCTION_ACCESS` (what its code does
+  with AWS), its own log group with a retention, and active X-Ray tracing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ STAGE = "dev"
 # .chalice/policy-dev.json grants logs only to /aws/lambda/lender-onboarding-*: CloudFormation names the functions
 # {stack name}-{logical id}-{suffix}, so deploy under this stack name.
 STACK_NAME = "lender-onboarding"
+
+# Chalice binds each SQS handler to a queue *name* (chalicelib.config: onboarding-send, ...), the name the queue has
+# in a stack named this (infra/resources.json names everything ${AWS::StackName}-...); post_process then points
+# each event source at the queue resource itself, so a stack of any name works, and two stacks coexist.
+CODE_STACK_NAME = "onboarding"
 
 Template = dict[str, Any]
 
@@ -138,22 +145,304 @@ _CHALICE_QUEUE_ARN = re.compile(
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
 
+# --- one role per function ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function's code does with AWS. Its role grants exactly this, plus writing its own log group,
+    sending X-Ray segments and, for an SQS handler, consuming its own queue (derived from its event source).
+
+    Every function reads and writes the one table (all data lives there, keys are tenant-first); the rest is
+    declared per function. A new AWS call in a function's code path needs its entry here, and the expected
+    action set in tests/unit/test_infra.py.
+    """
+
+    send_to: tuple[str, ...] = ()  # logical ids of the queues it sends to
+    documents: tuple[str, ...] = ()  # S3 object actions on the documents bucket
+    list_document_versions: bool = False  # deleting every version under a prefix (a customer's data)
+    start_waterfall: bool = False  # StartExecution + DescribeExecution on the bank-link state machine
+    task_tokens: bool = False  # answers the waterfall's waitForTaskToken steps
+    email: bool = False  # SES v2 SendEmail from SenderEmail through the stack's configuration set
+    sms: bool = False  # SNS SMS to phone numbers and the opt-out check
+
+
+FUNCTION_ACCESS: dict[str, Access] = {
+    # Lender API, join page and portal: enqueues sends, imports, portal events and webhooks; starts and answers
+    # the waterfall (provider webhooks, heartbeats); presigns uploads and downloads; deletes a customer's data.
+    "APIHandler": Access(
+        send_to=("SendQueue", "ImportQueue", "PortalEventsQueue", "WebhookQueue"),
+        documents=("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"),
+        list_document_versions=True,
+        start_waterfall=True,
+        task_tokens=True,
+    ),
+    # Emails and texts one invitation; an SMS opt-out becomes a lender notification (webhook).
+    "SendWorker": Access(send_to=("WebhookQueue",), email=True, sms=True),
+    # Writes the rows of one import chunk and enqueues their sends.
+    "ImportWorker": Access(send_to=("SendQueue",)),
+    # Re-enqueues sends left in the outbox.
+    "OutboxRelay": Access(send_to=("SendQueue",)),
+    # Provider link sessions and the data step: answers the waterfall, stores fetched data, notifies the lender.
+    "LinkRequestWorker": Access(send_to=("WebhookQueue",), documents=("s3:PutObject",), task_tokens=True),
+    # SES feedback: retries a transient bounce (send queue) and notifies the lender.
+    "SesFeedbackWorker": Access(send_to=("SendQueue", "WebhookQueue")),
+    # Portal completions notify the lender.
+    "PortalEventsWorker": Access(send_to=("WebhookQueue",)),
+    # POSTs to lender URLs; a failed attempt goes back on its own queue with a delay.
+    "WebhookWorker": Access(send_to=("WebhookQueue",)),
+}
+
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    # TransactWriteItems has no action of its own: it needs the item actions above plus this one.
+    "dynamodb:ConditionCheckItem",
+)
+CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+def _arn(service: str, resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
+
+
+def _statement(sid: str, actions: tuple[str, ...] | list[str], resources: list[Any] | str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+
+
+def role_statements(logical: str, function: dict[str, Any], access: Access) -> list[dict[str, Any]]:
+    """The IAM statements of ``logical``'s role: its declaration, its log group, traces, its event queue."""
+    table = {"Fn::GetAtt": ["Table", "Arn"]}
+    bucket = {"Fn::GetAtt": ["DocumentsBucket", "Arn"]}
+    statements = [
+        _statement("OwnLogGroup", ("logs:CreateLogStream", "logs:PutLogEvents"), [_log_group_arn(logical)]),
+        # X-Ray segments belong to no resource: AWS defines no resource type for these actions.
+        _statement("XRayHasNoResourceArn", ("xray:PutTraceSegments", "xray:PutTelemetryRecords"), "*"),
+        _statement("Table", TABLE_ACTIONS, [table, {"Fn::Sub": "${Table.Arn}/index/*"}]),
+    ]
+    consumed = [
+        event["Properties"]["Queue"]
+        for event in function.get("Events", {}).values()
+        if event.get("Type") == "SQS" and isinstance(event["Properties"].get("Queue"), dict)
+    ]
+    if consumed:
+        statements.append(_statement("ConsumeOwnQueue", CONSUME_ACTIONS, consumed))
+    if access.send_to:
+        queues = [{"Fn::GetAtt": [queue, "Arn"]} for queue in access.send_to]
+        statements.append(_statement("SendToQueues", ("sqs:SendMessage",), queues))
+    if access.documents:
+        statements.append(_statement("DocumentObjects", access.documents, [{"Fn::Sub": "${DocumentsBucket.Arn}/*"}]))
+    if access.list_document_versions:
+        statements.append(_statement("DocumentVersions", ("s3:ListBucketVersions",), [bucket]))
+    if access.start_waterfall:
+        machine = {"Ref": "WaterfallStateMachine"}
+        executions = {
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}:*",
+                {"Name": {"Fn::GetAtt": ["WaterfallStateMachine", "Name"]}},
+            ]
+        }
+        statements.append(_statement("StartWaterfall", ("states:StartExecution",), [machine]))
+        statements.append(_statement("WatchWaterfall", ("states:DescribeExecution",), [executions]))
+    if access.task_tokens:
+        # A task token names no resource: AWS defines no resource type for the callback actions.
+        tokens = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
+        statements.append(_statement("TaskTokensHaveNoResourceArn", tokens, "*"))
+    if access.email:
+        sender_domain = {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "SenderEmail"}]}]}
+        identities = [
+            _arn("ses", "identity/${SenderEmail}"),
+            {
+                "Fn::Sub": [
+                    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Domain}",
+                    {"Domain": sender_domain},
+                ]
+            },
+            _arn("ses", "configuration-set/${SesConfigurationSet}"),
+        ]
+        statements.append(_statement("SendEmail", ("ses:SendEmail",), identities))
+    if access.sms:
+        # SMS goes to a phone number, not a topic: AWS defines no resource for it or for the opt-out check.
+        statements.append(_statement("SmsHasNoResourceArn", ("sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"), "*"))
+    return statements
+
+
+def _log_group(logical: str) -> str:
+    return f"{logical}LogGroup"
+
+
+def _log_group_arn(logical: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [_log_group(logical), "Arn"]}
+
+
+def give_functions_their_roles(template: Template, access: dict[str, Access]) -> None:
+    """Replace Chalice's roles (one shared policy file) with one generated role per function; give each function
+    its own log group (retention from the LogRetentionDays parameter) and active tracing."""
+    functions = dict(_resources(template, *FUNCTION_TYPES))
+    undeclared, stale = sorted(set(functions) - set(access)), sorted(set(access) - set(functions))
+    if undeclared or stale:
+        raise ValueError(f"FUNCTION_ACCESS: no entry for {undeclared}, entries without a function {stale}")
+    if "LogRetentionDays" not in template.get("Parameters", {}):
+        raise ValueError(f"the LogRetentionDays parameter is missing from {RESOURCES.name}")
+    resources = template["Resources"]
+    for logical, function in functions.items():
+        props = function["Properties"]
+        role = props.get("Role", {}).get("Fn::GetAtt", [f"{logical}Role"])[0]
+        resources[role] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": f"{logical}Access",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": role_statements(logical, props, access[logical]),
+                        },
+                    }
+                ],
+            },
+        }
+        props["Role"] = {"Fn::GetAtt": [role, "Arn"]}
+        props.pop("Policies", None)
+        props["Tracing"] = "Active"
+        resources[_log_group(logical)] = _log_group_resource({"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{logical}"})
+        props["LoggingConfig"] = {"LogGroup": {"Ref": _log_group(logical)}}
+
+
+def _log_group_resource(name: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {"LogGroupName": name, "RetentionInDays": {"Ref": "LogRetentionDays"}},
+    }
+
+
+def observe_state_machines(template: Template) -> None:
+    """Log errors (without execution data: inputs carry tenant and customer ids) and trace every state machine."""
+    resources = template["Resources"]
+    for logical, machine in list(_resources(template, "AWS::StepFunctions::StateMachine")):
+        props = machine["Properties"]
+        group = _log_group(logical)
+        # /aws/vendedlogs/ keeps Step Functions from growing the account's log resource policy per log group.
+        resources[group] = _log_group_resource({"Fn::Sub": f"/aws/vendedlogs/states/${{AWS::StackName}}-{logical}"})
+        props["LoggingConfiguration"] = {
+            "Level": "ERROR",
+            "IncludeExecutionData": False,
+            "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": _log_group_arn(logical)}}],
+        }
+        props["TracingConfiguration"] = {"Enabled": True}
+        role = resources[props["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+        role.setdefault("Policies", []).append(
+            {
+                "PolicyName": "logs-and-traces",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        # Step Functions sets up log delivery through these account-level actions, which AWS
+                        # defines without a resource type (the log group is named in LoggingConfiguration).
+                        _statement(
+                            "LogDeliveryHasNoResourceArn",
+                            (
+                                "logs:CreateLogDelivery",
+                                "logs:GetLogDelivery",
+                                "logs:UpdateLogDelivery",
+                                "logs:DeleteLogDelivery",
+                                "logs:ListLogDeliveries",
+                                "logs:PutResourcePolicy",
+                                "logs:DescribeResourcePolicies",
+                                "logs:DescribeLogGroups",
+                            ),
+                            "*",
+                        ),
+                        _statement(
+                            "XRayHasNoResourceArn",
+                            (
+                                "xray:PutTraceSegments",
+                                "xray:PutTelemetryRecords",
+                                "xray:GetSamplingRules",
+                                "xray:GetSamplingTargets",
+                            ),
+                            "*",
+                        ),
+                    ],
+                },
+            }
+        )
+
+
+# One JSON line per request: who, what, how it ended, how long; no body, no query string (tokens travel there).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "xrayTraceId": "$context.xrayTraceId",
+    },
+    separators=(",", ":"),
+)
+
+
+def protect_apis(template: Template) -> None:
+    """Tracing, JSON access logs and throttling on every API stage."""
+    resources = template["Resources"]
+    for logical, api in list(_resources(template, "AWS::Serverless::Api")):
+        props = api["Properties"]
+        group = f"{logical}AccessLogGroup"
+        resources[group] = _log_group_resource({"Fn::Sub": f"/aws/apigateway/${{AWS::StackName}}/{logical}"})
+        props["TracingEnabled"] = True
+        props["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": [group, "Arn"]}, "Format": ACCESS_LOG_FORMAT}
+        props["MethodSettings"] = [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+                "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+            }
+        ]
+
+
 def environment() -> dict[str, Any]:
     """Every environment variable the packaged functions get, with its CloudFormation value."""
     return {**RESOURCE_ENVIRONMENT, **{p.env: {"Ref": p.name} for p in PARAMETERS}}
 
 
-def post_process(template: Template, *, base_dir: Path = INFRA) -> Template:
-    """Return a deployable copy of Chalice's merged SAM template; ``base_dir`` resolves local ASL paths.
+def post_process(template: Template, *, base_dir: Path = INFRA, access: dict[str, Access] | None = None) -> Template:
+    """Return a deployable copy of Chalice's merged SAM template; ``base_dir`` resolves local ASL paths,
+    ``access`` declares what each function does (default :data:`FUNCTION_ACCESS`).
 
     Raises ValueError when the template cannot work once deployed: an ASL placeholder without substitution,
     an SQS handler on a queue this stack does not create, a queue whose visibility timeout is shorter than
-    its function's timeout, or an environment Ref to a missing resource.
+    its function's timeout, an environment Ref to a missing resource, or a function without a declaration.
     """
     result = copy.deepcopy(template)
     inline_state_machines(result, base_dir)
     bind_sqs_event_sources(result)
     add_settings_environment(result)
+    give_functions_their_roles(result, FUNCTION_ACCESS if access is None else access)
+    observe_state_machines(result)
+    protect_apis(result)
     return result
 
 
@@ -171,11 +460,19 @@ def inline_state_machines(template: Template, base_dir: Path) -> None:
         props["Definition"] = json.loads(text)
 
 
+def queue_name(props: dict[str, Any], stack_name: str = CODE_STACK_NAME) -> str | None:
+    """The QueueName of a queue's properties in a stack named ``stack_name`` (None when not a plain name)."""
+    name = props.get("QueueName")
+    if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+        name = name["Fn::Sub"].replace("${AWS::StackName}", stack_name)
+    return name if isinstance(name, str) and "${" not in name else None
+
+
 def bind_sqs_event_sources(template: Template) -> None:
     queues = {
-        resource["Properties"]["QueueName"]: logical
+        name: logical
         for logical, resource in _resources(template, "AWS::SQS::Queue")
-        if isinstance(resource.get("Properties", {}).get("QueueName"), str)
+        if (name := queue_name(resource.get("Properties", {}))) is not None
     }
     for logical, function in _resources(template, *FUNCTION_TYPES):
         props = function["Properties"]

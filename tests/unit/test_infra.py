@@ -16,14 +16,17 @@ import pytest
 from chalicelib import config
 from infra.package import (
     INFRA,
+    Access,
     environment,
     packaging_environment,
     post_process,
+    queue_name,
     run_chalice_package,
 )
 
 ROOT = INFRA.parent
-RESOURCES = json.loads((INFRA / "resources.json").read_text())["Resources"]
+TEMPLATE = json.loads((INFRA / "resources.json").read_text())
+RESOURCES = TEMPLATE["Resources"]
 ASL = json.loads((INFRA / "waterfall.asl.json").read_text())
 QUEUE_NAMES = sorted(
     value for name, value in vars(config).items() if name.endswith("_QUEUE") and isinstance(value, str)
@@ -32,8 +35,9 @@ PROVIDERS = {"p1": "plaid", "p2": "finicity", "p3": "mx"}
 
 
 def _queues() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Queues by the name they have in a stack named like the one the code binds to (chalicelib.config)."""
     return {
-        resource["Properties"]["QueueName"]: (logical, resource["Properties"])
+        str(queue_name(resource["Properties"])): (logical, resource["Properties"])
         for logical, resource in RESOURCES.items()
         if resource["Type"] == "AWS::SQS::Queue"
     }
@@ -109,9 +113,18 @@ def fake_sam(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return run_chalice_package(project / "out", "dev", project)
 
 
+FAKE_ACCESS = {
+    "Send": Access(send_to=("WebhookQueue",), email=True),
+    "ImportRows": Access(send_to=("SendQueue",)),
+    "Elsewhere": Access(),
+    "Sweep": Access(send_to=("SendQueue",)),
+    "APIHandler": Access(send_to=("SendQueue",), documents=("s3:GetObject",), start_waterfall=True),
+}
+
+
 @pytest.fixture(scope="module")
 def packaged(fake_sam: dict[str, Any]) -> dict[str, Any]:
-    return post_process(fake_sam)
+    return post_process(fake_sam, access=FAKE_ACCESS)
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -206,21 +219,21 @@ def test_an_asl_placeholder_without_substitution_is_refused(fake_sam: dict[str, 
     broken = json.loads(json.dumps(fake_sam))
     broken["Resources"]["WaterfallStateMachine"]["Properties"]["DefinitionSubstitutions"] = {}
     with pytest.raises(ValueError, match="LinkRequestQueueUrl"):
-        post_process(broken)
+        post_process(broken, access=FAKE_ACCESS)
 
 
 def test_a_handler_on_a_queue_the_stack_does_not_create_is_refused(fake_sam: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(fake_sam))
     del broken["Resources"]["ImportQueue"]
     with pytest.raises(ValueError, match="onboarding-import"):
-        post_process(broken)
+        post_process(broken, access=FAKE_ACCESS)
 
 
 def test_a_queue_that_hides_messages_for_less_than_the_function_runs_is_refused(fake_sam: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(fake_sam))
     broken["Resources"]["SendQueue"]["Properties"]["VisibilityTimeout"] = 10
     with pytest.raises(ValueError, match="visibility timeout"):
-        post_process(broken)
+        post_process(broken, access=FAKE_ACCESS)
 
 
 def test_the_real_app_binds_only_queues_of_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,6 +290,245 @@ def test_the_policy_file_is_least_privilege() -> None:
         "states:StartExecution",
     ):
         assert needed in actions
+
+
+# --- one role per function (the real app) -------------------------------------------------------------------------
+
+TABLE = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+}
+BASE = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", *TABLE}
+CONSUMER = {*BASE, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+TASK_TOKENS = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+# What each function's code does with AWS, spelled out: a change to infra.package.FUNCTION_ACCESS shows up here.
+EXPECTED_ACTIONS: dict[str, set[str]] = {
+    "APIHandler": {
+        *BASE,
+        "sqs:SendMessage",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        *TASK_TOKENS,
+    },
+    "SendWorker": {*CONSUMER, "sqs:SendMessage", "ses:SendEmail", "sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"},
+    "ImportWorker": {*CONSUMER, "sqs:SendMessage"},
+    "OutboxRelay": {*BASE, "sqs:SendMessage"},
+    "LinkRequestWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", *TASK_TOKENS},
+    "SesFeedbackWorker": {*CONSUMER, "sqs:SendMessage"},
+    "PortalEventsWorker": {*CONSUMER, "sqs:SendMessage"},
+    "WebhookWorker": {*CONSUMER, "sqs:SendMessage"},
+}
+EXPECTED_SENDS = {
+    "APIHandler": {"SendQueue", "ImportQueue", "PortalEventsQueue", "WebhookQueue"},
+    "SendWorker": {"WebhookQueue"},
+    "ImportWorker": {"SendQueue"},
+    "OutboxRelay": {"SendQueue"},
+    "LinkRequestWorker": {"WebhookQueue"},
+    "SesFeedbackWorker": {"SendQueue", "WebhookQueue"},
+    "PortalEventsWorker": {"WebhookQueue"},
+    "WebhookWorker": {"WebhookQueue"},
+}
+
+
+@pytest.fixture(scope="module")
+def real_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The real app packaged (its code copied with an empty requirements.txt: nothing downloads) and post-processed."""
+    import shutil
+
+    project = tmp_path_factory.mktemp("real-app")
+    shutil.copy(ROOT / "app.py", project / "app.py")
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+    (project / "requirements.txt").write_text("")
+    return post_process(run_chalice_package(project / "out", "dev", project))
+
+
+def _statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+    role = template["Resources"][function["Role"]["Fn::GetAtt"][0]]
+    assert role["Type"] == "AWS::IAM::Role"
+    return [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_function_of_the_app_has_a_role_of_its_own(real_template: dict[str, Any]) -> None:
+    functions = _functions(real_template)
+    assert set(functions) == set(EXPECTED_ACTIONS)
+    roles = [function["Role"]["Fn::GetAtt"][0] for function in functions.values()]
+    assert len(set(roles)) == len(roles)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ACTIONS))
+def test_each_role_grants_exactly_what_its_function_uses(real_template: dict[str, Any], name: str) -> None:
+    function = _functions(real_template)[name]
+    statements = _statements(real_template, function)
+    actions = {action for statement in statements for action in _as_list(statement["Action"])}
+    assert actions == EXPECTED_ACTIONS[name]
+    sends = {
+        resource["Fn::GetAtt"][0]
+        for statement in statements
+        if "sqs:SendMessage" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    assert sends == EXPECTED_SENDS[name]
+    consumed = [
+        resource["Fn::GetAtt"][0]
+        for statement in statements
+        if "sqs:ReceiveMessage" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    ]
+    own = [
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]
+        for event in function.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert consumed == own  # a consumer receives from its own queue only
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ACTIONS))
+def test_only_actions_without_a_resource_type_get_every_resource(real_template: dict[str, Any], name: str) -> None:
+    for statement in _statements(real_template, _functions(real_template)[name]):
+        assert not any(action.endswith("*") for action in _as_list(statement["Action"])), statement["Sid"]
+        if "*" in _as_list(statement["Resource"]):
+            assert set(_as_list(statement["Action"])) <= NO_RESOURCE_ARN, statement["Sid"]
+            assert "NoResourceArn" in statement["Sid"]  # the reason is in the policy itself
+
+
+def test_each_function_logs_to_its_own_group_with_a_retention(real_template: dict[str, Any]) -> None:
+    resources = real_template["Resources"]
+    groups = set()
+    for name, function in _functions(real_template).items():
+        assert function["Tracing"] == "Active"
+        group = function["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        logs = next(s for s in _statements(real_template, function) if s["Sid"] == "OwnLogGroup")
+        assert logs["Resource"] == [{"Fn::GetAtt": [group, "Arn"]}], name
+        groups.add(group)
+    assert len(groups) == len(EXPECTED_ACTIONS)
+    assert real_template["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_the_state_machine_logs_errors_without_execution_data_and_is_traced(real_template: dict[str, Any]) -> None:
+    resources = real_template["Resources"]
+    props = resources["WaterfallStateMachine"]["Properties"]
+    logging = props["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ERROR", False)  # inputs carry customer ids
+    group = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    role = resources[props["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    actions = {
+        a for policy in role["Policies"] for st in policy["PolicyDocument"]["Statement"] for a in _as_list(st["Action"])
+    }
+    assert {"logs:CreateLogDelivery", "xray:PutTraceSegments", "sqs:SendMessage"} <= actions
+
+
+def test_the_api_stage_is_traced_access_logged_and_throttled(real_template: dict[str, Any]) -> None:
+    props = real_template["Resources"]["RestAPI"]["Properties"]
+    assert props["TracingEnabled"] is True
+    group = props["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert real_template["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    fields = json.loads(props["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "latencyMs", "resourcePath"} <= set(fields)
+    assert "$context.path" not in fields.values()  # resource paths, not paths carrying ids and tokens
+    [throttle] = props["MethodSettings"]
+    assert throttle["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert throttle["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+
+
+@pytest.mark.parametrize("logical", ["Table", "DocumentsBucket"])
+def test_the_data_survives_the_stack(logical: str) -> None:
+    resource = RESOURCES[logical]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_the_table_and_the_bucket_refuse_deletion() -> None:
+    assert RESOURCES["Table"]["Properties"]["DeletionProtectionEnabled"] is True
+    policy = RESOURCES["DocumentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    denied = {statement["Sid"]: statement for statement in policy if statement["Effect"] == "Deny"}
+    assert denied["DeletionProtection"]["Action"] == "s3:DeleteBucket"
+    assert denied["TlsOnly"]["Action"] == "s3:*"
+    assert denied["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(denied["TlsOnly"]["Resource"]) == 2  # the bucket and its objects
+
+
+def test_uploads_are_allowed_only_from_the_configured_origins() -> None:
+    [rule] = RESOURCES["DocumentsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == {"Ref": "UploadOrigins"}
+    origins = TEMPLATE["Parameters"]["UploadOrigins"]["Default"].split(",")
+    assert origins and all(origin.startswith("https://") for origin in origins)
+    assert rule["AllowedMethods"] == ["POST"]  # presigned POST only
+
+
+def test_topics_use_the_stack_key_and_queues_are_encrypted() -> None:
+    for logical, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::SNS::Topic":
+            assert resource["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}, logical
+        if resource["Type"] == "AWS::SQS::Queue":
+            assert resource["Properties"]["SqsManagedSseEnabled"] is True, logical
+    key = RESOURCES["TopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = {
+        service
+        for statement in key["KeyPolicy"]["Statement"]
+        for service in _as_list(statement["Principal"].get("Service", []))
+    }
+    assert services == {"ses.amazonaws.com", "cloudwatch.amazonaws.com"}  # SES feedback and alarms publish
+
+
+NAME_PROPERTIES = {
+    "QueueName",
+    "TableName",
+    "TopicName",
+    "BucketName",
+    "StateMachineName",
+    "LogGroupName",
+    "Name",
+    "DashboardName",
+    "AlarmName",
+}
+
+
+def _names(template: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f"{logical}.{key}": value
+        for logical, resource in template["Resources"].items()
+        for key, value in resource.get("Properties", {}).items()
+        if key in NAME_PROPERTIES and resource["Type"] != "AWS::SES::ConfigurationSetEventDestination"
+    }
+
+
+def test_every_name_derives_from_the_stack_name_so_two_stacks_coexist(real_template: dict[str, Any]) -> None:
+    names = _names(real_template)
+    assert len(names) > 20
+    for where, value in names.items():
+        assert isinstance(value, dict), f"{where} is a fixed name: {value}"
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        assert "${AWS::StackName}" in text, where
+    first = {json.dumps(v).replace("${AWS::StackName}", "onboarding-a") for v in names.values()}
+    second = {json.dumps(v).replace("${AWS::StackName}", "onboarding-b") for v in names.values()}
+    assert not first & second
+
+
+def test_a_function_without_a_declaration_is_refused(fake_sam: dict[str, Any]) -> None:
+    partial = {name: access for name, access in FAKE_ACCESS.items() if name != "Sweep"}
+    with pytest.raises(ValueError, match="Sweep"):
+        post_process(fake_sam, access=partial)
+    with pytest.raises(ValueError, match="Gone"):
+        post_process(fake_sam, access={**FAKE_ACCESS, "Gone": Access()})
 
 
 # --- the waterfall on moto ----------------------------------------------------------------------------------------
