@@ -36,8 +36,8 @@ ROOT = INFRA.parent
 RESOURCES = INFRA / "resources.json"
 BUILD = ROOT / "build"
 STAGE = "dev"
-# .chalice/policy-dev.json grants logs only to /aws/lambda/lender-onboarding-*: CloudFormation names the functions
-# {stack name}-{logical id}-{suffix}, so deploy under this stack name.
+# The stack name the printed commands use. Any lowercase name of at most 22 characters works (the bucket is named
+# {stack}-documents-{account}-{region}); every resource's name derives from it, so two stacks coexist.
 STACK_NAME = "lender-onboarding"
 
 # Chalice binds each SQS handler to a queue *name* (chalicelib.config: onboarding-send, ...), the name the queue has
@@ -411,6 +411,8 @@ def protect_apis(template: Template) -> None:
         props = api["Properties"]
         group = f"{logical}AccessLogGroup"
         resources[group] = _log_group_resource({"Fn::Sub": f"/aws/apigateway/${{AWS::StackName}}/{logical}"})
+        # Chalice names every API after the app: the stack's name keeps two stacks' API metrics apart.
+        props["Name"] = {"Fn::Sub": "${AWS::StackName}"}
         props["TracingEnabled"] = True
         props["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": [group, "Arn"]}, "Format": ACCESS_LOG_FORMAT}
         props["MethodSettings"] = [
@@ -421,6 +423,222 @@ def protect_apis(template: Template) -> None:
                 "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
             }
         ]
+
+
+# --- alarms and the funnel dashboard ---------------------------------------------------------------------------------
+
+ALARM_PARAMETERS: dict[str, dict[str, Any]] = {
+    "AlarmEmail": {
+        "Type": "String",
+        "Description": "Address subscribed to the alarm topic (confirm the email AWS sends); empty: no subscription.",
+        "Default": "",
+        "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+$",
+    },
+    "ApiLatencyP99Ms": {
+        "Type": "Number",
+        "Description": "The API's p99 latency (ms) that raises an alarm when exceeded for 15 minutes.",
+        "Default": 3000,
+        "MinValue": 100,
+    },
+    "Api5xxRate": {
+        "Type": "Number",
+        "Description": "Share of API requests answered 5xx over 5 minutes (0.01 is 1%) that raises an alarm.",
+        "Default": 0.01,
+        "MinValue": 0,
+        "MaxValue": 1,
+    },
+}
+ALARM_TOPIC = "AlarmTopic"
+PERIOD_SECONDS = 300
+
+
+def _alarm(
+    name: str,
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, Any],
+    *,
+    statistic: str = "Sum",
+    threshold: Any = 0,
+    comparison: str = "GreaterThanThreshold",
+    periods: int = 1,
+) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "AlarmName": {"Fn::Sub": f"${{AWS::StackName}}-{name}"},
+        "AlarmDescription": description,
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions.items()],
+        "Period": PERIOD_SECONDS,
+        "EvaluationPeriods": periods,
+        "Threshold": threshold,
+        "ComparisonOperator": comparison,
+        # No data means nothing happened (no errors, an empty queue): not an alarm.
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": ALARM_TOPIC}],
+        "OKActions": [{"Ref": ALARM_TOPIC}],
+    }
+    if statistic.startswith("p"):
+        props["ExtendedStatistic"] = statistic
+    else:
+        props["Statistic"] = statistic
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": props}
+
+
+def dead_letter_queues(template: Template) -> list[str]:
+    """Logical ids of the queues another queue's RedrivePolicy sends to."""
+    found = []
+    for _, queue in _resources(template, "AWS::SQS::Queue"):
+        target = queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn", {})
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            found.append(target["Fn::GetAtt"][0])
+    return sorted(found)
+
+
+def add_alarms(template: Template) -> None:
+    """One SNS topic (on the stack's KMS key, an optional email subscription) and the alarms that page it:
+    every DLQ holding a message, failed or timed-out executions, each function's errors and throttles,
+    the API's 5xx rate and p99 latency."""
+    resources = template["Resources"]
+    template.setdefault("Parameters", {}).update(copy.deepcopy(ALARM_PARAMETERS))
+    template.setdefault("Conditions", {})["HasAlarmEmail"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    resources[ALARM_TOPIC] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {"TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}, "KmsMasterKeyId": {"Ref": "TopicKey"}},
+    }
+    resources["AlarmEmailSubscription"] = {
+        "Type": "AWS::SNS::Subscription",
+        "Condition": "HasAlarmEmail",
+        "Properties": {"TopicArn": {"Ref": ALARM_TOPIC}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+    }
+    alarms: dict[str, dict[str, Any]] = {}
+    for dlq in dead_letter_queues(template):
+        alarms[f"{dlq}NotEmptyAlarm"] = _alarm(
+            f"{dlq}-not-empty",
+            f"{dlq} holds a message its consumer gave up on: read it, fix the cause, redrive it.",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": [dlq, "QueueName"]}},
+            statistic="Maximum",
+        )
+    for logical, _ in _resources(template, "AWS::StepFunctions::StateMachine"):
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+            alarms[f"{logical}{metric}Alarm"] = _alarm(
+                f"{logical}-{metric}",
+                f"{logical}: an execution ended {metric[len('Executions') :].lower()} (the waterfall itself broke; "
+                "providers failing end in FellBackToDocuments, not here).",
+                "AWS/States",
+                metric,
+                {"StateMachineArn": {"Ref": logical}},
+            )
+    for logical, _ in _resources(template, *FUNCTION_TYPES):
+        for metric in ("Errors", "Throttles"):
+            alarms[f"{logical}{metric}Alarm"] = _alarm(
+                f"{logical}-{metric}",
+                f"{logical}: {metric.lower()} in the last 5 minutes.",
+                "AWS/Lambda",
+                metric,
+                {"FunctionName": {"Ref": logical}},
+            )
+    for logical, api in _resources(template, "AWS::Serverless::Api"):
+        dimensions = {"ApiName": {"Fn::Sub": "${AWS::StackName}"}, "Stage": api["Properties"]["StageName"]}
+        alarms[f"{logical}5xxRateAlarm"] = _alarm(
+            f"{logical}-5xx-rate",
+            f"{logical}: more than Api5xxRate of the requests answered 5xx over 5 minutes.",
+            "AWS/ApiGateway",
+            "5XXError",
+            dimensions,
+            statistic="Average",  # 5XXError is 0 or 1 per request: its average is the rate
+            threshold={"Ref": "Api5xxRate"},
+        )
+        alarms[f"{logical}LatencyP99Alarm"] = _alarm(
+            f"{logical}-latency-p99",
+            f"{logical}: p99 latency above ApiLatencyP99Ms for 15 minutes.",
+            "AWS/ApiGateway",
+            "Latency",
+            dimensions,
+            statistic="p99",
+            threshold={"Ref": "ApiLatencyP99Ms"},
+            periods=3,
+        )
+    resources.update(alarms)
+
+
+# The invitation funnel, from the EMF metrics chalicelib.observability.count emits (namespace, service dimension).
+# Only these three are emitted today; delivered / bounced / opened / joined / completed join the list once the
+# services count them (tests/unit/test_infra.py refuses a metric nobody emits).
+FUNNEL_METRICS = (
+    ("InvitationCreated", "created"),
+    ("EmailSent", "email sent"),
+    ("SmsSent", "SMS sent"),
+)
+
+
+def add_funnel_dashboard(
+    template: Template, namespace: str = "LenderOnboarding", service: str = "lender-onboarding"
+) -> None:
+    """A CloudWatch dashboard: the invitation funnel (hourly sums and a 7-day total) and the DLQ depths."""
+    metrics = [
+        [namespace, metric, "service", service, {"label": label, "stat": "Sum"}] for metric, label in FUNNEL_METRICS
+    ]
+    dlqs = [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{dlq}.QueueName}}", {"label": dlq}]
+        for dlq in dead_letter_queues(template)
+    ]
+    widgets = [
+        {
+            "type": "metric",
+            "x": 0,
+            "y": 0,
+            "width": 24,
+            "height": 4,
+            "properties": {
+                "title": "Invitation funnel, last 7 days",
+                "view": "singleValue",
+                "region": "${AWS::Region}",
+                "period": 604800,
+                "setPeriodToTimeRange": True,
+                "metrics": metrics,
+            },
+        },
+        {
+            "type": "metric",
+            "x": 0,
+            "y": 4,
+            "width": 16,
+            "height": 8,
+            "properties": {
+                "title": "Invitation funnel per hour",
+                "view": "timeSeries",
+                "region": "${AWS::Region}",
+                "period": 3600,
+                "metrics": metrics,
+            },
+        },
+        {
+            "type": "metric",
+            "x": 16,
+            "y": 4,
+            "width": 8,
+            "height": 8,
+            "properties": {
+                "title": "Dead-letter queues (should be 0)",
+                "view": "timeSeries",
+                "region": "${AWS::Region}",
+                "stat": "Maximum",
+                "period": PERIOD_SECONDS,
+                "metrics": dlqs,
+            },
+        },
+    ]
+    template["Resources"]["FunnelDashboard"] = {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {
+            "DashboardName": {"Fn::Sub": "${AWS::StackName}-invitation-funnel"},
+            "DashboardBody": {"Fn::Sub": json.dumps({"widgets": widgets}, separators=(",", ":"))},
+        },
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -443,6 +661,8 @@ def post_process(template: Template, *, base_dir: Path = INFRA, access: dict[str
     give_functions_their_roles(result, FUNCTION_ACCESS if access is None else access)
     observe_state_machines(result)
     protect_apis(result)
+    add_alarms(result)
+    add_funnel_dashboard(result)
     return result
 
 
@@ -579,7 +799,8 @@ def deploy_commands(template: Path) -> str:
             f"aws cloudformation package --template-file {template} --s3-bucket <artifact-bucket> "
             f"--output-template-file {packaged}",
             f"aws cloudformation deploy --template-file {packaged} --stack-name {STACK_NAME} "
-            f"--capabilities CAPABILITY_IAM --parameter-overrides {required} PublicBaseUrl=https://...",
+            f"--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides {required} "
+            "PublicBaseUrl=https://... AlarmEmail=...",
         ]
     )
 

@@ -523,6 +523,92 @@ def test_every_name_derives_from_the_stack_name_so_two_stacks_coexist(real_templ
     assert not first & second
 
 
+def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+
+def _alarm_on(template: dict[str, Any], metric: str, dimension: Any) -> dict[str, Any]:
+    found = [
+        a for a in _alarms(template) if a["MetricName"] == metric and dimension in [d["Value"] for d in a["Dimensions"]]
+    ]
+    assert len(found) == 1, f"{len(found)} alarms on {metric} of {dimension}"
+    return found[0]
+
+
+def test_every_dead_letter_queue_holding_a_message_raises_an_alarm(real_template: dict[str, Any]) -> None:
+    dlqs = sorted(
+        p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for _, p in _queues().values()
+        if "RedrivePolicy" in p
+    )
+    assert len(dlqs) == len(QUEUE_NAMES)
+    for dlq in dlqs:
+        alarm = _alarm_on(real_template, "ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [dlq, "QueueName"]})
+        assert (alarm["Namespace"], alarm["Statistic"]) == ("AWS/SQS", "Maximum")
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_failed_or_timed_out_executions_raise_an_alarm(real_template: dict[str, Any]) -> None:
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+        alarm = _alarm_on(real_template, metric, {"Ref": "WaterfallStateMachine"})
+        assert (alarm["Namespace"], alarm["Statistic"], alarm["Threshold"]) == ("AWS/States", "Sum", 0)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ACTIONS))
+def test_each_function_alarms_on_errors_and_throttles(real_template: dict[str, Any], name: str) -> None:
+    for metric in ("Errors", "Throttles"):
+        alarm = _alarm_on(real_template, metric, {"Ref": name})
+        assert (alarm["Namespace"], alarm["Statistic"], alarm["Threshold"]) == ("AWS/Lambda", "Sum", 0)
+
+
+def test_the_api_alarms_on_its_5xx_rate_and_p99_latency(real_template: dict[str, Any]) -> None:
+    api_name = {"Fn::Sub": "${AWS::StackName}"}
+    assert real_template["Resources"]["RestAPI"]["Properties"]["Name"] == api_name  # so the dimension is this stack's
+    errors = _alarm_on(real_template, "5XXError", api_name)
+    assert (errors["Statistic"], errors["Threshold"]) == ("Average", {"Ref": "Api5xxRate"})
+    latency = _alarm_on(real_template, "Latency", api_name)
+    assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p99", {"Ref": "ApiLatencyP99Ms"})
+    assert {"Name": "Stage", "Value": "api"} in latency["Dimensions"]
+    assert real_template["Parameters"]["Api5xxRate"]["Default"] == 0.01
+
+
+def test_every_alarm_pages_the_one_encrypted_alarm_topic(real_template: dict[str, Any]) -> None:
+    resources = real_template["Resources"]
+    alarms = _alarms(real_template)
+    assert len(alarms) == len(QUEUE_NAMES) + 2 + 2 * len(EXPECTED_ACTIONS) + 2
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert subscription["Condition"] == "HasAlarmEmail"  # AlarmEmail empty by default: no subscription
+
+
+def _emitted_metrics() -> set[str]:
+    """Names in count(...) calls of chalicelib (count("EmailSent" if email else "SmsSent") gives both)."""
+    import re
+
+    calls = [
+        call
+        for path in (ROOT / "chalicelib").rglob("*.py")
+        for call in re.findall(r"\bcount\(([^)]*)\)", path.read_text())
+    ]
+    return {name for call in calls for name in re.findall(r"\"([A-Z]\w+)\"", call)}
+
+
+def test_the_funnel_dashboard_shows_the_metrics_the_code_emits(real_template: dict[str, Any]) -> None:
+    from chalicelib.observability import NAMESPACE, SERVICE
+
+    body = json.loads(real_template["Resources"]["FunnelDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+    funnel = body["widgets"][0]["properties"]["metrics"]
+    shown = [metric[1] for metric in funnel]
+    assert shown[:1] == ["InvitationCreated"]
+    assert {"EmailSent", "SmsSent"} <= set(shown)
+    assert set(shown) <= _emitted_metrics()  # a metric nobody emits would be an empty line
+    assert {(metric[0], metric[2], metric[3]) for metric in funnel} == {(NAMESPACE, "service", SERVICE)}
+
+
 def test_a_function_without_a_declaration_is_refused(fake_sam: dict[str, Any]) -> None:
     partial = {name: access for name, access in FAKE_ACCESS.items() if name != "Sweep"}
     with pytest.raises(ValueError, match="Sweep"):
