@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import BankingIntegration, Locale
@@ -100,7 +100,13 @@ def normalise_phone(value: str, default_region: str = "US") -> str:
         raise ValueError("is not a phone number") from exc
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    from chalicelib.domain.sms import NEVER_SMS, phone_kind
+
+    kind = phone_kind(e164)
+    if kind in NEVER_SMS:
+        raise ValueError(f"is a {kind.replace('_', '-')} number: only a mobile number can receive our SMS")
+    return e164
 
 
 def business_key(name: str | None) -> str:
@@ -120,12 +126,18 @@ class InvitationFields(Model):
     owner: str = Field(min_length=1, max_length=120, description="Relationship manager or loan officer responsible")
     first_name: str | None = Field(default=None, max_length=80)
     last_name: str | None = Field(default=None, max_length=80)
-    phone: str | None = Field(default=None, max_length=32, description="Normalised to E.164")
+    # Before phone: the phone's check depends on the channel.
+    channel: Channel = Channel.EMAIL
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Normalised to E.164. Premium-rate, toll-free, shared-cost, VoIP and similar numbers are "
+        "refused; a fixed line is kept but cannot be used with channel sms or both",
+    )
     business_legal_name: str | None = Field(default=None, max_length=200)
     banking_integration: BankingIntegration | None = Field(
         default=None, description="waterfall (the lender's default), plaid, finicity or mx"
     )
-    channel: Channel = Channel.EMAIL
     locale: Locale | None = None
 
     @field_validator("email")
@@ -135,8 +147,17 @@ class InvitationFields(Model):
 
     @field_validator("phone")
     @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return normalise_phone(value) if value else None
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        e164 = normalise_phone(value)
+        channel = info.data.get("channel")
+        if isinstance(channel, Channel) and channel.uses_sms:
+            from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
+
+            if phone_kind(e164) not in SMS_CAPABLE:
+                raise ValueError("is a fixed-line number: it cannot receive SMS (use a mobile number, or email)")
+        return e164
 
     @field_validator("first_name", "last_name", "business_legal_name")
     @classmethod

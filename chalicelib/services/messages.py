@@ -19,7 +19,7 @@ TEXT = {
             "fallback": "If the button does not work, copy this link into your browser:",
             "expiry": "This personal link expires on",
             "security": "Only you should use this link. If you were not expecting this email, you can ignore it.",
-            "sms": "{lender}: please open your secure customer portal to link your bank and upload statements: {url}",
+            "sms": "{lender}: link your bank & send statements: {url} Reply STOP to opt out",
         },
         "confirmation": {
             "subject": "Confirm your email for {lender}",
@@ -29,7 +29,7 @@ TEXT = {
             "fallback": "If the button does not work, copy this link into your browser:",
             "expiry": "This link expires on",
             "security": "If you did not sign up, you can ignore this email.",
-            "sms": "{lender}: confirm your email: {url}",
+            "sms": "{lender}: confirm your email: {url} Reply STOP to opt out",
         },
         "staff_invite": {
             "subject": "You are invited to the {lender} lender console",
@@ -82,7 +82,7 @@ TEXT = {
             "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
             "expiry": "Ce lien personnel expire le",
             "security": "Ce lien vous est réservé. Si vous n'attendiez pas ce courriel, vous pouvez l'ignorer.",
-            "sms": "{lender} : ouvrez votre portail client sécurisé pour lier votre banque et envoyer vos relevés : {url}",
+            "sms": "{lender}: liez votre banque, vos relevés: {url} Répondez STOP pour désabonner",
         },
         "confirmation": {
             "subject": "Confirmez votre courriel pour {lender}",
@@ -92,7 +92,7 @@ TEXT = {
             "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
             "expiry": "Ce lien expire le",
             "security": "Si vous ne vous êtes pas inscrit, ignorez ce courriel.",
-            "sms": "{lender} : confirmez votre courriel : {url}",
+            "sms": "{lender} : confirmez votre courriel : {url} Répondez STOP pour désabonner",
         },
     },
 }
@@ -137,5 +137,18 @@ def render_email(
     )
 
 
+# A lender name is shortened (never below this) so that the message fits one SMS where it can.
+MIN_SMS_LENDER = 12
+
+
 def render_sms(template: str, locale: str, *, lender: str, url: str) -> str:
-    return TEXT.get(locale, TEXT["en"])[template]["sms"].format(lender=lender, url=url)
+    """The SMS text, with the opt-out wording A2P messaging requires, in one segment where possible."""
+    from chalicelib.domain.sms import segments
+
+    words = TEXT.get(locale, TEXT["en"])[template]["sms"]
+    text = words.format(lender=lender, url=url)
+    if segments(text) > 1:
+        room = 160 - len(words.format(lender="", url=url))
+        shorter = lender[: max(room, MIN_SMS_LENDER)].rstrip()
+        text = words.format(lender=shorter, url=url)
+    return text

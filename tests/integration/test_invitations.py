@@ -322,3 +322,19 @@ def test_openapi_covers_every_v1_route(client: Any) -> None:
     create = doc["paths"]["/v1/invitations"]["post"]
     assert create["security"] == [{"bearerAuth": []}]
     assert {"400", "401", "409", "422"} <= set(create["responses"])
+
+
+@pytest.mark.parametrize("phone", ["+1 900 555 0123", "+1 800 555 0123"])
+def test_premium_rate_and_toll_free_numbers_are_refused_naming_phone(
+    client: Any, lender: dict[str, Any], phone: str
+) -> None:
+    status, body = call(
+        client,
+        "POST",
+        "/v1/invitations",
+        lender["api_key"],
+        {"email": "jo@smallbiz.com", "owner": "O", "phone": phone, "channel": "sms"},
+    )
+    assert status == 400, body
+    assert list(body["error"]["fields"]) == ["phone"]
+    assert "only a mobile number" in body["error"]["fields"]["phone"]
