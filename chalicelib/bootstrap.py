@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
     from chalicelib.services.staff import StaffMail, StaffService
+    from chalicelib.services.sending import SendingService
     from chalicelib.services.webhooks_out import WebhookService
 
 
@@ -80,7 +81,18 @@ def delivery() -> DeliveryService:
         sms=SmsSender(aws.client("sns")),
         once=Once(s.settings.table_name, aws.client("dynamodb")),
         on_opt_out=feedback().sms_opted_out,
+        gate=sending(),
     )
+
+
+@cache
+def sending() -> SendingService:
+    """Sending safety: the gate before every message (verification, quotas, quiet hours), reputation, operator."""
+    from chalicelib.adapters.dynamo.sending import SendingRepository
+    from chalicelib.services.sending import SendingService
+
+    s = services()
+    return SendingService(SendingRepository(s.table), s.tenant_repo, s.settings, notifications=notifications())
 
 
 @cache
@@ -239,6 +251,7 @@ def feedback() -> FeedbackService:
         invitations=s.invitations,
         notifications=notifications(),
         settings=s.settings,
+        sending=sending(),
     )
 
 
@@ -312,6 +325,7 @@ def reset() -> None:
         financial_data,
         staff,
         staff_mail,
+        sending,
     ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.
         clear = getattr(builder, "cache_clear", None)

@@ -1,4 +1,5 @@
-"""Command-line client for the CSV import: ``python -m chalicelib.cli import FILE --api URL --key KEY``.
+"""Command-line client for the CSV import: ``python -m chalicelib.cli import FILE --api URL --key KEY``;
+and the operator's commands ``suspend TENANT --reason ...``, ``resume TENANT``, ``audit TENANT``.
 
 Uploads the file, shows a progress bar on stderr while the job runs, then prints a summary and
 every rejected row (invalid or duplicate) with its reason. Standard library and ``requests`` only.
@@ -145,11 +146,43 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--idempotency-key", help="default: derived from the file's content and options")
     imp.add_argument("--poll", type=float, default=1.0, help="seconds between progress checks")
     imp.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
+    # Operator commands: they act on the stack's AWS resources directly (the deployment's credentials and
+    # settings environment), never through the lender API.
+    sus = commands.add_parser("suspend", help="operator: stop every message of a lender (recorded in its audit log)")
+    sus.add_argument("tenant_id")
+    sus.add_argument("--reason", required=True, help="shown to the lender and kept in the audit log")
+    res = commands.add_parser("resume", help="operator: lift a lender's suspension or pause")
+    res.add_argument("tenant_id")
+    aud = commands.add_parser("audit", help="operator: print a lender's verification, pauses and suspensions")
+    aud.add_argument("tenant_id")
     return p
+
+
+def operator(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from chalicelib.bootstrap import sending
+    from chalicelib.errors import DomainError
+
+    service = sending()
+    try:
+        if args.command == "suspend":
+            tenant = service.suspend(args.tenant_id, args.reason)
+            out.write(f"{tenant.tenant_id} suspended: {tenant.sending.suspended_reason}\n")
+        elif args.command == "resume":
+            tenant = service.resume(args.tenant_id)
+            out.write(f"{tenant.tenant_id} may send again\n")
+        else:
+            for entry in service.audit_log(args.tenant_id):
+                out.write(f"{entry['at']}  {entry['action']:<10} {entry['actor']:<9} {entry.get('reason') or ''}\n")
+    except DomainError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("suspend", "resume", "audit"):
+        return operator(args)
     try:
         return import_file(args)
     except CliError as exc:

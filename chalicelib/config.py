@@ -58,11 +58,20 @@ class Settings(BaseSettings):
     # otherwise {public_base_url}/t/{subdomain}/join.
     host_based_links: bool = False
     sender_email: str = "invitations@myonboarding.com"
+    # Every email reads "<lender> via <platform_name>": a lender can never pose as someone else outright.
+    platform_name: str = Field(default="MyOnboarding", min_length=1, max_length=40)
 
     # Key that derives link tokens from their stored nonces (Secrets Manager / SSM in production).
     link_signing_key: SecretStr = SecretStr("local-only-link-key-do-not-use-in-production")
     # The public lender sign-up (POST /v1/tenants, /signup) per client IP.
     lender_signups_per_ip_per_hour: int = 10
+    # A new lender's messages reach only its own address until its admin email is confirmed.
+    lender_verification_required: bool = True
+    # No SMS 21:00-08:00 in the recipient's time zone (held until 08:00 there).
+    sms_quiet_hours: bool = True
+    # Platform ceilings of a lender's daily quotas (domain/sending.py ramps up to them).
+    email_daily_cap: int = Field(default=10_000, ge=0)
+    sms_daily_cap: int = Field(default=2_000, ge=0)
     invitation_resend_cooldown_seconds: int = 60
     invitation_max_sends: int = 10
     # SES feedback: a transiently bounced email is sent again after this delay, at most this many times.

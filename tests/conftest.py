@@ -31,6 +31,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         env = create_resources(boto3.session.Session())
         for key, value in {**env, "STAGE": "test", "PUBLIC_BASE_URL": "http://testserver"}.items():
             monkeypatch.setenv(key, value)
+        # Lender verification and SMS quiet hours hold messages: tests/integration/test_sending_safety.py
+        # exercises them; elsewhere a lender sends as a verified one, at any hour the suite runs.
+        monkeypatch.setenv("LENDER_VERIFICATION_REQUIRED", "false")
+        monkeypatch.setenv("SMS_QUIET_HOURS", "false")
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         bootstrap.reset()
         # Every DynamoDB request of the test is checked: tenant-first keys or a documented global.

@@ -76,6 +76,8 @@ def run_stack() -> Iterator[RunningStack]:
     api_port, moto_port, sandbox_port = free_port(), free_port(), free_port()
     # Every test signs up its own lender from 127.0.0.1: lift the per-IP sign-up limit for the suite.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LENDER_SIGNUPS_PER_IP_PER_HOUR": "100000"}
+    # The suite runs at any hour: SMS quiet hours are tested in tests/integration/test_sending_safety.py.
+    env["SMS_QUIET_HOURS"] = "false"
     # The stack sets its own endpoint, stage and credentials; inherited test settings must not leak in.
     for name in ("AWS_ENDPOINT_URL", "STAGE", "MOTO_PORT", "PLAID_BASE_URL", "FINICITY_BASE_URL", "MX_BASE_URL"):
         env.pop(name, None)

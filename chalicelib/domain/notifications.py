@@ -17,6 +17,7 @@ class NotificationType(StrEnum):
     COMPLAINT = "complaint"
     OPT_OUT = "opt_out"
     WATERFALL_EXHAUSTED = "waterfall_exhausted"
+    SENDING_PAUSED = "sending_paused"
     FINANCIAL_DATA_READY = "financial_data_ready"
 
 
@@ -27,6 +28,7 @@ WEBHOOK_EVENT_TYPES: dict[NotificationType, str] = {
     NotificationType.COMPLAINT: "invitation.complained",
     NotificationType.OPT_OUT: "invitation.sms_opted_out",
     NotificationType.WATERFALL_EXHAUSTED: "invitation.bank_link_exhausted",
+    NotificationType.SENDING_PAUSED: "lender.sending_paused",
     NotificationType.FINANCIAL_DATA_READY: "invitation.financial_data_ready",
 }
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain.model import Model
+from chalicelib.domain.sending import SendingState
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -167,6 +168,10 @@ class Tenant(Model):
     data_residency: DataResidency
     created_at: datetime
     settings: TenantSettings = Field(default_factory=TenantSettings)
+    sending: SendingState = Field(
+        default_factory=SendingState,
+        description="The lender's standing as a sender: verification, pauses and suspensions, with reasons",
+    )
 
     @property
     def display_name(self) -> str:

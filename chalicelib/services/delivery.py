@@ -16,9 +16,11 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.domain.model import Model
+from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
 from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import count, logger, mask_email, mask_phone
 from chalicelib.services.messages import render_email, render_sms
+from chalicelib.services.sending import SendDeferred
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,9 +31,12 @@ if TYPE_CHECKING:
     from chalicelib.adapters.messaging import Mailer, SmsSender
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.invitations import InvitationService
+    from chalicelib.services.sending import SendingService
 
 # Matches maxReceiveCount of the send queue's redrive policy: the last try marks the send failed.
 MAX_RECEIVES = 5
+# A held send is looked at again after this delay (SQS's maximum).
+DEFER_SECONDS = 900
 
 
 class SendMessage(Model):
@@ -39,6 +44,8 @@ class SendMessage(Model):
     tenant_id: str
     invitation_id: str
     send_id: str
+    # Which deferral this copy belongs to: a copy from an earlier round is a duplicate.
+    defer_round: int = 0
 
 
 class DeliveryService:
@@ -51,6 +58,7 @@ class DeliveryService:
         sms: SmsSender,
         once: Once,
         on_opt_out: Callable[[Tenant, Invitation, str], None] | None = None,
+        gate: SendingService | None = None,
     ) -> None:
         self.invitations = invitations
         self.repo = repo
@@ -60,6 +68,8 @@ class DeliveryService:
         self.once = once
         # Told when a number turns out to have opted out (suppression + lender notification).
         self.on_opt_out = on_opt_out
+        # Verification, quotas, quiet hours: a held message waits (deferred), it is never dropped.
+        self.gate = gate
 
     def process(self, message: SendMessage, receive_count: int = 1) -> str:
         """Deliver one send. Returns what happened; raises UpstreamError to have SQS retry it."""
@@ -68,8 +78,11 @@ class DeliveryService:
         if request is None:
             logger.info("Send request gone (invitation deleted)", extra=log)
             return "gone"
-        if request["state"] != "queued":
+        if request["state"] not in ("queued", "deferred"):
             logger.info("Send already processed", extra={**log, "state": request["state"]})
+            return "duplicate"
+        if int(request.get("defer_round", 0)) != message.defer_round:
+            logger.info("An earlier copy of a deferred send", extra=log)
             return "duplicate"
         inv = self.repo.get(message.tenant_id, message.invitation_id)
         tenant = self.tenants.get(message.tenant_id)
@@ -94,8 +107,32 @@ class DeliveryService:
                 self._finish(inv, message.send_id, {"error": "failed"}, final_state="failed", template=template)
                 logger.error("Send failed for good; it goes to the dead-letter queue", extra=log)
             raise
+        held = [channel for channel, outcome in outcomes.items() if outcome == "deferred"]
+        if held:
+            self._defer(inv, message, held)
+            return "deferred"
         self._finish(inv, message.send_id, outcomes, final_state="sent", template=template)
         return "sent"
+
+    def _defer(self, inv: Invitation, message: SendMessage, channels: list[str]) -> None:
+        """Come back later: the same message again after a delay (SQS allows 15 minutes at most), so a hold
+        that lasts hours is looked at again every 15 minutes. The channels already sent are not sent twice
+        (each channel's attempt is idempotent). Raises UpstreamError (SQS retries this message) when the
+        message cannot be queued again, so nothing is lost."""
+        if not self.repo.defer_send(
+            message.tenant_id, message.invitation_id, message.send_id, message.defer_round, channels
+        ):
+            return
+        later = message.model_copy(update={"defer_round": message.defer_round + 1})
+        try:
+            self.invitations.queue.send(
+                self.invitations.settings.send_queue_url, later.model_dump(mode="json"), delay_seconds=DEFER_SECONDS
+            )
+        except UpstreamError:
+            # Give this copy back its round, so that SQS's retry of it carries the send on.
+            self.repo.undo_defer(message.tenant_id, message.invitation_id, message.send_id, message.defer_round)
+            raise
+        logger.info("Send deferred", extra={"invitation_id": inv.invitation_id, "channels": channels})
 
     def _link(self, tenant: Tenant, inv: Invitation, request: dict[str, Any], template: str) -> tuple[str, Any] | None:
         """The message's URL and expiry, or None when a newer send (or a used link) replaced this one."""
@@ -146,12 +183,18 @@ class DeliveryService:
                     subject=rendered.subject,
                     html=rendered.html,
                     text=rendered.text,
-                    sender_name=tenant.settings.sender_name or lender,
+                    sender_name=f"{tenant.settings.sender_name or lender} via {self.invitations.settings.platform_name}",
                     reply_to=str(tenant.settings.reply_to) if tenant.settings.reply_to else None,
                     tags={"tenant": tenant.tenant_id, "send": send_id},
                 )
+
+                def send_email() -> str:
+                    if self.gate is not None:
+                        self.gate.admit(tenant, "email", email.to)
+                    return self.mailer.send(email)
+
                 outcomes["email"] = self._attempt(
-                    f"{send_id}:email", lambda: self.mailer.send(email), tenant, inv, send_id, "email", template
+                    f"{send_id}:email", send_email, tenant, inv, send_id, "email", template
                 )
         if inv.channel.uses_sms and inv.phone and template == "invitation":
             phone = inv.phone
@@ -161,6 +204,10 @@ class DeliveryService:
                 # A number known to have opted out is never tried again (not even the SNS check).
                 if self.repo.suppressed(tenant.tenant_id, phone) or self.sms.opted_out(phone):
                     raise OptedOut("the number opted out of SMS")
+                if phone_kind(phone) not in SMS_CAPABLE:
+                    raise DeliveryRefused("the number cannot receive SMS (not a mobile number)")
+                if self.gate is not None:
+                    self.gate.admit(tenant, "sms", phone)
                 return self.sms.send(phone, text)
 
             outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template)
@@ -183,7 +230,13 @@ class DeliveryService:
                     "detail": exc.message,
                 }
 
-        result = self.once(key, effect)
+        try:
+            result = self.once(key, effect)
+        except SendDeferred as held:
+            # Nothing was sent and nothing is remembered as done: the next look tries again.
+            detail = held.hold.detail + (f" (until {held.hold.until.isoformat()})" if held.hold.until else "")
+            self._log_comm(tenant.tenant_id, inv, send_id, channel, template, None, "deferred", detail)
+            return "deferred"
         if result["status"] == "sent":
             count("EmailSent" if channel == "email" else "SmsSent")
         self._log_comm(

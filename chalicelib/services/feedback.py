@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.sending import SendingService
 
 SES_SCOPE = "ses"
 PORTAL_SCOPE = "portal"
@@ -96,9 +97,12 @@ class FeedbackService:
         invitations: InvitationService,
         notifications: NotificationService,
         settings: Settings,
+        sending: SendingService | None = None,
     ) -> None:
         self.repo = repo
         self.markers = markers
+        # Counts hard bounces and complaints per lender and day; pauses a lender whose rates are too high.
+        self.sending = sending
         self.tenants = tenants
         self.invitations = invitations
         self.notifications = notifications
@@ -149,9 +153,17 @@ class FeedbackService:
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
             if self.markers.seen(SES_SCOPE, notification.event_id):
                 return None
-            return self._apply(tenant, current, notification, outcome, record, comm, request, at)
+            applied = self._apply(tenant, current, notification, outcome, record, comm, request, at)
+            # Counted on the day we learn of it (the rate compares it with the recent days' sends).
+            counted = self.sending.feedback_action(tenant_id, outcome, utcnow()) if self.sending else None
+            if applied is None or counted is None:
+                return applied
+            # Counted with the feedback's marker: a redelivered notification counts nothing.
+            return applied[0], [*applied[1], counted]
 
         self.repo.mutate(tenant_id, invitation_id, change)
+        if self.sending is not None and outcome in (HARD_BOUNCE, COMPLAINT):
+            self.sending.review_reputation(tenant_id)
         current = self.repo.get(tenant_id, invitation_id)
         if current is None:
             return "gone"

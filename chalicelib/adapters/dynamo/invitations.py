@@ -332,9 +332,36 @@ class InvitationRepository:
         return self.table.t_update(
             keys.send_request(tenant_id, invitation_id, send_id),
             {"state": state, "outcomes": outcomes, "GSI1PK": None, "GSI1SK": None},
-            condition="#st = :queued",
+            condition="#st IN (:queued, :deferred)",
             names={"#st": "state"},
-            values={":queued": "queued"},
+            values={":queued": "queued", ":deferred": "deferred"},
+        )
+
+    def defer_send(
+        self, tenant_id: str, invitation_id: str, send_id: str, round_seen: int, channels: list[str]
+    ) -> bool:
+        """Move an open send request to the next deferral round; False when another copy of the message
+        already did (SQS delivers at least once: only one copy may go on coming back)."""
+        try:
+            self.table.update(
+                keys.send_request(tenant_id, invitation_id, send_id),
+                {"state": "deferred", "held": channels, "GSI1PK": None, "GSI1SK": None},
+                add={"defer_round": 1},
+                condition="#st IN (:queued, :deferred) AND (attribute_not_exists(#r) OR #r = :seen)",
+                names={"#st": "state", "#r": "defer_round"},
+                values={":queued": "queued", ":deferred": "deferred", ":seen": round_seen},
+            )
+        except Conflict:
+            return False
+        return True
+
+    def undo_defer(self, tenant_id: str, invitation_id: str, send_id: str, round_seen: int) -> None:
+        self.table.update(
+            keys.send_request(tenant_id, invitation_id, send_id),
+            {"defer_round": round_seen},
+            condition="#r = :next",
+            names={"#r": "defer_round"},
+            values={":next": round_seen + 1},
         )
 
     def stale_send_requests(self, older_than: datetime, limit: int = 1000, page_size: int = 100) -> list[Item]:

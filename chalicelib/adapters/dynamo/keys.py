@@ -187,6 +187,16 @@ def financial_connection(tenant_id: str, invitation_id: str, provider: str) -> K
 FINANCIAL_PREFIX = "FIN#"
 
 
+def send_stats(tenant_id: str, day: str) -> Key:
+    """A lender's sends and feedback of one UTC day (``YYYY-MM-DD``): quotas and the bounce/complaint rates."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"SENDSTATS#{day}"}
+
+
+def audit(tenant_id: str, at: str, audit_id: str) -> Key:
+    """One entry of the lender's audit log (pauses, suspensions, verification), oldest first."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"AUDIT#{at}#{audit_id}"}
+
+
 def portal_submission(tenant_id: str, invitation_id: str) -> Key:
     """Marker that the customer submitted the portal, holding the published event's id."""
     return {"PK": invitation_pk(tenant_id, invitation_id), "SK": "PORTAL#SUBMITTED"}

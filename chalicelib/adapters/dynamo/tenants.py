@@ -72,6 +72,10 @@ class TenantRepository:
         item = self.table.get(keys.tenant(tenant_id), consistent=True)
         return Tenant.model_validate(item) if item else None
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop this process's cached copy (after a write made elsewhere)."""
+        self._cache.pop(tenant_id, None)
+
     def save_settings(self, tenant_id: str, settings: TenantSettings, fields: set[str]) -> None:
         """Write only ``fields`` of the settings map, so concurrent changes to other fields survive."""
         self._cache.pop(tenant_id, None)
