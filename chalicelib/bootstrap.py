@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from chalicelib.services.join import JoinService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
+    from chalicelib.services.sending import SendingService, VerificationMail
     from chalicelib.services.staff import StaffMail, StaffService
-    from chalicelib.services.sending import SendingService
     from chalicelib.services.webhooks_out import WebhookService
 
 
@@ -60,7 +60,12 @@ def services() -> Services:
         queue=queue,
         tenant_repo=tenant_repo,
         invitation_repo=invitation_repo,
-        tenants=TenantService(tenant_repo, RateLimiter(table), settings.lender_signups_per_ip_per_hour),
+        tenants=TenantService(
+            tenant_repo,
+            RateLimiter(table),
+            settings.lender_signups_per_ip_per_hour,
+            after_sign_up=lambda tenant: sending().start_verification(tenant),
+        ),
         invitations=InvitationService(invitation_repo, queue, settings),
     )
 
@@ -92,7 +97,28 @@ def sending() -> SendingService:
     from chalicelib.services.sending import SendingService
 
     s = services()
-    return SendingService(SendingRepository(s.table), s.tenant_repo, s.settings, notifications=notifications())
+    return SendingService(
+        SendingRepository(s.table), s.tenant_repo, s.settings, notifications=notifications(), queue=s.queue
+    )
+
+
+@cache
+def verification_mail() -> VerificationMail:
+    """The send worker's part for the lender's verification email."""
+    from chalicelib.adapters.dynamo.sending import SendingRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Mailer
+    from chalicelib.services.sending import VerificationMail
+
+    s = services()
+    st = s.settings
+    return VerificationMail(
+        SendingRepository(s.table),
+        s.tenant_repo,
+        Mailer(aws.client("sesv2"), st.sender_email, st.ses_configuration_set),
+        Once(st.table_name, aws.client("dynamodb")),
+        st,
+    )
 
 
 @cache
@@ -326,6 +352,7 @@ def reset() -> None:
         staff,
         staff_mail,
         sending,
+        verification_mail,
     ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.
         clear = getattr(builder, "cache_clear", None)

@@ -50,7 +50,27 @@ class RunningStack:
             timeout=10,
         )
         assert created.status_code == 201, created.text
+        self.verify(str(created.json()["tenant"]["tenant_id"]))
         return str(created.json()["api_key"])
+
+    def verify(self, tenant_id: str, timeout: float = 30.0) -> None:
+        """Confirm the lender's admin email the way its admin does: the emailed link (read from the local
+        outbox), then the page's button. Until then its messages reach only its own address."""
+        import time
+
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            emails = requests.get(f"{self.api}/dev/outbox.json", timeout=10).json()["emails"]
+            links = [u for e in emails for u in e["links"] if f"/verify/{tenant_id}/" in u]
+            if links:
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                done = requests.post(links[0], data="", headers=form, timeout=10)
+                assert done.status_code == 200, done.text
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"no verification email for {tenant_id} within {timeout} s")
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from chalicelib.api.console_web import session_cookie
 from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
 from chalicelib.api.routing import endpoint, validation_fields
-from chalicelib.bootstrap import services, staff
+from chalicelib.bootstrap import sending, services, staff
 from chalicelib.domain.staff import check_password
 from chalicelib.errors import Conflict, RateLimited, ValidationFailed
 from chalicelib.services.tenants import CreateTenant
@@ -95,3 +95,26 @@ def signup_submit(request: Any, **_: Any) -> Response:
         api_key=created.api_key,
         join_url=join,
     )
+
+
+# --- the admin email's verification (emailed at sign-up) ------------------------------------------------
+@endpoint(bp, "/verify/{tenant_id}/{token}", "GET", summary="Confirm a lender's email", auth=False, document=False)
+def verify_page(tenant_id: str, token: str, **_: Any) -> Response:
+    # A button, not an automatic confirmation: mail scanners open links, people press buttons.
+    return page("lender_verify.html", action=f"/verify/{tenant_id}/{token}", done=False, invalid=False)
+
+
+@endpoint(
+    bp,
+    "/verify/{tenant_id}/{token}",
+    "POST",
+    summary="Confirm a lender's email",
+    auth=False,
+    document=False,
+    content_types=["application/x-www-form-urlencoded"],
+)
+def verify_submit(tenant_id: str, token: str, **_: Any) -> Response:
+    tenant = sending().confirm(tenant_id, token)
+    if tenant is None:
+        return page("lender_verify.html", status=410, action="", done=False, invalid=True)
+    return page("lender_verify.html", action="", done=True, invalid=False, name=tenant.name)

@@ -8,9 +8,10 @@ from chalice import Blueprint
 
 from chalicelib.api.forms import client_ip
 from chalicelib.api.routing import endpoint
-from chalicelib.bootstrap import services
+from chalicelib.bootstrap import sending, services
 from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
+from chalicelib.services.sending import VerificationStarted
 from chalicelib.services.tenants import ApiKeyCreated, CreateApiKey, CreateTenant, TenantCreated
 
 bp = Blueprint(__name__)
@@ -48,6 +49,21 @@ def create_tenant(body: CreateTenant, request: Any, **_: Any) -> TenantCreated:
 @endpoint(bp, "/v1/tenant", "GET", summary="The authenticated lender", response=Tenant, tags=("tenants",))
 def get_tenant(tenant: Tenant, **_: Any) -> Tenant:
     return tenant
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/verification",
+    "POST",
+    summary="Email the admin a new link that confirms their address (the previous link stops working); until "
+    "it is confirmed, messages reach only the lender's own address",
+    response=VerificationStarted,
+    status=202,
+    errors=(409,),
+    tags=("tenants",),
+)
+def restart_verification(tenant: Tenant, **_: Any) -> VerificationStarted:
+    return sending().restart_verification(tenant)
 
 
 @endpoint(bp, "/v1/tenant/settings", "GET", summary="Lender settings", response=TenantSettings, tags=("tenants",))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 from pydantic import ValidationError
 
-from chalicelib.bootstrap import delivery, staff_mail
+from chalicelib.bootstrap import delivery, staff_mail, verification_mail
 from chalicelib.config import SEND_QUEUE
 from chalicelib.handlers.sqs import poison, process_batch, receive_count
 from chalicelib.observability import logger
@@ -23,6 +23,7 @@ def send_worker(event: Any) -> dict[str, Any]:
 
     from chalicelib.domain.staff import StaffEmail
     from chalicelib.services.delivery import SendMessage
+    from chalicelib.services.sending import VerificationEmail
 
     service = delivery()
     service.once.register_context(event.context)
@@ -36,6 +37,15 @@ def send_worker(event: Any) -> dict[str, Any]:
             mail = staff_mail()
             mail.once.register_context(event.context)
             logger.info("Staff email", extra={"outcome": mail.process(staff_message)})
+            return
+        if '"type":"lender_verification"' in record.body:
+            try:
+                verification = VerificationEmail.model_validate_json(record.body)
+            except ValidationError:
+                poison(record, "not a verification email message")
+            verifier = verification_mail()
+            verifier.once.register_context(event.context)
+            logger.info("Verification email", extra={"outcome": verifier.process(verification)})
             return
         try:
             message = SendMessage.model_validate_json(record.body)

@@ -190,7 +190,8 @@ class DeliveryService:
 
                 def send_email() -> str:
                     if self.gate is not None:
-                        self.gate.admit(tenant, "email", email.to)
+                        # A join confirmation answers the customer's own request: not the lender's outreach.
+                        self.gate.admit(tenant, "email", email.to, lender_initiated=template == "invitation")
                     return self.mailer.send(email)
 
                 outcomes["email"] = self._attempt(

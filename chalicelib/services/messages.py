@@ -31,6 +31,16 @@ TEXT = {
             "security": "If you did not sign up, you can ignore this email.",
             "sms": "{lender}: confirm your email: {url} Reply STOP to opt out",
         },
+        "lender_verification": {
+            "subject": "Confirm your email so {lender} can start inviting customers",
+            "greeting": "Hello",
+            "intro": "Please confirm this address for {lender}. Until you do, invitations reach only this "
+            "address, so nobody else can send in your name.",
+            "button": "Confirm my email",
+            "fallback": "If the button does not work, copy this link into your browser:",
+            "expiry": "This link works once and expires on",
+            "security": "If you did not sign up, ignore this email: nothing will be sent in this name.",
+        },
         "staff_invite": {
             "subject": "You are invited to the {lender} lender console",
             "greeting": "Hello",
@@ -53,6 +63,16 @@ TEXT = {
         },
     },
     "fr": {
+        "lender_verification": {
+            "subject": "Confirmez votre courriel pour que {lender} puisse inviter ses clients",
+            "greeting": "Bonjour",
+            "intro": "Veuillez confirmer cette adresse pour {lender}. D'ici là, les invitations ne parviennent "
+            "qu'à cette adresse : personne d'autre ne peut écrire en votre nom.",
+            "button": "Confirmer mon courriel",
+            "fallback": "Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :",
+            "expiry": "Ce lien fonctionne une fois et expire le",
+            "security": "Si vous ne vous êtes pas inscrit, ignorez ce courriel : rien ne sera envoyé à ce nom.",
+        },
         "staff_invite": {
             "subject": "Invitation à la console prêteur de {lender}",
             "greeting": "Bonjour",

@@ -6,10 +6,16 @@ The rules are in ``chalicelib/domain/sending.py`` and ``chalicelib/domain/sms.py
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
+
+from chalicelib.domain import links
 from chalicelib.domain.invitation import utcnow
+from chalicelib.domain.model import Model
 from chalicelib.domain.notifications import NotificationType
 from chalicelib.domain.sending import (
     REPUTATION_DAYS,
@@ -22,13 +28,16 @@ from chalicelib.domain.sending import (
     pause_reason,
 )
 from chalicelib.domain.sms import quiet_until
-from chalicelib.errors import NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.invitations import Action
     from chalicelib.adapters.dynamo.sending import SendingRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Mailer
+    from chalicelib.adapters.queue import QueuePublisher
     from chalicelib.config import Settings
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.notifications import NotificationService
@@ -42,6 +51,35 @@ class SendDeferred(Exception):
         self.hold = hold
 
 
+VERIFY_PURPOSE = "lender_verify"
+VERIFY_TTL = timedelta(days=7)
+
+
+class VerificationEmail(Model):
+    """Send-queue message: email the admin the link that confirms their address."""
+
+    type: Literal["lender_verification"] = "lender_verification"
+    tenant_id: str
+    # Which link: a newer link (a resend) makes an older message moot.
+    nonce_hash: str
+
+
+class VerificationStarted(Model):
+    sent_to: str = Field(description="The admin email the link went to")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def verification_token(settings: Settings, tenant_id: str, nonce: str) -> str:
+    return links.derive_token(settings.link_signing_key.get_secret_value(), VERIFY_PURPOSE, tenant_id, nonce)
+
+
+def verification_url(settings: Settings, tenant_id: str, token: str) -> str:
+    return f"{settings.base_url}/verify/{tenant_id}/{token}"
+
+
 class SendingService:
     def __init__(
         self,
@@ -49,15 +87,63 @@ class SendingService:
         tenants: TenantRepository,
         settings: Settings,
         notifications: NotificationService | None = None,
+        queue: QueuePublisher | None = None,
     ) -> None:
         self.repo = repo
         self.tenants = tenants
         self.settings = settings
         self.notifications = notifications
+        self.queue = queue
+
+    # --- verification of the admin email -------------------------------------------------------------
+    def start_verification(self, tenant: Tenant) -> None:
+        """Email a new single-use link to the admin (an earlier link stops working). Nothing to do once
+        verified. Raises UpstreamError when the message cannot be queued (the lender may ask again)."""
+        if tenant.sending.verified:
+            return
+        nonce = links.new_nonce()
+        self.repo.start_verification(tenant.tenant_id, nonce, utcnow() + VERIFY_TTL)
+        if self.queue is not None:
+            message = VerificationEmail(tenant_id=tenant.tenant_id, nonce_hash=_hash(nonce))
+            self.queue.send(self.settings.send_queue_url, message.model_dump(mode="json"))
+
+    def restart_verification(self, tenant: Tenant) -> VerificationStarted:
+        """The lender asks for a new link. Raises Conflict once verified."""
+        current = self._tenant(tenant.tenant_id)
+        if current.sending.verified:
+            raise Conflict("this lender's email is already confirmed")
+        self.start_verification(current)
+        return VerificationStarted(sent_to=current.admin_email)
+
+    def confirm(self, tenant_id: str, token: str) -> Tenant | None:
+        """Follow the emailed link: the lender is verified; None when the link is wrong, used or expired."""
+        if not tenant_id.startswith("ten_") or not links.looks_like_token(token):
+            return None
+        pending = self.repo.verification(tenant_id)
+        if pending is None:
+            tenant = self.tenants.fresh(tenant_id)
+            return tenant if tenant is not None and tenant.sending.verified else None
+        expected = verification_token(self.settings, tenant_id, str(pending["nonce"]))
+        if not hmac.compare_digest(expected, token) or int(pending["expires_at"]) < int(utcnow().timestamp()):
+            return None
+        if not self.repo.end_verification(tenant_id, str(pending["nonce"])):
+            return None
+        return self.verified(tenant_id)
 
     # --- the gate ---------------------------------------------------------------------------------
-    def admit(self, tenant: Tenant, channel: Channel, recipient: str, now: datetime | None = None) -> None:
-        """Let one message go, counting it against today's quota; raises SendDeferred when it must wait."""
+    def admit(
+        self,
+        tenant: Tenant,
+        channel: Channel,
+        recipient: str,
+        now: datetime | None = None,
+        *,
+        lender_initiated: bool = True,
+    ) -> None:
+        """Let one message go, counting it against today's quota; raises SendDeferred when it must wait.
+
+        ``lender_initiated`` is False for a message the recipient asked for (a join confirmation): it is not
+        held for the lender's verification, only for suspension, pause, quota and quiet hours."""
         now = now or utcnow()
         standing = self.tenants.fresh(tenant.tenant_id) or tenant
         own = {standing.admin_email.lower()}
@@ -66,7 +152,7 @@ class SendingService:
             channel,
             recipient,
             own,
-            require_verification=self.settings.lender_verification_required,
+            require_verification=self.settings.lender_verification_required and lender_initiated,
         )
         if hold is None and channel == "sms" and self.settings.sms_quiet_hours:
             until = quiet_until(recipient, now)
@@ -164,3 +250,57 @@ class SendingService:
                 key=f"sending_{action}:{at.isoformat()}",
             )
         return tenant.model_copy(update={"sending": state})
+
+
+class VerificationMail:
+    """The send worker's part for the verification email (the link is derived here, never queued)."""
+
+    def __init__(
+        self, repo: SendingRepository, tenants: TenantRepository, mailer: Mailer, once: Once, settings: Settings
+    ) -> None:
+        self.repo = repo
+        self.tenants = tenants
+        self.mailer = mailer
+        self.once = once
+        self.settings = settings
+
+    def process(self, message: VerificationEmail) -> str:
+        """Send the email once; a message for a replaced or used link sends nothing. Raises UpstreamError."""
+        from chalicelib.adapters.messaging import Email
+        from chalicelib.errors import DeliveryRefused
+        from chalicelib.services.messages import render_email
+
+        tenant = self.tenants.get(message.tenant_id)
+        pending = self.repo.verification(message.tenant_id)
+        if tenant is None or pending is None or _hash(str(pending["nonce"])) != message.nonce_hash:
+            return "superseded"
+        token = verification_token(self.settings, tenant.tenant_id, str(pending["nonce"]))
+        rendered = render_email(
+            "lender_verification",
+            tenant.settings.locale,
+            lender=tenant.name,
+            url=verification_url(self.settings, tenant.tenant_id, token),
+            name=None,
+            expires=datetime.fromtimestamp(int(pending["expires_at"]), tz=utcnow().tzinfo),
+            colour=tenant.settings.branding.colour,
+            logo_url=None,
+        )
+        email = Email(
+            to=tenant.admin_email,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            sender_name=self.settings.platform_name,
+            reply_to=None,
+            tags={"type": "lender_verification"},
+        )
+
+        def effect() -> dict[str, Any]:
+            try:
+                return {"status": "sent", "message_id": self.mailer.send(email)}
+            except DeliveryRefused as exc:
+                return {"status": "refused", "detail": exc.message}
+
+        result = self.once(f"lender-verification:{tenant.tenant_id}:{message.nonce_hash}", effect)
+        logger.info("Verification email processed", extra={"tenant_id": tenant.tenant_id, "outcome": result["status"]})
+        return str(result["status"])

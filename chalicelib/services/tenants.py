@@ -22,6 +22,8 @@ from chalicelib.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.ratelimit import RateLimiter
 
@@ -59,10 +61,16 @@ class ApiKeyCreated(Model):
 
 class TenantService:
     def __init__(
-        self, tenants: TenantRepository, limiter: RateLimiter | None = None, signups_per_hour: int = 10
+        self,
+        tenants: TenantRepository,
+        limiter: RateLimiter | None = None,
+        signups_per_hour: int = 10,
+        after_sign_up: Callable[[Tenant], None] | None = None,
     ) -> None:
         self.tenants = tenants
         self.limiter = limiter
+        # Starts the admin email's verification (the send worker emails the link).
+        self.after_sign_up = after_sign_up
         # Lender sign-up is public: per IP, a handful an hour is plenty for a real institution.
         self.signup_limit = Limit("signup-ip", signups_per_hour, 3600)
 
@@ -83,6 +91,8 @@ class TenantService:
         secret, key = self._new_key(tenant.tenant_id, "initial")
         self.tenants.create(tenant, key, ids.hash_secret(secret))
         logger.info("Tenant created", extra={"tenant_id": tenant.tenant_id})
+        if self.after_sign_up is not None:
+            self.after_sign_up(tenant)
         return TenantCreated(tenant=tenant, api_key=secret, api_key_id=key.key_id)
 
     def authenticate(self, authorization: str | None) -> Tenant:

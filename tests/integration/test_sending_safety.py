@@ -4,6 +4,7 @@ SMS waits for the morning in the recipient's zone, an operator can suspend a len
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,9 @@ def strict(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LENDER_VERIFICATION_REQUIRED", "true")
     monkeypatch.setenv("SMS_QUIET_HOURS", "true")
     bootstrap.reset()
+
+
+VERIFY_LINK = re.compile(r"http://testserver(/verify/ten_[A-Z0-9]+/[A-Za-z0-9_-]{43})")
 
 
 def comms(client: Any, key: str, inv_id: str) -> list[dict[str, Any]]:
@@ -70,7 +74,7 @@ def test_a_new_lender_reaches_only_its_own_address_until_verified(
     own = create(client, key, email=admin)
     drain(SEND_QUEUE)
 
-    assert emails_to(admin) == 1
+    assert emails_to(admin) == 2  # the verification link, and the lender's own test invitation
     assert all(emails_to(f"victim{i}@example.org") == 0 for i in range(3))
     for inv_id in strangers:
         (comm,) = comms(client, key, inv_id)
@@ -79,7 +83,20 @@ def test_a_new_lender_reaches_only_its_own_address_until_verified(
     # Deferred, not dropped: each waits in the queue and is looked at again.
     assert delayed_sends() == 3
 
-    bootstrap.sending().verified(tenant_id)
+    # The admin follows the emailed link: a page with a button (mail scanners open links, people press).
+    (path,) = {m for e in sent_emails() if admin in str(e.destinations) for m in VERIFY_LINK.findall(e.body)}
+    page = client.http.get(path)
+    assert page.status_code == 200 and b"Confirm my email" in page.body
+    _, me = call(client, "GET", "/v1/tenant", key)
+    assert me["sending"]["verified_at"] is None  # opening the page confirms nothing
+    done = client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"}, body="")
+    assert done.status_code == 200 and b"Email confirmed" in done.body
+    again = client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"}, body="")
+    assert again.status_code == 200  # already confirmed: said so, nothing changes
+    _, me = call(client, "GET", "/v1/tenant", key)
+    assert me["sending"]["verified_at"] is not None
+    forged = client.http.post(path[:-4] + "AAAA", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert forged.status_code in (200, 410)
     delivery = bootstrap.delivery()
     for inv_id in strangers:  # the deferred copies coming back
         send_id = comms(client, key, inv_id)[0]["send_id"]
@@ -183,3 +200,21 @@ def test_an_operator_suspension_stops_everything_and_is_audited(
         ("suspended", "operator"),
         ("resumed", "operator"),
     ]
+
+
+def test_a_verification_link_is_single_use_and_a_new_one_replaces_it(
+    strict: None, client: Any, lender: dict[str, Any]
+) -> None:
+    key, admin = lender["api_key"], lender["tenant"]["admin_email"]
+    drain(SEND_QUEUE)
+    (first,) = {m for e in sent_emails() if admin in str(e.destinations) for m in VERIFY_LINK.findall(e.body)}
+    status, started = call(client, "POST", "/v1/tenant/verification", key)
+    assert (status, started["sent_to"]) == (202, admin)
+    drain(SEND_QUEUE)
+    links = {m for e in sent_emails() if admin in str(e.destinations) for m in VERIFY_LINK.findall(e.body)}
+    (second,) = links - {first}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.http.post(first, headers=form).status_code == 410  # replaced
+    assert client.http.post(second, headers=form).status_code == 200
+    status, body = call(client, "POST", "/v1/tenant/verification", key)
+    assert status == 409, body

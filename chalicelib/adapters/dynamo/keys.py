@@ -192,6 +192,11 @@ def send_stats(tenant_id: str, day: str) -> Key:
     return {"PK": tenant_pk(tenant_id), "SK": f"SENDSTATS#{day}"}
 
 
+def lender_verification(tenant_id: str) -> Key:
+    """The admin email's pending verification: the nonce its emailed link is derived from, and its expiry."""
+    return {"PK": tenant_pk(tenant_id), "SK": "VERIFY"}
+
+
 def audit(tenant_id: str, at: str, audit_id: str) -> Key:
     """One entry of the lender's audit log (pauses, suspensions, verification), oldest first."""
     return {"PK": tenant_pk(tenant_id), "SK": f"AUDIT#{at}#{audit_id}"}

@@ -64,6 +64,29 @@ class SendingRepository:
         )
         return [DayStats.model_validate(i) for i in items]
 
+    # --- verification of the admin email ------------------------------------------------------------
+    def start_verification(self, tenant_id: str, nonce: str, expires_at: datetime) -> None:
+        """A new link replaces any earlier one."""
+        self.table.put(
+            {
+                **keys.lender_verification(tenant_id),
+                "type": "lender_verification",
+                "nonce": nonce,
+                "expires_at": int(expires_at.timestamp()),
+            }
+        )
+
+    def verification(self, tenant_id: str) -> dict[str, Any] | None:
+        return self.table.get(keys.lender_verification(tenant_id), consistent=True)
+
+    def end_verification(self, tenant_id: str, nonce: str) -> bool:
+        """Use the link once: False when it was already used or replaced."""
+        try:
+            self.table.delete_if(keys.lender_verification(tenant_id), "#n = :n", {"#n": "nonce"}, {":n": nonce})
+        except Conflict:
+            return False
+        return True
+
     def save_state(self, tenant_id: str, state: SendingState) -> None:
         self.table.update(
             keys.tenant(tenant_id), {"sending": state.model_dump(mode="json")}, condition="attribute_exists(PK)"

@@ -125,6 +125,18 @@ class Table:
     def delete(self, key: Mapping[str, str]) -> None:
         self._call("DeleteItem", Key=serialize(key))
 
+    def delete_if(
+        self, key: Mapping[str, str], condition: str, names: Mapping[str, str], values: Mapping[str, Any]
+    ) -> None:
+        """Delete under a condition; raises Conflict when it does not hold (or the item is gone)."""
+        self._call(
+            "DeleteItem",
+            Key=serialize(key),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=dict(names),
+            ExpressionAttributeValues=serialize(values),
+        )
+
     def update(
         self,
         key: Mapping[str, str],
