@@ -718,7 +718,7 @@ def test_first_provider_links_then_fetches_data(waterfall: tuple[Any, Any, dict[
 def test_data_not_ready_is_retried_then_reported(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
     sfn, sqs, env = waterfall
     queue_url = env["LINK_REQUEST_QUEUE_URL"]
-    execution_arn = _start(sfn, env, "inv-1-attempt-3", PROVIDERS)
+    execution_arn = _start(sfn, env, "inv-1-attempt-3", PROVIDERS, timeout=120)
     request = _next_message(sqs, queue_url)
     sfn.send_task_success(taskToken=request["task_token"], output=json.dumps({"provider": "plaid"}))
 
