@@ -177,8 +177,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
         start_waterfall=True,
         task_tokens=True,
     ),
-    # Emails and texts one invitation; an SMS opt-out becomes a lender notification (webhook).
-    "SendWorker": Access(send_to=("WebhookQueue",), email=True, sms=True),
+    # Emails and texts one invitation; a held send comes back on its own queue with a delay (sending safety);
+    # an SMS opt-out or a paused lender becomes a lender notification (webhook).
+    "SendWorker": Access(send_to=("SendQueue", "WebhookQueue"), email=True, sms=True),
     # Writes the rows of one import chunk and enqueues their sends.
     "ImportWorker": Access(send_to=("SendQueue",)),
     # Re-enqueues sends left in the outbox.

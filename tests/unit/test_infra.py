@@ -331,7 +331,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
 }
 EXPECTED_SENDS = {
     "APIHandler": {"SendQueue", "ImportQueue", "PortalEventsQueue", "WebhookQueue"},
-    "SendWorker": {"WebhookQueue"},
+    "SendWorker": {"SendQueue", "WebhookQueue"},  # held sends come back with a delay
     "ImportWorker": {"SendQueue"},
     "OutboxRelay": {"SendQueue"},
     "LinkRequestWorker": {"WebhookQueue"},
