@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class DomainError(Exception):
     """Base class: ``code`` is machine-readable, the message is safe to show to a client."""
@@ -16,6 +21,19 @@ class DomainError(Exception):
 
 class ValidationFailed(DomainError):
     code = "validation_error"
+
+    @classmethod
+    def of_input(cls, exc: ValidationError, what: str = "request") -> ValidationFailed:
+        """The 400 of a pydantic error about the client's input, naming each bad field.
+
+        Only input becomes a 400: a ValidationError that reaches the routing layer unconverted came
+        from stored or computed data, and is answered as a 500.
+        """
+        fields: dict[str, str] = {}
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "body"
+            fields.setdefault(name, str(err["msg"]).removeprefix("Value error, "))
+        return cls(f"the {what} has invalid fields: {', '.join(sorted(fields))}", fields=fields)
 
 
 class NotFound(DomainError):

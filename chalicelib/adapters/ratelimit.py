@@ -26,6 +26,7 @@ class Decision:
     allowed: bool
     count: int
     retry_after: int
+    window: int = 0
 
 
 def _subject(value: str) -> str:
@@ -54,7 +55,19 @@ class RateLimiter:
             add={"count": 1},
         )
         count = int(item["count"])
-        return Decision(count <= limit.max, count, max(remaining, 1))
+        return Decision(count <= limit.max, count, max(remaining, 1), window)
+
+    def give_back(self, limit: Limit, subject: str, taken: Decision) -> None:
+        """Return the event ``taken`` counted (the attempt turned out not to be a failure).
+
+        Take first, give back after: parallel requests each count before any is checked, where a
+        peek and a later count would let a burst of them through together.
+        """
+        self.table.update(
+            keys.rate_limit(limit.scope, _subject(subject), taken.window),
+            {"expires_at": (taken.window + 1) * limit.window + 60},
+            add={"count": -1},
+        )
 
     def peek(self, limit: Limit, subject: str) -> Decision:
         """Whether one more event would still be allowed, without counting one."""

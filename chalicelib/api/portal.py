@@ -332,8 +332,6 @@ def _act(request: Request, binding: Binding, action: Action, params: dict[str, s
             result = action(Call(request, ctx, None, base, params, binding.session))
         except DomainError as exc:
             return error_response(exc)
-        except ValidationError as exc:
-            return error_response(invalid(exc))
         return json_response(result)
     render = functools.partial(portal_response, request, ctx, base, signed_in=binding.session)
     try:
@@ -344,8 +342,6 @@ def _act(request: Request, binding: Binding, action: Action, params: dict[str, s
     except DomainError as exc:
         status = 403 if isinstance(exc, Forbidden) else 409 if exc.code in ("conflict",) else 400
         return render(error=exc.message, status=status)
-    except ValidationError as exc:
-        return render(error=invalid(exc, "form").message, status=400)
     if isinstance(result, Response):
         return result
     return _redirect(f"{base}{anchor}")
@@ -400,14 +396,17 @@ def _request_upload(call: Call) -> Any:
         return service.request_upload(call.ctx, parse_json(call.request, UploadRequest), call.base_path)
     kind = call.form.get("content_type", "")
     ext = DOCUMENT_TYPES.get(kind, (".pdf",))[0]
-    upload = UploadRequest.model_validate(
-        {
-            "filename": call.form.get("filename") or f"statement{ext}",
-            "content_type": kind,
-            # A browser knows the size only once the file is chosen; S3's policy enforces the limit.
-            "size": MAX_DOCUMENT_BYTES,
-        }
-    )
+    try:
+        upload = UploadRequest.model_validate(
+            {
+                "filename": call.form.get("filename") or f"statement{ext}",
+                "content_type": kind,
+                # A browser knows the size only once the file is chosen; S3's policy enforces the limit.
+                "size": MAX_DOCUMENT_BYTES,
+            }
+        )
+    except ValidationError as exc:
+        raise invalid(exc, "form") from exc
     origin = _account_origin(call.request, call.ctx) if call.session else None
     presigned = service.request_upload(call.ctx, upload, call.base_path, browser=True, origin=origin)
     return _upload_page(call.request, call.ctx, presigned, call.base_path)

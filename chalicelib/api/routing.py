@@ -96,20 +96,11 @@ def error_response(exc: DomainError) -> Response:
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "body"
-        message = err["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        fields.setdefault(name, message)
-    return fields
+    return ValidationFailed.of_input(exc).fields
 
 
 def invalid(exc: ValidationError, what: str = "request") -> ValidationFailed:
-    fields = validation_fields(exc)
-    names = ", ".join(sorted(fields))
-    return ValidationFailed(f"the {what} has invalid fields: {names}", fields=fields)
+    return ValidationFailed.of_input(exc, what)
 
 
 def parse_json(request: Request, model: type[M]) -> M:
@@ -196,9 +187,7 @@ def endpoint(
                 result = fn(**kwargs)
             except DomainError as exc:
                 return error_response(exc)
-            except ValidationError as exc:
-                return error_response(invalid(exc))
-            except Exception:
+            except Exception:  # a ValidationError here is about stored data: input was converted above
                 logger.exception("Unhandled error", extra={"route": path, "method": method})
                 return json_response(error_body("internal_error", "something went wrong on our side"), 500)
             if isinstance(result, Response):

@@ -303,6 +303,12 @@ class BankLinkService:
             }
         )
         slot = self.repo.slot(inv.tenant_id, inv.invitation_id, message.attempt, message.slot)
+        if slot is not None and slot["state"] == SlotState.FAILED:
+            # Recorded on an earlier receive whose SendTaskFailure did not go through (Step Functions
+            # unavailable): send it again, or the waterfall waits for the step's timeout. A task that
+            # already moved on answers "closed", which changes nothing.
+            self.workflow.fail(message.task_token, str(slot.get("reason") or "provider_error"), "failed earlier")
+            return "provider_error"
         if slot is None or slot["state"] != SlotState.REQUESTED:
             return "duplicate"
         from chalicelib.adapters.providers.base import ProviderError

@@ -320,7 +320,10 @@ class InvitationService:
         before.ensure_editable()
         changes = patch.model_dump(exclude_unset=True, exclude={"send", "expected_version"})
         merged = before.model_dump(include=set(InvitationFields.model_fields)) | changes
-        fields = InvitationFields.model_validate(merged)  # a ValidationError names the bad fields (400)
+        try:
+            fields = InvitationFields.model_validate(merged)
+        except ValidationError as exc:
+            raise ValidationFailed.of_input(exc) from exc
         now = utcnow()
         after = before.model_copy(update={**fields.model_dump(), "updated_at": now, "version": before.version + 1})
         if after.banking_integration is None:

@@ -511,13 +511,14 @@ class JoinService:
 
     def _check_password(self, account: Account, password: str) -> None:
         name = account.account_subdomain
-        blocked = self.limiter.peek(LOGIN_FAILURES_PER_ACCOUNT, name)
-        if not blocked.allowed:
-            raise RateLimited("too many wrong passwords", retry_after=blocked.retry_after)
+        # Counted as a failure before the check (parallel guesses cannot slip past), given back if right.
+        taken = self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
+        if not taken.allowed:
+            raise RateLimited("too many wrong passwords", retry_after=taken.retry_after)
         if not self.hasher.verify(account.password_hash, password[:1024]):
-            self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
             logger.info("Confirmation refused", extra={"reason": "credentials", "tenant_id": account.tenant_id})
             raise ConfirmRefused("the password is incorrect")
+        self.limiter.give_back(LOGIN_FAILURES_PER_ACCOUNT, name, taken)
 
     def resend(self, tenant: Tenant, email_input: str, ip: str) -> None:
         """Send a fresh confirmation link for each sign-up of this email still waiting for one.
@@ -574,9 +575,10 @@ class JoinService:
         """Raises RateLimited, SignInRefused. A missing account and a wrong password cost the same."""
         self._limit(LOGIN_PER_IP, ip)
         name = account_subdomain.strip().lower()[:63]
-        blocked = self.limiter.peek(LOGIN_FAILURES_PER_ACCOUNT, name)
-        if not blocked.allowed:
-            raise RateLimited("too many failed sign-ins", retry_after=blocked.retry_after)
+        # Counted as a failure before the check (parallel guesses cannot slip past), given back if right.
+        taken = self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
+        if not taken.allowed:
+            raise RateLimited("too many failed sign-ins", retry_after=taken.retry_after)
         account = self.accounts.get(name, utcnow()) if name else None
         password = password[:1024]  # bound the hashing work of absurd inputs
         if account is not None and account.accepts_username(username):
@@ -585,9 +587,9 @@ class JoinService:
             self.hasher.burn(password)
             ok = False
         if not ok or account is None:
-            self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
             logger.info("Sign-in refused", extra={"reason": "credentials"})
             raise SignInRefused("credentials")
+        self.limiter.give_back(LOGIN_FAILURES_PER_ACCOUNT, name, taken)
         if account.status is not AccountStatus.ACTIVE:
             raise SignInRefused("unconfirmed")
         inv = self.invitations.get(account.tenant_id, account.invitation_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pydantic import ConfigDict, EmailStr, Field, field_validator
+from pydantic import ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 from chalicelib.domain import ids
 from chalicelib.domain.account import Limit
@@ -18,7 +18,7 @@ from chalicelib.domain.tenant import (
     TenantSettingsPatch,
     validate_subdomain,
 )
-from chalicelib.errors import NotFound, RateLimited, Unauthorized
+from chalicelib.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -131,7 +131,10 @@ class TenantService:
     def update_settings(self, tenant: Tenant, patch: TenantSettingsPatch) -> TenantSettings:
         """Apply a partial update on a fresh read; only the fields sent are written."""
         current = self.tenants.fresh(tenant.tenant_id) or tenant
-        updated = patch.apply(current.settings)
+        try:
+            updated = patch.apply(current.settings)
+        except ValidationError as exc:  # valid alone, invalid with the stored settings
+            raise ValidationFailed.of_input(exc) from exc
         self.tenants.save_settings(tenant.tenant_id, updated, set(patch.model_fields_set))
         return updated
 

@@ -160,11 +160,18 @@ class WebhookService:
             update={"attempt": message.attempt + 1, "first_attempt_at": first, "not_before": retry_at}
         )
         wait = max(0, math.ceil((retry_at - now).total_seconds()))
-        self.queue.send(
-            self.settings.webhook_queue_url,
-            following.model_dump(mode="json"),
-            delay_seconds=min(SQS_MAX_DELAY_SECONDS, wait),
-        )
+
+        def schedule() -> dict[str, Any]:
+            self.queue.send(
+                self.settings.webhook_queue_url,
+                following.model_dump(mode="json"),
+                delay_seconds=min(SQS_MAX_DELAY_SECONDS, wait),
+            )
+            return {"queued": True}
+
+        # Copies of this message (a redelivered trigger, an SQS duplicate) replay the attempt's
+        # result; the next attempt is queued once for all of them, so the copies merge here.
+        self.once(f"webhook-next:{message.event_id}:{message.run}:{message.attempt}", schedule)
         logger.info("Webhook attempt failed; retry scheduled", extra={**log, "retry_in_s": wait})
         return "retry_scheduled"
 
