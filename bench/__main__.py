@@ -23,6 +23,7 @@ MODULES = [
     "bench.send_consumer",
     "bench.import_10k",
     "bench.financial_data",
+    "bench.stack_load",
 ]
 
 

@@ -2,16 +2,18 @@
 
     python -m devstack [--host 127.0.0.1] [--api-port 8000] [--moto-port 5000] [--sandbox-port 8100]
 
-Ctrl-C or SIGTERM stops the pollers, the HTTP server and the embedded AWS, then exits 0.
+Ctrl-C or SIGTERM stops the pollers, the HTTP server and the embedded AWS, then exits 0 (within seconds).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -81,9 +83,20 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         print("Stopping...", flush=True)
+        started = time.monotonic()
         stack.stop()
+        print(f"Stopped in {time.monotonic() - started:.1f} s.", flush=True)
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: after a clean stop, all that is left is freeing the
+    heap object by object (seconds for an embedded AWS holding a day's data), which the kernel does at once."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

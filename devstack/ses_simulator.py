@@ -21,6 +21,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from devstack.embedded_aws import BACKENDS
+
 log = logging.getLogger("devstack.ses_simulator")
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
@@ -144,7 +146,9 @@ class SesSimulator:
         """Publish feedback for messages first seen at least PUBLISH_DELAY_S ago; returns how many."""
         current = time.monotonic() if now is None else now
         published = 0
-        for message in list(self.backend.sent_messages):
+        with BACKENDS:  # moto's SES appends to this list while requests run
+            sent = list(self.backend.sent_messages)
+        for message in sent:
             message_id = str(getattr(message, "id", ""))
             if not message_id or message_id in self._published:
                 continue

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from chalice import Chalice
     from chalice.config import Config
     from chalice.local import LocalDevServer
-    from moto.server import ThreadedMotoServer
 
+    from devstack.embedded_aws import EmbeddedAws
     from devstack.sandbox import ProviderSandbox
     from devstack.ses_simulator import SesSimulator
 
@@ -35,6 +35,7 @@ log = logging.getLogger("devstack")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE_STAGE = "dev"
+LISTEN_BACKLOG = 128
 
 # Never let a developer's real credentials or profile reach the embedded AWS (or AWS itself).
 DUMMY_CREDENTIALS = {
@@ -106,7 +107,7 @@ class LocalStack:
     region: str = "us-east-1"
     retry_visibility_s: int | None = 2
     env: dict[str, str] = field(default_factory=dict)
-    _moto: ThreadedMotoServer | None = field(default=None, init=False, repr=False)
+    _moto: EmbeddedAws | None = field(default=None, init=False, repr=False)
     _server: LocalDevServer | None = field(default=None, init=False, repr=False)
     _http_thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _pollers: Pollers | None = field(default=None, init=False, repr=False)
@@ -170,11 +171,11 @@ class LocalStack:
             self._moto = None
 
     def _start_aws(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from devstack.embedded_aws import EmbeddedAws
 
         # The request log of every long poll would drown the app's own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto = EmbeddedAws(self.host, self.moto_port)
         self._moto.start()
         # moto's state machine runner calls the other services at localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.moto_port)
@@ -225,6 +226,9 @@ class LocalStack:
 
         validate_routes(app.routes)  # what `chalice local` checks: no point serving routes AWS would refuse
         self._server = create_local_server(app, chalice_config(app), self.host, self.api_port)
+        # socketserver listens with a backlog of 5: a burst of connections (a page's assets, a client's
+        # parallel calls) overflowed it and got connections reset. Listening again raises it.
+        self._server.server.socket.listen(LISTEN_BACKLOG)
         redact_access_log(self._server)  # request lines carry link tokens and emails
         self._http_thread = threading.Thread(target=self._server.server.serve_forever, name="http", daemon=True)
         self._http_thread.start()

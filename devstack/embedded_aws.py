@@ -1,0 +1,307 @@
+"""The embedded AWS: moto's server in a thread, fit for a stack that runs all day under load.
+
+moto 5.2.5 is built for tests that last seconds. Three of its habits break a long-running,
+multi-threaded stack; :func:`install` corrects them once per process:
+
+- **Every model instance ever created is kept.** ``BaseModel.__new__`` appends each instance to its
+  class's ``instances_tracked`` list (only for the ``/moto-api`` dashboard) and nothing ever removes
+  it. DynamoDB deep-copies items on every Query and TransactWriteItems, so each copy lived for the
+  rest of the process: measured, a 3,000-row import then 20 invitations took the stack from 230 MB
+  to 4 GB and rising (bench/stack_load.py). Tracked instances are now held weakly: the dashboard and
+  ``/moto-api/data.json`` (the dev outbox reads it) still list every instance that is alive.
+- **TransactWriteItems deep-copies the whole table once per action** to be able to roll back: a
+  create on a table of 40,000 items copied 160,000 items. It now keeps an undo record of the items
+  the transaction touches, and restores only those.
+- **Not thread-safe.** Backends are plain dicts and lists; a request iterating a table while another
+  writes it fails with "dictionary changed size during iteration" and the app answers 5xx. One lock
+  serialises request handling (:class:`LockedApp`); an SQS long poll releases it while it waits.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class BackendLock:
+    """A non-reentrant lock that knows its owner, so a waiting request can step aside."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def __enter__(self) -> BackendLock:
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._owner = None
+        self._lock.release()
+
+    def held(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Let other requests run while this thread waits (a no-op where the lock is not held)."""
+        if not self.held():
+            yield
+            return
+        self.__exit__()
+        try:
+            yield
+        finally:
+            self.__enter__()
+
+
+BACKENDS = BackendLock()
+
+
+class LockedApp:
+    """moto's WSGI app, one request at a time; the response body is built under the lock too."""
+
+    def __init__(self, app: WsgiApp, lock: BackendLock = BACKENDS) -> None:
+        self.app = app
+        self.lock = lock
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+class WeakInstances:
+    """Drop-in for a model class's ``instances_tracked`` list that does not keep instances alive."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: list[weakref.ref[Any]] = []
+        self._appended = 0
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        self._refs.append(weakref.ref(instance))
+        self._appended += 1
+        if self._appended >= max(1024, len(self._refs)):  # prune now and then: amortised O(1)
+            self._refs = [ref for ref in self._refs if ref() is not None]
+            self._appended = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in list(self._refs):
+            instance = ref()
+            if instance is not None:
+                yield instance
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _track_weakly() -> None:
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def tracked_new(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)
+        if issubclass(cls, Item):
+            # Table rows: the dashboard shows the tables; listing 40,000 rows would stall data.json.
+            return instance
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, WeakInstances):  # a class moto defined later, or moto's reset
+            tracked = WeakInstances(tracked or ())
+            cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = tracked_new  # type: ignore[method-assign]
+
+
+def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2.5's ``DynamoDBBackend.transact_write_items`` with an item-level undo record in place of
+    a deep copy of every table involved. Same checks, same errors, same order."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash value, range value, item before or None)
+
+    def remember(table_name: str, key: dict[str, Any], current: Any) -> None:
+        table = backend.get_table(table_name)
+        hash_value, range_value = backend.get_keys_value(table, key)
+        undo.append((table, hash_value, range_value, copy.deepcopy(current)))
+
+    def rollback() -> None:
+        for table, hash_value, range_value, before in reversed(undo):
+            if range_value is not None:
+                if before is None:
+                    table.items[hash_value].pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = before
+            elif before is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = before
+
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(item) > 1:
+            rollback()
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                attrs = op["Item"]
+                table = backend.get_table(table_name)
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            check_unicity(table_name, key)
+            current = backend.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(condition_expression, names, values)
+                if not condition_op.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            if op_type != "ConditionCheck":
+                remember(table_name, key, current)
+            if op_type == "Put":
+                backend.put_item(
+                    table_name,
+                    op["Item"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Delete":
+                backend.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Update":
+                backend.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            rollback()
+            raise
+        except ConditionalCheckFailed as exc:
+            errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
+        except Exception as exc:  # moto reports any other failure as a cancellation reason
+            errors.append((type(exc).__name__, str(exc), original_item))
+    if any(code is not None for code, _, _ in errors):
+        rollback()
+        raise TransactionCanceledException(errors)
+
+
+def _undo_log_transactions() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
+
+
+def _long_polls_step_aside() -> None:
+    """An SQS ReceiveMessage that waits for messages lets other requests (the SendMessage it awaits) run."""
+    from moto.sqs.models import Queue
+
+    wait = Queue.wait_for_messages
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with BACKENDS.released():
+            wait(self, timeout)
+
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Apply the corrections above to moto in this process (idempotent)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _track_weakly()
+        _undo_log_transactions()
+        _long_polls_step_aside()
+        _installed = True
+
+
+class EmbeddedAws:
+    """moto's server (what ``ThreadedMotoServer`` runs) behind :class:`LockedApp`, in a daemon thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        install()
+        app = LockedApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None

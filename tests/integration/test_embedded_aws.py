@@ -1,0 +1,251 @@
+"""The embedded AWS of ``make run`` (devstack/embedded_aws.py): bounded memory under a day's traffic,
+transactions that roll back exactly what they wrote, and moto's server safe under concurrent requests.
+
+The memory checks count bytes still allocated (tracemalloc), not seconds.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from devstack.embedded_aws import BackendLock, EmbeddedAws, LockedApp, install
+from tests.stack import free_port
+
+TABLE = "t"
+ROWS = 2_000
+
+
+def create_table(dynamodb: Any) -> None:
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def row(pk: str, sk: str, **attrs: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}, **{k: {"S": v} for k, v in attrs.items()}}
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    """moto in-process, corrected as the local stack corrects it, with a table of ROWS rows."""
+    install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(client)
+        for start in range(0, ROWS, 25):
+            requests = [
+                {"PutRequest": {"Item": row("TENANT#a", f"INV#{i:05d}", email=f"c{i}@x.example", note="x" * 200)}}
+                for i in range(start, start + 25)
+            ]
+            client.batch_write_item(RequestItems={TABLE: requests})
+        yield client
+
+
+def retained_bytes(work: Any) -> tuple[int, int]:
+    """(bytes still allocated after ``work`` and a full collection, peak bytes during it)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        gc.collect()
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return after - before, peak - before
+
+
+def create_invitation(dynamodb: Any, i: int) -> None:
+    """The shape of the app's create: the invitation, its history entry and its email guard."""
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": row("TENANT#a", f"NEW#{i:05d}", email=f"n{i}@x.example"),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": row("TENANT#a", f"NEW#{i:05d}#H#1", type="created")}},
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": row("TENANT#a", f"GUARD#n{i}@x.example"),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+    )
+
+
+def test_a_transaction_copies_the_items_it_writes_not_the_table(dynamodb: Any) -> None:
+    create_invitation(dynamodb, 1)  # warm-up: parsers, caches and the like are allocated once
+    retained, peak = retained_bytes(lambda: create_invitation(dynamodb, 2))
+
+    # The table holds ~1 MB of rows: a copy of it would show here several times over.
+    assert peak < 300_000, f"a 3-item transaction allocated {peak:,} bytes on a {ROWS}-row table"
+    assert retained < 100_000
+
+
+def test_queries_and_transactions_leave_nothing_behind(dynamodb: Any) -> None:
+    created = iter(range(100, 200))
+
+    def traffic() -> None:
+        for _ in range(10):
+            create_invitation(dynamodb, next(created))
+            dynamodb.query(
+                TableName=TABLE,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+                ExpressionAttributeValues={":pk": {"S": "TENANT#a"}, ":sk": {"S": "INV#"}},
+                Limit=50,
+            )
+
+    traffic()  # warm-up: parsers, caches and the like are allocated once
+    retained, _ = retained_bytes(traffic)
+
+    # 30 new rows are kept (~30 KB); the copies moto makes of query results and rows must not be.
+    assert retained < 400_000, f"10 creates and 10 queries left {retained:,} bytes allocated"
+
+
+def test_a_cancelled_transaction_restores_every_item_it_touched(dynamodb: Any) -> None:
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": row("TENANT#a", "NEW#1", email="n1@x.example")}},
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": {"PK": {"S": "TENANT#a"}, "SK": {"S": "INV#00001"}},
+                        "UpdateExpression": "SET email = :e",
+                        "ExpressionAttributeValues": {":e": {"S": "changed@x.example"}},
+                    }
+                },
+                {"Delete": {"TableName": TABLE, "Key": {"PK": {"S": "TENANT#a"}, "SK": {"S": "INV#00002"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": {"PK": {"S": "TENANT#a"}, "SK": {"S": "INV#00003"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+
+    def get(sk: str) -> dict[str, Any] | None:
+        key = {"PK": {"S": "TENANT#a"}, "SK": {"S": sk}}
+        return dynamodb.get_item(TableName=TABLE, Key=key).get("Item")
+
+    assert get("NEW#1") is None
+    assert get("INV#00001") == row("TENANT#a", "INV#00001", email="c1@x.example", note="x" * 200)
+    assert get("INV#00002") == row("TENANT#a", "INV#00002", email="c2@x.example", note="x" * 200)
+
+
+def test_a_transaction_that_succeeds_writes_every_item(dynamodb: Any) -> None:
+    create_invitation(dynamodb, 300)
+
+    with pytest.raises(ClientError) as duplicate:
+        create_invitation(dynamodb, 300)
+
+    assert duplicate.value.response["Error"]["Code"] == "TransactionCanceledException"
+    got = dynamodb.get_item(TableName=TABLE, Key={"PK": {"S": "TENANT#a"}, "SK": {"S": "NEW#00300#H#1"}})
+    assert got["Item"]["type"] == {"S": "created"}
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    """The embedded AWS over loopback, as the local stack runs it (outside mock_aws, which would
+    answer the test's own clients in-process); its state is reset afterwards."""
+    aws = EmbeddedAws("127.0.0.1", free_port())
+    aws.start()
+    url = f"http://127.0.0.1:{aws.port}"
+    try:
+        yield url
+    finally:
+        requests.post(f"{url}/moto-api/reset", timeout=10)
+        aws.stop()
+
+
+def remote(url: str, service: str) -> Any:
+    """A client that reports a 5xx at once (botocore would retry it out of sight)."""
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+class OverlapProbe:
+    """A WSGI app that records how many requests it is serving at once."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self._count = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self._count:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        threading.Event().wait(0.02)  # long enough for the other threads to arrive
+        with self._count:
+            self.inside -= 1
+        start_response("200 OK", [])
+        return [b"ok"]
+
+
+def test_moto_serves_one_request_at_a_time() -> None:
+    """moto's backends are plain dicts and lists: a request iterating one while another changes it
+    fails with "dictionary changed size during iteration", so requests are serialised."""
+    probe = OverlapProbe()
+    app = LockedApp(probe, BackendLock())
+    threads = [threading.Thread(target=app, args=({}, lambda *_: None)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert probe.most == 1
+
+
+def test_a_long_poll_lets_the_message_it_waits_for_in(server: str) -> None:
+    sqs = remote(server, "sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    received: list[dict[str, Any]] = []
+    waiting = threading.Event()
+
+    def receive() -> None:
+        waiting.set()
+        received.extend(remote(server, "sqs").receive_message(QueueUrl=url, WaitTimeSeconds=3).get("Messages", []))
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    waiting.wait()
+    threading.Event().wait(0.3)  # let the receive reach moto and start waiting
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    receiver.join()
+
+    # Had the waiting receive kept the lock, the send would have waited for it to end empty-handed.
+    assert [m["Body"] for m in received] == ["hello"]
