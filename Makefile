@@ -7,7 +7,7 @@ API_PORT ?= 8000
 MOTO_PORT ?= 5000
 SANDBOX_PORT ?= 8100
 
-.PHONY: install run test lint typecheck unit integration e2e package bench clean
+.PHONY: install run reset test lint typecheck unit integration e2e package bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The embedded AWS's data is kept in .devstack/ between runs; FRESH=1 starts clean.
 run: $(STAMP)
-	$(BIN)/python -m devstack --api-port $(API_PORT) --moto-port $(MOTO_PORT) --sandbox-port $(SANDBOX_PORT)
+	$(BIN)/python -m devstack --api-port $(API_PORT) --moto-port $(MOTO_PORT) --sandbox-port $(SANDBOX_PORT) \
+		$(if $(FRESH),--fresh,)
+
+reset:
+	rm -rf .devstack
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,10 @@
 """``make run``: the whole system on this machine, no AWS account, Docker or network needed.
 
     python -m devstack [--host 127.0.0.1] [--api-port 8000] [--moto-port 5000] [--sandbox-port 8100]
+                       [--state-dir .devstack] [--fresh | --no-state]
+
+The embedded AWS's data (lenders, keys, invitations, queued messages, the outbox) is kept in
+``.devstack/`` and restored at the next start (devstack/state.py).
 
 Ctrl-C or SIGTERM stops the pollers, the HTTP server and the embedded AWS, then exits 0 (within seconds).
 """
@@ -14,10 +18,14 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from types import FrameType
+
+
+DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".devstack"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,6 +46,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="seconds before a message a handler failed is retried (default 2; -1 keeps the queue's timeout)",
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        metavar="DIR",
+        help="where the embedded AWS's data is kept between runs (default .devstack/ in the project)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="drop the kept data and start empty")
+    parser.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often the kept data is saved while something changes (default 30; also saved at stop)",
+    )
+    parser.add_argument("--no-state", action="store_true", help="keep nothing: start empty, save nothing")
     return parser.parse_args(argv)
 
 
@@ -63,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         sandbox_port=args.sandbox_port,
         retry_visibility_s=None if args.retry_after < 0 else args.retry_after,
+        state_dir=None if args.no_state else args.state_dir,
+        fresh=args.fresh,
+        snapshot_every_s=args.snapshot_every,
     )
     try:
         stack.start()
@@ -77,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Embedded AWS: {stack.aws_url}", flush=True)
     print(f"Outbox:       {stack.api_url}/dev/outbox", flush=True)
     print(f"Bank sandbox: {stack.sandbox_url}/sandbox/sessions", flush=True)
+    if stack.state_dir is None:
+        print("State:        not kept (--no-state)", flush=True)
+    else:
+        kept = "restored" if stack.restored else "empty; kept"
+        print(f"State:        {kept} in {stack.state_dir} (make run FRESH=1 or make reset to start clean)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -1,6 +1,6 @@
 """The embedded AWS: moto's server in a thread, fit for a stack that runs all day under load.
 
-moto 5.2.5 is built for tests that last seconds. Three of its habits break a long-running,
+moto 5.2.5 is built for tests that last seconds. Four of its habits break a long-running,
 multi-threaded stack; :func:`install` corrects them once per process:
 
 - **Every model instance ever created is kept.** ``BaseModel.__new__`` appends each instance to its
@@ -12,6 +12,8 @@ multi-threaded stack; :func:`install` corrects them once per process:
 - **TransactWriteItems deep-copies the whole table once per action** to be able to roll back: a
   create on a table of 40,000 items copied 160,000 items. It now keeps an undo record of the items
   the transaction touches, and restores only those.
+- **Every Query sorts the whole table** by primary key before filtering: a query now reads the
+  partition it names (an index query skips the presort).
 - **Not thread-safe.** Backends are plain dicts and lists; a request iterating a table while another
   writes it fails with "dictionary changed size during iteration" and the app answers 5xx. One lock
   serialises request handling (:class:`LockedApp`); an SQS long poll releases it while it waits.
@@ -67,6 +69,26 @@ class BackendLock:
 
 BACKENDS = BackendLock()
 
+# Requests that leave the data as it was: an idle stack (pollers long-polling) writes no snapshot.
+READS = frozenset(
+    {
+        "AmazonSQS.ReceiveMessage",
+        "AmazonSQS.GetQueueAttributes",
+        "AmazonSQS.GetQueueUrl",
+        "DynamoDB_20120810.GetItem",
+        "DynamoDB_20120810.BatchGetItem",
+        "DynamoDB_20120810.Query",
+        "DynamoDB_20120810.Scan",
+        "DynamoDB_20120810.DescribeTable",
+    }
+)
+_writes = 0
+
+
+def writes() -> int:
+    """How many requests that may have changed data the embedded AWS has served (read it under the lock)."""
+    return _writes
+
 
 class LockedApp:
     """moto's WSGI app, one request at a time; the response body is built under the lock too."""
@@ -76,7 +98,10 @@ class LockedApp:
         self.lock = lock
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        global _writes
         with self.lock:
+            if environ.get("HTTP_X_AMZ_TARGET") not in READS:
+                _writes += 1
             result = self.app(environ, start_response)
             try:
                 return list(result)
@@ -249,6 +274,37 @@ def _undo_log_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
 
 
+def _queries_read_what_they_need() -> None:
+    """moto's Query sorts *every* item of the table by primary key before it filters (O(n log n) per
+    request, seconds on a table of 50,000 items, all of it under the request lock). A query on the
+    table itself now looks at its partition only, and an index query skips the presort (its results
+    are sorted by the full index and table key afterwards, so the order is the same)."""
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    query = Table.query
+    signature = inspect.signature(query)
+
+    def unsorted_items(table: Any) -> list[Any]:
+        if table.range_key_attr:
+            return [item for partition in table.items.values() for item in partition.values()]
+        return list(table.items.values())
+
+    def fast_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+        view = copy.copy(self)  # the same table, seen through a narrower ``items``
+        if index_name is None and hash_key is not None:
+            partition = self.items.get(hash_key)
+            view.items = {} if partition is None else {hash_key: partition}
+        else:
+            view.all_items = lambda: unsorted_items(self)
+        return query(view, *args, **kwargs)
+
+    Table.query = fast_query  # type: ignore[method-assign]
+
+
 def _long_polls_step_aside() -> None:
     """An SQS ReceiveMessage that waits for messages lets other requests (the SendMessage it awaits) run."""
     from moto.sqs.models import Queue
@@ -274,6 +330,7 @@ def install() -> None:
             return
         _track_weakly()
         _undo_log_transactions()
+        _queries_read_what_they_need()
         _long_polls_step_aside()
         _installed = True
 

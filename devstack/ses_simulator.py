@@ -142,6 +142,11 @@ class SesSimulator:
         for kind in ("Bounce", "Complaint", "Delivery"):
             ses.set_identity_notification_topic(Identity=identity, NotificationType=kind)
 
+    def skip_sent(self) -> None:
+        """Publish nothing for the messages already sent (kept from a previous run)."""
+        with BACKENDS:
+            self._published.update(str(getattr(m, "id", "")) for m in self.backend.sent_messages)
+
     def tick(self, now: float | None = None) -> int:
         """Publish feedback for messages first seen at least PUBLISH_DELAY_S ago; returns how many."""
         current = time.monotonic() if now is None else now

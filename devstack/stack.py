@@ -21,6 +21,7 @@ import requests
 from devstack.poller import FunctionSettings, Pollers
 from devstack.resources import create_resources
 from devstack.scheduler import Scheduler
+from devstack.state import StateKeeper
 
 if TYPE_CHECKING:
     from chalice import Chalice
@@ -106,7 +107,12 @@ class LocalStack:
     sandbox_port: int = 8100
     region: str = "us-east-1"
     retry_visibility_s: int | None = 2
+    # Where the embedded AWS's data is kept between runs (None: nothing is kept); ``fresh`` drops it first.
+    state_dir: Path | None = None
+    fresh: bool = False
+    snapshot_every_s: float = 30.0
     env: dict[str, str] = field(default_factory=dict)
+    restored: dict[str, int] | None = field(default=None, init=False)
     _moto: EmbeddedAws | None = field(default=None, init=False, repr=False)
     _server: LocalDevServer | None = field(default=None, init=False, repr=False)
     _http_thread: threading.Thread | None = field(default=None, init=False, repr=False)
@@ -114,6 +120,7 @@ class LocalStack:
     _sandbox: ProviderSandbox | None = field(default=None, init=False, repr=False)
     _ses_simulator: SesSimulator | None = field(default=None, init=False, repr=False)
     _scheduler: Scheduler | None = field(default=None, init=False, repr=False)
+    _state: StateKeeper | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -141,6 +148,8 @@ class LocalStack:
             self._start_ses_simulator()
             self._scheduler = Scheduler(app, self.region)
             self._scheduler.start()
+            if self._state is not None:
+                self._state.start()
         except BaseException:
             self.stop()
             raise
@@ -163,6 +172,12 @@ class LocalStack:
         if self._http_thread is not None:
             self._http_thread.join(5)
             self._http_thread = None
+        if self._state is not None:
+            try:
+                self._state.stop()  # the last snapshot, once nothing else writes
+            except Exception:
+                log.exception("Could not save the embedded AWS's state")
+            self._state = None
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
@@ -197,6 +212,11 @@ class LocalStack:
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ.update({"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
         resources = create_resources(EndpointSession(self.aws_url), self.region)
+        if self.state_dir is not None:
+            self._state = StateKeeper(self.state_dir, self.region, self.snapshot_every_s)
+            if self.fresh:
+                self._state.clear()
+            self.restored = self._state.restore()
         self.env = {
             **resources,
             "STAGE": "local",
@@ -244,6 +264,7 @@ class LocalStack:
         )
         ses = session.client("ses", region_name=self.region)
         self._ses_simulator.silence_canned_notifications(ses, SENDER_IDENTITY)
+        self._ses_simulator.skip_sent()  # restored messages had their feedback in the previous run
         self._ses_simulator.start()
 
     def _start_pollers(self, app: Chalice) -> None:

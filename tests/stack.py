@@ -92,8 +92,11 @@ def stop(stack: RunningStack) -> int:
 
 
 @contextmanager
-def run_stack() -> Iterator[RunningStack]:
+def run_stack(state_dir: Path | None = None, *options: str) -> Iterator[RunningStack]:
+    """``state_dir``: keep the embedded AWS's data there between runs (default: keep nothing, so a
+    test never reads or writes the developer's own .devstack/). ``options``: more devstack options."""
     api_port, moto_port, sandbox_port = free_port(), free_port(), free_port()
+    state = ["--no-state"] if state_dir is None else ["--state-dir", str(state_dir), *options]
     # Every test signs up its own lender from 127.0.0.1: lift the per-IP sign-up limit for the suite.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LENDER_SIGNUPS_PER_IP_PER_HOUR": "100000"}
     # The suite runs at any hour: SMS quiet hours are tested in tests/integration/test_sending_safety.py.
@@ -113,6 +116,7 @@ def run_stack() -> Iterator[RunningStack]:
                 str(moto_port),
                 "--sandbox-port",
                 str(sandbox_port),
+                *state,
             ],
             cwd=ROOT,
             env=env,

@@ -249,3 +249,50 @@ def test_a_long_poll_lets_the_message_it_waits_for_in(server: str) -> None:
 
     # Had the waiting receive kept the lock, the send would have waited for it to end empty-handed.
     assert [m["Body"] for m in received] == ["hello"]
+
+
+def test_queries_answer_as_dynamodb_does_forward_backward_paged_and_by_index() -> None:
+    install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="q",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "GSI1",
+                    "KeySchema": [
+                        {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                        {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for tenant in ("a", "b", "c"):
+            for i in (5, 1, 9, 3, 7, 2):
+                item = row(f"TENANT#{tenant}", f"INV#{i}", GSI1PK=f"STATUS#{i % 2}", GSI1SK=f"{10 - i:02d}#{tenant}")
+                client.put_item(TableName="q", Item=item)
+
+        def sks(**query: Any) -> list[str]:
+            pages, start = [], None
+            while True:
+                page = client.query(TableName="q", Limit=4, **query, **({"ExclusiveStartKey": start} if start else {}))
+                pages += [f"{i['PK']['S']}/{i['SK']['S']}" for i in page["Items"]]
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return pages
+
+        by_tenant = {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": {"S": "TENANT#b"}}}
+        assert sks(**by_tenant) == [f"TENANT#b/INV#{i}" for i in (1, 2, 3, 5, 7, 9)]
+        assert sks(**by_tenant, ScanIndexForward=False) == [f"TENANT#b/INV#{i}" for i in (9, 7, 5, 3, 2, 1)]
+        assert sks(KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": "TENANT#z"}}) == []
+        odd = sks(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :s",
+            ExpressionAttributeValues={":s": {"S": "STATUS#1"}},
+        )
+        # Ordered by the index's sort key (10 - i, then tenant): i = 9, 7, 5, 3, 1, each for a, b, c.
+        assert odd == [f"TENANT#{t}/INV#{i}" for i in (9, 7, 5, 3, 1) for t in "abc"]
