@@ -1,6 +1,7 @@
 """The running stack (``python -m devstack``, what ``make run`` starts) under a day's load, over HTTP:
 import 10,000 CSV rows (``send=false``), then create and send 200 invitations, while a prober asks
-the API for a lender's settings every 0.25 s. Reports the stack process's peak RSS (the kernel's
+the API for a lender's settings every 0.25 s. The stack keeps its state as ``make run`` does (a
+snapshot every 30 s while the load writes). Reports the stack process's peak RSS (the kernel's
 VmHWM), the slowest API answer meanwhile, and how long the stack takes to exit after Ctrl-C.
 
     python -m bench stack_load          # BENCH_IMPORT_ROWS=3000 BENCH_INVITATIONS=20 to try smaller
@@ -15,10 +16,12 @@ import os
 import signal
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -166,7 +169,8 @@ def exit_after_sigint(process: subprocess.Popen[bytes]) -> float:
 def run() -> list[Row]:
     from tests.stack import run_stack
 
-    with run_stack() as stack:
+    # As ``make run`` runs: the state kept (snapshots every 30 s while the load writes), in a scratch directory.
+    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as state_dir, run_stack(Path(state_dir)) as stack:
         pid = stack.process.pid
         idle = proc_status(pid)["VmRSS"]
         key = stack.sign_up("Bench Lending")

@@ -5,27 +5,32 @@ waiting in its queue included), the emails and text messages the outbox shows, S
 objects. At start the resources are created from infra/ as always, then the data is put back into
 them, so a resource added to infra/ since the last run simply starts empty.
 
-It is taken under the embedded AWS's request lock, so DynamoDB, SQS and the rest are captured at
-one instant (a consistent cut): every SNAPSHOT_EVERY_S seconds when something was written, and at
-a clean stop. A crash loses at most the last interval; the app's SQS consumers and imports are
+It is copied under the embedded AWS's request lock, so DynamoDB, SQS and the rest are captured at
+one instant (a consistent cut), and written while the stack goes on: every SNAPSHOT_EVERY_S seconds
+when something was written, and at a clean stop. A crash loses at most the last interval; the app's SQS consumers and imports are
 idempotent, so whatever was in flight is redone. Not kept: Step Functions executions (a bank-link
 waterfall waiting for its provider at the time of the stop ends with the process).
 """
 
 from __future__ import annotations
 
+import copyreg
+import gc
 import io
 import logging
 import os
 import pickle
 import threading
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devstack.embedded_aws import BACKENDS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 log = logging.getLogger("devstack.state")
@@ -42,8 +47,23 @@ def _backend(service: str, region: str) -> Any:
     return get_backend(service)[ACCOUNT_ID][region]  # type: ignore[call-overload]
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The collector walks the whole heap (millions of moto objects) every few thousand allocations:
+    with it paused, copying or rebuilding 40,000 items takes 0.3 s instead of 3 s."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def capture(region: str) -> dict[str, Any]:
-    """The data of the embedded AWS (call it holding the request lock)."""
+    """The data of the embedded AWS, copied as far as later writes would change it (call it holding
+    the request lock): each item's attribute dict, each list and dict of messages. Attribute values
+    are shared with moto; moto replaces them on update, except inside nested maps and sets."""
     dynamodb = _backend("dynamodb", region)
     sqs = _backend("sqs", region)
     ses = _backend("ses", region)
@@ -51,13 +71,16 @@ def capture(region: str) -> dict[str, Any]:
     s3 = _backend("s3", "global")
     return {
         "format": FORMAT,
-        "dynamodb": {name: table.items for name, table in dynamodb.tables.items()},
+        "dynamodb": {
+            name: [(item.hash_key, item.range_key, dict(item.attrs)) for item in _items(table)]
+            for name, table in dynamodb.tables.items()
+        },
         "sqs": {name: list(queue._messages) for name, queue in sqs.queues.items()},
-        "ses": {"sent_messages": ses.sent_messages, "sent_message_count": ses.sent_message_count},
+        "ses": {"sent_messages": list(ses.sent_messages), "sent_message_count": ses.sent_message_count},
         "sns": {
-            "sms_messages": sns.sms_messages,
-            "sms_message_objects": getattr(sns, "sms_message_objects", {}),
-            "opt_out_numbers": sns.opt_out_numbers,
+            "sms_messages": dict(sns.sms_messages),
+            "sms_message_objects": dict(getattr(sns, "sms_message_objects", {})),
+            "opt_out_numbers": list(sns.opt_out_numbers),
         },
         "s3": {
             name: [(key.name, key.value, dict(key.metadata)) for key in bucket.keys.values()]
@@ -66,14 +89,59 @@ def capture(region: str) -> dict[str, Any]:
     }
 
 
+def _items(table: Any) -> Iterator[Any]:
+    for partition in table.items.values():
+        if isinstance(partition, dict):
+            yield from partition.values()
+        else:
+            yield partition
+
+
+def _dynamo_type(type_: str, value: Any) -> Any:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    restored = DynamoType.__new__(DynamoType)
+    restored.type, restored.value = type_, value
+    return restored
+
+
+def _table_items(rows: list[tuple[Any, Any, dict[str, Any]]], has_range_key: bool) -> dict[Any, Any]:
+    """moto's ``Table.items`` from captured rows, without re-validating each item's size on every
+    attribute (moto's LimitedSizeDict does, which makes a rebuild quadratic)."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    items: dict[Any, Any] = defaultdict(dict)
+    for hash_key, range_key, attrs in rows:
+        item: Any = Item.__new__(Item)
+        item.hash_key, item.range_key = hash_key, range_key
+        item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.update(item.attrs, attrs)
+        if has_range_key:
+            items[hash_key][range_key] = item
+        else:
+            items[hash_key] = item
+    return items
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, DynamoType: lambda v: (_dynamo_type, (v.type, v.value))}
+    pickler.dump(data)
+    return buffer.getvalue()
+
+
 def apply(data: dict[str, Any], region: str) -> dict[str, int]:
     """Put captured data back into the resources that exist now; returns counts of what came back."""
     counts = {"items": 0, "messages": 0, "emails": 0, "objects": 0}
     dynamodb = _backend("dynamodb", region)
-    for name, items in data["dynamodb"].items():
-        if name in dynamodb.tables:
-            dynamodb.tables[name].items = items
-            counts["items"] += sum(len(v) if isinstance(v, dict) else 1 for v in items.values())
+    for name, rows in data["dynamodb"].items():
+        table = dynamodb.tables.get(name)
+        if table is not None:
+            table.items = _table_items(rows, table.range_key_attr is not None)
+            counts["items"] += len(rows)
     sqs = _backend("sqs", region)
     for name, messages in data["sqs"].items():
         queue = sqs.queues.get(name)
@@ -124,11 +192,12 @@ class StateKeeper:
         if not self.path.exists():
             return None
         try:
-            data = pickle.loads(self.path.read_bytes())
-            if data.get("format") != FORMAT:
-                raise ValueError(f"snapshot format {data.get('format')}, expected {FORMAT}")
-            with BACKENDS:
-                counts = apply(data, self.region)
+            with gc_paused():
+                data = pickle.loads(self.path.read_bytes())
+                if data.get("format") != FORMAT:
+                    raise ValueError(f"snapshot format {data.get('format')}, expected {FORMAT}")
+                with BACKENDS:
+                    counts = apply(data, self.region)
         except Exception:
             # Starting empty beats not starting: keep the unreadable file for a look, out of the way.
             log.exception("Could not restore %s; starting with empty state", self.path)
@@ -138,23 +207,32 @@ class StateKeeper:
         return counts
 
     def save(self, force: bool = False) -> bool:
-        """Write a snapshot if anything was written since the last one. Returns whether it wrote."""
+        """Write a snapshot if anything was written since the last one. Returns whether it wrote.
+
+        Only the copy is made under the request lock (a fraction of a second for 40,000 items); the
+        pickling and the write happen while the stack serves requests."""
         from devstack.embedded_aws import writes
 
-        buffer = io.BytesIO()
-        with BACKENDS:
-            seen = writes()
-            if not force and seen == self._saved_at_writes:
-                return False
-            started = time.monotonic()
-            pickle.dump(capture(self.region), buffer, protocol=pickle.HIGHEST_PROTOCOL)
-            held = time.monotonic() - started
+        for attempt in range(3):
+            with BACKENDS, gc_paused():
+                seen = writes()
+                if not force and seen == self._saved_at_writes:
+                    return False
+                started = time.monotonic()
+                data = capture(self.region)
+                held = time.monotonic() - started
+            try:
+                payload = dumps(data)
+                break
+            except RuntimeError:  # a nested map changed while it was pickled: copy again
+                if attempt == 2:
+                    raise
         self.directory.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
-        partial.write_bytes(buffer.getvalue())
+        partial.write_bytes(payload)
         os.replace(partial, self.path)  # atomic: a crash mid-write leaves the previous snapshot
         self._saved_at_writes = seen
-        log.debug("Snapshot of %d bytes (lock held %.2f s)", buffer.tell(), held)
+        log.debug("Snapshot of %d bytes (request lock held %.2f s)", len(payload), held)
         return True
 
     def start(self) -> None:
