@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     webhook_retry_window_seconds: int = 24 * 3600
     webhook_connect_timeout_seconds: float = 3.0
     webhook_read_timeout_seconds: float = 10.0
+    # Send the pre-Standard-Webhooks X-Onboarding-Signature header next to webhook-signature: for one release,
+    # while lenders move their verification to a Standard Webhooks library; then the default becomes False.
+    webhook_legacy_signature: bool = True
 
     plaid_base_url: str = "https://sandbox.plaid.com"
     plaid_client_id: str = "local-client"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets as secrets_module
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tenant import Tenant
 
 SQS_MAX_DELAY_SECONDS = 900
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = webhook_signing.SECRET_PREFIX
 
 
 class WebhookRetriesExhausted(UpstreamError):
@@ -180,12 +179,16 @@ class WebhookService:
     ) -> dict[str, Any]:
         assert self.sender is not None, "the webhook worker needs its HTTP sender"
         body = json.dumps(event.model_dump(mode="json"), separators=(",", ":")).encode()
+        secrets = self.signing_secrets(tenant.tenant_id)
+        # webhook-id is the event id: the same on every retry and redelivery, so a receiver dedupes on it.
         headers = {
-            webhook_signing.HEADER: webhook_signing.sign(body, self.signing_secrets(tenant.tenant_id)),
+            **webhook_signing.standard_headers(event.id, body, secrets),
             "X-Onboarding-Event-Id": event.id,
             "X-Onboarding-Event-Type": event.type,
             "X-Onboarding-Delivery-Attempt": str(message.attempt),
         }
+        if self.settings.webhook_legacy_signature:
+            headers[webhook_signing.HEADER] = webhook_signing.sign(body, secrets)
         result = self.sender.post(url, body, headers)
         retry_at = next_at if (not result.ok and result.retryable and message.retry) else None
         delivery = WebhookDelivery(
@@ -257,7 +260,7 @@ class WebhookService:
             stored, version = self.repo.secrets(tenant_id)
             now = utcnow()
             active = [s for s in stored if not _expired(s, now)]
-            secret = SECRET_PREFIX + secrets_module.token_urlsafe(32)
+            secret = webhook_signing.new_secret()
             new = {
                 "secret_id": ids.new_id("whs"),
                 "secret": secret,

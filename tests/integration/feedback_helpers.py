@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from chalicelib.config import SEND_QUEUE
 from chalicelib.domain import webhook_signing
@@ -106,14 +107,27 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                verified = None
+                verified = verified_legacy = None
                 if receiver.secret is not None:
+                    # As a lender verifies: the standardwebhooks library on the raw body and the headers.
+                    try:
+                        Webhook(receiver.secret).verify(body, dict(self.headers))
+                        verified = True
+                    except WebhookVerificationError:
+                        verified = False
                     try:
                         webhook_signing.verify(body, self.headers.get(webhook_signing.HEADER, ""), receiver.secret)
-                        verified = True
+                        verified_legacy = True
                     except webhook_signing.InvalidSignature:
-                        verified = False
-                receiver.requests.append({"headers": dict(self.headers), "body": body, "verified": verified})
+                        verified_legacy = False
+                receiver.requests.append(
+                    {
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "verified": verified,
+                        "verified_legacy": verified_legacy,
+                    }
+                )
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "2")

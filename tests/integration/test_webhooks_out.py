@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from chalicelib import bootstrap
 from chalicelib.config import WEBHOOK_QUEUE
@@ -62,6 +63,41 @@ def test_a_notification_becomes_one_signed_event(client: Any, key: str, lender: 
     status, deliveries = call(client, "GET", "/v1/webhook-deliveries", key)
     assert status == 200
     assert [(d["attempt"], d["ok"], d["status_code"]) for d in deliveries["items"]] == [(1, True, 200)]
+
+
+def test_deliveries_follow_standard_webhooks(client: Any, key: str, lender: dict[str, Any]) -> None:
+    with Receiver() as crm:
+        secret = configure(client, key, crm.url)
+        crm.secret = secret
+        crm.statuses = [503]  # the first attempt fails: the retry keeps the webhook-id
+        notify(lender)
+        drain(WEBHOOK_QUEUE)
+
+    assert secret.startswith("whsec_") and webhook_signing.standard_secret(secret) == secret
+    assert len(crm.requests) == 2
+    event_id = json.loads(crm.requests[0]["body"])["id"]
+    for request in crm.requests:
+        # Real deliveries, verified by the standardwebhooks package exactly as a lender calls it.
+        Webhook(secret).verify(request["body"], request["headers"])
+        assert request["verified"] is True
+        assert request["headers"]["webhook-id"] == event_id  # receivers dedupe on it
+        assert request["headers"]["webhook-signature"].startswith("v1,")
+        assert request["verified_legacy"] is True  # the old header, for one release
+
+
+def test_the_old_signature_header_can_be_turned_off(
+    client: Any, key: str, lender: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_LEGACY_SIGNATURE", "false")
+    bootstrap.reset()
+    with Receiver() as crm:
+        crm.secret = configure(client, key, crm.url)
+        notify(lender)
+        drain(WEBHOOK_QUEUE)
+
+    [request] = crm.requests
+    assert request["verified"] is True
+    assert webhook_signing.HEADER not in request["headers"]
 
 
 def test_failures_are_retried_with_attempt_counts_then_dlq(
@@ -133,6 +169,9 @@ def test_rotation_keeps_two_secrets_valid(client: Any, key: str, lender: dict[st
     assert header.count("v1=") == 2
     webhook_signing.verify(request["body"], header, old)
     webhook_signing.verify(request["body"], header, new)
+    assert request["headers"]["webhook-signature"].count("v1,") == 2
+    for secret in (old, new):  # either secret verifies with the Standard Webhooks library during the rotation
+        Webhook(secret).verify(request["body"], request["headers"])
     status, listed = call(client, "GET", "/v1/tenant/webhook-secrets", key)
     assert len(listed["items"]) == 2
     assert all("secret" not in s and len(s["prefix"]) < 12 for s in listed["items"])

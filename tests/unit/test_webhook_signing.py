@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import pytest
 
@@ -104,3 +105,80 @@ def test_public_https_url_is_allowed_and_loopback_only_locally() -> None:
     check_url("http://127.0.0.1:9000/hook", allow_private=True, resolve=resolver(["127.0.0.1"]))
     with pytest.raises(UrlRefused):
         check_url("gopher://127.0.0.1/x", allow_private=True)
+
+
+# --- Standard Webhooks: checked against the standardwebhooks package itself ------------------------------------------
+
+
+def _library_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {key.title(): value for key, value in headers.items()}  # header names arrive in any case
+
+
+def test_every_new_secret_is_one_the_standard_webhooks_library_takes() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    for _ in range(200):
+        secret = ws.new_secret()
+        assert secret.startswith("whsec_")
+        assert len(ws.secret_key(secret)) == 32
+        assert ws.standard_secret(secret) == secret
+        Webhook(secret)  # about a quarter of the old token_urlsafe secrets crashed or mis-keyed this
+
+
+def test_standard_headers_verify_with_the_library_and_match_its_signature() -> None:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    secret = ws.new_secret()
+    now = int(time.time())
+    headers = ws.standard_headers("evt_1", BODY, [secret], timestamp=now)
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert headers["webhook-id"] == "evt_1" and headers["webhook-timestamp"] == str(now)
+    library = Webhook(secret)
+    assert headers["webhook-signature"] == library.sign("evt_1", datetime.fromtimestamp(now, tz=UTC), BODY.decode())
+    library.verify(BODY, _library_headers(headers))
+    assert ws.verify_standard(BODY, _library_headers(headers), secret) == now
+
+
+def test_during_a_rotation_either_secret_verifies_with_the_library() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    new, old = ws.new_secret(), ws.new_secret()
+    headers = ws.standard_headers("evt_2", BODY, [new, old])
+    assert headers["webhook-signature"].count("v1,") == 2
+    Webhook(new).verify(BODY, headers)
+    Webhook(old).verify(BODY, headers)
+
+
+def test_an_old_url_safe_secret_keeps_its_key_in_standard_spelling() -> None:
+    import base64
+    import secrets
+
+    from standardwebhooks.webhooks import Webhook
+
+    raw = secrets.token_bytes(32)
+    old = "whsec_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")  # how secrets were made before
+    assert ws.secret_key(old) == raw
+    headers = ws.standard_headers("evt_3", BODY, [old])
+    Webhook(ws.standard_secret(old)).verify(BODY, headers)  # what a lender with an old secret plugs in
+
+
+@pytest.mark.parametrize(
+    ("body", "change", "now_offset"),
+    [
+        (BODY + b" ", {}, 0),  # body changed
+        (BODY, {"webhook-id": "evt_other"}, 0),  # id swapped
+        (BODY, {"webhook-signature": "v1,AAAA"}, 0),  # forged
+        (BODY, {"webhook-signature": ""}, 0),  # missing
+        (BODY, {"webhook-timestamp": "soon"}, 0),  # malformed
+        (BODY, {}, ws.TOLERANCE_SECONDS + 1),  # replayed later
+    ],
+)
+def test_standard_verification_fails(body: bytes, change: dict[str, str], now_offset: int) -> None:
+    secret = ws.new_secret()
+    headers = {**ws.standard_headers("evt_1", BODY, [secret], timestamp=NOW), **change}
+    with pytest.raises(ws.InvalidSignature):
+        ws.verify_standard(body, headers, secret, now=NOW + now_offset)
+    with pytest.raises(ws.InvalidSignature):
+        ws.verify_standard(BODY, ws.standard_headers("evt_1", BODY, [secret], timestamp=NOW), ws.new_secret(), now=NOW)
