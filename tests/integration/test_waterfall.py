@@ -349,13 +349,15 @@ def test_provider_refusing_a_session_falls_through(client: Any, key: str, world:
 
 
 def test_timeout_moves_on(client: Any, key: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "1")
+    # Long enough for the next provider to open its session and take its webhook on a loaded machine (each
+    # step has this timeout), short enough to keep the test quick.
+    monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "4")
     bootstrap.get_settings.cache_clear()
     world.service.settings = bootstrap.get_settings()
     inv_id, token = invitation(client, key, banking_integration="waterfall")
     start(client, token)
     open_slot(client, key, inv_id, "plaid")
-    # Nobody answers: after one second Plaid's step times out and Finicity gets its link request.
+    # Nobody answers: after four seconds Plaid's step times out and Finicity gets its link request.
     finicity = open_slot(client, key, inv_id, "finicity")
     webhook(client, "finicity", finicity)
     final = finished(client, key, inv_id)
