@@ -7,7 +7,17 @@ from typing import Any
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import bank_links as bank_link_routes
-from chalicelib.api import console, console_invitations, console_settings, invitations, openapi, pages, portal, tenants
+from chalicelib.api import (
+    console,
+    console_invitations,
+    console_settings,
+    console_work,
+    invitations,
+    openapi,
+    pages,
+    portal,
+    tenants,
+)
 from chalicelib.api import customers as customer_routes
 from chalicelib.api import financial as financial_routes
 from chalicelib.api import imports as import_routes
@@ -22,6 +32,7 @@ from chalicelib.handlers import link_requests, portal_events, relay, send, ses_f
 from chalicelib.observability import flush_metrics, get_tracer, logger, tracing_enabled
 
 app = Chalice(app_name="lender-onboarding")
+app.api.binary_types.append("multipart/form-data")  # the console's CSV upload arrives byte for byte
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 
 
@@ -52,6 +63,7 @@ app.register_blueprint(join_pages.bp)
 app.register_blueprint(console.bp)
 app.register_blueprint(console_invitations.bp)
 app.register_blueprint(console_settings.bp)
+app.register_blueprint(console_work.bp)
 if local_stage():  # the outbox page exists only on the embedded stack
     from chalicelib.api import dev
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
+from chalicelib import bootstrap
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, imports, services, staff
@@ -232,9 +233,14 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
     inv = service.get(ctx.tenant, invitation_id)
     history = service.history(ctx.tenant, invitation_id, 200)
     comms = service.communications(ctx.tenant, invitation_id)
+    # The API's own views of the bank-link attempts and the documents (short-lived download URLs).
+    links = bootstrap.bank_links().view(ctx.tenant, invitation_id)
+    documents = bootstrap.portal().lender_documents(ctx.tenant, invitation_id)
     return ctx.render(
         "invitation_detail.html",
         inv=inv,
+        attempts=links.attempts,
+        documents=documents.items,
         history=history.items,
         comms=comms.items,
         names=staff_names(ctx.tenant),

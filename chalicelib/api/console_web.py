@@ -40,6 +40,9 @@ MAX_FORM_FIELDS = 300
 
 NAV = (
     ("invitations", "Invitations", "/console/invitations"),
+    ("upload", "Upload account list", "/console/upload"),
+    ("customers", "Customers", "/console/customers"),
+    ("communications", "Communication log", "/console/communications"),
     ("settings", "Settings", "/console/settings"),
 )
 
@@ -92,6 +95,9 @@ class Ctx:
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in self.lists.items()}
 
+    def csrf_ok(self, form: dict[str, str]) -> bool:
+        return same(form.get("csrf_token", ""), self.session.csrf_token)
+
     @property
     def query(self) -> dict[str, str]:
         return dict(self.request.query_params or {})
@@ -131,10 +137,17 @@ def error_page(ctx: Ctx | None, exc: DomainError) -> Response:
 
 
 def console_page(
-    bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, section: str = "", admin: bool = False
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ("GET",),
+    *,
+    section: str = "",
+    admin: bool = False,
+    multipart: bool = False,
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a console page. Without a live session a GET goes to the sign-in page (and comes
-    back after), anything else is refused; a POST without the session's CSRF token is refused."""
+    back after), anything else is refused; a POST without the session's CSRF token is refused
+    (a ``multipart`` view reads its own body and must call ``ctx.csrf_ok`` itself)."""
 
     def decorator(fn: Callable[..., Response]) -> Callable[..., Response]:
         def view(**params: Any) -> Response:
@@ -152,7 +165,7 @@ def console_page(
                         message="Your session has ended. Please sign in again.",
                     )
                 ctx = Ctx(request, session, section)
-                if request.method == "POST":
+                if request.method == "POST" and not multipart:
                     ctx.lists = form_lists(request) if _urlencoded(request) else {}
                     if not same(ctx.form.get("csrf_token", ""), session.csrf_token) and not _csrf_header(
                         request, session

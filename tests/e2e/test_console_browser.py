@@ -1,7 +1,9 @@
 """The loan officer's journey through the lender console in a real browser (Debian's Chromium driven
 by Playwright) on the local stack: sign up, add a customer (errors first), see it PENDING, edit it,
-copy its portal link, bulk resend two (one refused with its reason), invite a teammate who joins
-from the emailed link as an officer and cannot open the staff page.
+copy its portal link, bulk resend two (one refused with its reason), upload a 20-row account list
+with 2 bad rows and see them named, the customer completes the portal (in a second browser
+context), the bell shows 1 unread, the customer appears under Customers and is disconnected, then
+a teammate invited by email joins as an officer and cannot open the staff page.
 
 Screenshots of every page at 390 px and 1280 px go to ``test-output/`` for a human to look at; at
 390 px no page may scroll sideways. Without /usr/bin/chromium the test FAILS rather than skips.
@@ -18,6 +20,7 @@ import requests
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_join_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
+from tests.e2e.test_portal_flow import complete, provider_link, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -137,7 +140,8 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             page.get_by_role("link", name="Copy customer portal link").click()
             shown = page.locator(".portal-url").first
             expect(shown).to_contain_text(f"{stack.api}/portal/")
-            assert page.evaluate("navigator.clipboard.readText()") == shown.inner_text()
+            portal_url = shown.inner_text()
+            assert page.evaluate("navigator.clipboard.readText()") == portal_url
             shoot(page, "portal-link-copied")
 
             # Bulk resend: Janet was just sent (refused, with why), Sam never was (sent).
@@ -148,6 +152,80 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             expect(page.locator('tr[data-outcome="rate_limited"]')).to_contain_text("this invitation was just sent")
             expect(page.locator('tr[data-outcome="queued"]')).to_contain_text(sam)
             shoot(page, "resend-results")
+
+            # Upload an account list: 20 rows, 2 of them bad, named with their field.
+            csv_path = OUTPUT / "console-upload.csv"
+            lines = ["email,owner,first_name"] + [
+                f"{'not-an-email' if i in (5, 12) else f'up{i}.{subdomain}@smallbiz.example'},Olivia Officer,Up{i}"
+                for i in range(1, 21)
+            ]
+            csv_path.write_text("\n".join(lines) + "\n")
+            page.get_by_role("link", name="Upload account list").first.click()
+            shoot(page, "upload")
+            with page.expect_download() as download:
+                page.get_by_role("link", name="Download the import template").click()
+            assert download.value.suggested_filename == "invitations-template.csv"
+            page.get_by_label("Account list (CSV)").set_input_files(str(csv_path))
+            page.get_by_label("Add the customers without sending invitations now").check()
+            page.get_by_role("button", name="Import").click()
+            expect(page.get_by_role("heading", name="Import: completed")).to_be_visible(timeout=30_000)
+            expect(page.locator("#count-created")).to_have_text("18")
+            expect(page.locator("#rejected tbody tr")).to_have_count(2)
+            # Row numbers are the file's line numbers (the header is line 1).
+            expect(page.locator('#rejected td[data-label="Row"]')).to_have_text(["6", "13"])
+            expect(page.locator('#rejected td[data-label="Field"]')).to_have_text(["email", "email"])
+            shoot(page, "upload-results")
+
+            # The customer completes the portal in a browser of their own.
+            customer: Any = browser.new_context(viewport={"width": 390, "height": 800}).new_page()
+            customer.goto(portal_url)
+            customer.get_by_role("button", name="Link my bank account").click()
+            token = portal_url.rsplit("/", 1)[-1]
+            complete(stack, provider_link(stack, token, "plaid"), "success")
+            wait_for(
+                lambda: requests.get(f"{stack.api}/portal/{token}/status", timeout=10).json()["can_submit"],
+                "the bank link",
+            )
+            customer.reload()
+            customer.locator("#submit button[type=submit]").click()
+            expect(customer.locator("[data-submitted=true]")).to_be_visible()
+
+            # The bell shows it (with the bank data's own notification), and the list says what happened.
+            seen: list[str] = []
+
+            def bell() -> bool:
+                page.reload()
+                seen.append(page.locator(".bell").get_attribute("aria-label") or "")
+                return seen[-1] == "Notifications: 2 unread"
+
+            try:
+                wait_for(bell, "the completion and bank-data notifications")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the bell said {seen[-3:]}") from None
+            expect(page.locator(".bell .count")).to_have_text("2")
+            shoot(page, "bell-unread")
+            page.locator(".bell").click()
+            completion = page.locator('[data-notification="completion"]')
+            expect(completion).to_contain_text("Customer completed the portal")
+            expect(page.locator('[data-notification="financial_data_ready"]')).to_contain_text("Bank data ready")
+            shoot(page, "notifications")
+            completion.get_by_role("button", name="Mark read").click()
+            expect(page.locator('.bell[aria-label="Notifications: 1 unread"]')).to_be_visible()
+
+            # The communication log has every message, filterable.
+            page.get_by_role("link", name="Communication log").click()
+            expect(page.locator("tr[data-outcome]").first).to_be_visible()
+            shoot(page, "communications")
+
+            # Customers: the customer who completed the portal; disconnect after confirming.
+            page.get_by_role("link", name="Customers").click()
+            expect(page.get_by_role("link", name="Janet Baker", exact=True)).to_be_visible()
+            shoot(page, "customers")
+            page.get_by_label("Actions for Janet Baker").click()
+            page.get_by_role("link", name="Disconnect financial data").click()
+            shoot(page, "disconnect-confirm")
+            page.get_by_role("button", name="Disconnect").click()
+            expect(page.locator(".notice")).to_contain_text("financial data")
 
             # Settings, then invite a teammate.
             page.get_by_role("link", name="Settings").click()
