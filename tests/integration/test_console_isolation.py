@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from tests.integration.console_helpers import PASSWORD, sign_up
+from tests.integration.test_console_work import upload
 from tests.integration.helpers import drain
 from tests.integration.test_tenant_isolation import owned_by, table_items
 from tests.key_guard import KeyGuard
@@ -31,6 +32,7 @@ def console_routes() -> list[tuple[str, str]]:
 
 
 def test_no_console_url_reaches_another_lenders_data(client: Any, aws: dict[str, str]) -> None:
+    from chalicelib import bootstrap
     from chalicelib.adapters import aws as aws_clients
 
     alpha, a = sign_up(client, "alpha-console", "ops@alpha-lending.example")
@@ -50,17 +52,23 @@ def test_no_console_url_reaches_another_lenders_data(client: Any, aws: dict[str,
     drain("onboarding-send")
     alpha.submit("/console/settings/staff", None, {"email": "theo@alpha-lending.example", "role": "officer"})
     alpha.post("/console/settings/api-keys", {"label": "second"}, alpha.get("/console/settings/api-keys").csrf())
+    uploaded = upload(alpha, "email,owner\nbob.alpha@customer.example,Olivia Officer\n")
+    assert uploaded.status_code == 303
+    drain("onboarding-import")
 
     a_tenant = next(
         i["tenant_id"]["S"] for i in table_items(aws["TABLE_NAME"]) if i["PK"]["S"] == "SUBDOMAIN#alpha-console"
     )
+    inv_id = created.location.split("/")[3].split("?")[0]
+    bootstrap.notifications().notify(a_tenant, "completion", inv_id, {}, key="alpha-done")
     items = owned_by(a_tenant, table_items(aws["TABLE_NAME"]))
     ids: dict[str, str] = {}
     for item in items:
         for name, value in item.items():
             if name.endswith("_id") and "S" in value:
                 ids.setdefault(name, value["S"])
-    ids["invitation_id"] = created.location.split("/")[3].split("?")[0]
+    ids["invitation_id"] = inv_id
+    ids["import_id"] = uploaded.headers["Location"].rsplit("/", 1)[-1]
     ids["customer_id"] = ids["invitation_id"]
     staff_ids = sorted({i["staff_id"]["S"] for i in items if i.get("type", {}).get("S") == "staff"})
     ids["staff_id"] = staff_ids[-1]
