@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from tests.integration.console_helpers import PASSWORD, sign_up
-from tests.integration.test_console_work import upload
 from tests.integration.helpers import drain
+from tests.integration.test_console_work import upload
 from tests.integration.test_tenant_isolation import owned_by, table_items
 from tests.key_guard import KeyGuard
 
