@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from chalicelib.api.console_invitations import INTEGRATIONS, field_errors
 from chalicelib.api.console_web import Ctx, console_page, redirect
+from chalicelib.api.routing import validation_fields
 from chalicelib.bootstrap import services, staff
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
@@ -26,8 +27,13 @@ SETTINGS_LABELS = {
     "sender_name": "Sender name",
     "reply_to": "Reply-to address",
     "webhook_url": "Webhook URL",
+    "provider_order": "Provider order",
+    "branding_display_name": "Name shown to customers",
+    "branding_colour": "Brand colour",
+    "branding_logo_url": "Logo URL",
     "form": "Form",
 }
+PROVIDERS = (("plaid", "Plaid"), ("finicity", "Finicity"), ("mx", "MX"))
 STAFF_LABELS = {"email": "Email", "name": "Name", "role": "Role", "form": "Form"}
 ROLES = (("officer", "Officer"), ("admin", "Administrator"))
 NOTICES = {
@@ -36,6 +42,16 @@ NOTICES = {
     "changed": "The staff member was changed.",
     "deactivated": "The staff member was deactivated and signed out.",
 }
+
+
+def settings_errors(exc: ValidationError) -> dict[str, str]:
+    """Nested fields by their form names: ``branding.colour`` is ``branding_colour``."""
+    errors: dict[str, str] = {}
+    for name, message in validation_fields(exc).items():
+        parts = name.split(".")
+        field = f"branding_{parts[1]}" if parts[0] == "branding" and len(parts) > 1 else parts[0]
+        errors.setdefault(field, message)
+    return errors
 
 
 def _settings_values(ctx: Ctx) -> dict[str, str]:
@@ -49,6 +65,10 @@ def _settings_values(ctx: Ctx) -> dict[str, str]:
         "sender_name": current.sender_name or "",
         "reply_to": str(current.reply_to or ""),
         "webhook_url": str(current.webhook_url or ""),
+        **{f"provider_{i + 1}": p.value for i, p in enumerate(current.provider_order)},
+        "branding_display_name": current.branding.display_name or "",
+        "branding_colour": current.branding.colour,
+        "branding_logo_url": str(current.branding.logo_url or ""),
     }
 
 
@@ -61,6 +81,7 @@ def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], sta
         errors=errors,
         labels=SETTINGS_LABELS,
         integrations=INTEGRATIONS,
+        providers=PROVIDERS,
         join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
         notice=NOTICES.get(ctx.query.get("notice", "")),
     )
@@ -74,7 +95,8 @@ def settings_page(ctx: Ctx) -> Response:
 @console_page(bp, "/console/settings", ("POST",), section="settings", admin=True)
 def settings_save(ctx: Ctx) -> Response:
     form = ctx.form
-    values = {k: form.get(k, "").strip() for k in SETTINGS_LABELS if k != "form"}
+    names = [k for k in SETTINGS_LABELS if k not in ("form", "provider_order")]
+    values = {k: form.get(k, "").strip() for k in [*names, "provider_1", "provider_2", "provider_3"]}
     data: dict[str, Any] = {
         "require_invitation": values["require_invitation"] == "yes",
         "require_email_confirmation": values["require_email_confirmation"] == "yes",
@@ -85,14 +107,20 @@ def settings_save(ctx: Ctx) -> Response:
         "sender_name": values["sender_name"] or None,
         "reply_to": values["reply_to"] or None,
         "webhook_url": values["webhook_url"] or None,
+        "provider_order": [values[f"provider_{i}"] for i in (1, 2, 3) if values[f"provider_{i}"]],
+        "branding": {
+            "display_name": values["branding_display_name"] or None,
+            "colour": values["branding_colour"] or "#1f4e79",
+            "logo_url": values["branding_logo_url"] or None,
+        },
     }
-    for required in ("default_banking_integration", "invitation_ttl_days", "locale"):
-        if data[required] is None:
+    for required in ("default_banking_integration", "invitation_ttl_days", "locale", "provider_order"):
+        if not data[required]:
             data.pop(required)
     try:
         patch = TenantSettingsPatch.model_validate(data)
     except ValidationError as exc:
-        return _settings_page(ctx, values, field_errors(exc), 400)
+        return _settings_page(ctx, values, settings_errors(exc), 400)
     services().tenants.update_settings(ctx.tenant, patch)
     return redirect("/console/settings?notice=saved")
 

@@ -173,3 +173,41 @@ def test_forgot_password_emails_a_single_use_link(client: Any) -> None:
         "/console/login", None, {"lender": lender["subdomain"], "email": lender["admin_email"], "password": PASSWORD}
     )
     assert old.status == 401
+
+
+def test_provider_order_and_branding_with_errors_by_field(client: Any) -> None:
+    import json
+
+    admin, lender = sign_up(client)
+    page = admin.get("/console/settings")
+    assert 'id="brand-preview"' in page.text
+    base = {"require_invitation": "yes", "require_email_confirmation": "yes", "invitation_ttl_days": "14"}
+    saved = admin.post(
+        "/console/settings",
+        {
+            **base,
+            "provider_1": "mx",
+            "provider_2": "plaid",
+            "provider_3": "",
+            "branding_display_name": "Maple Loans",
+            "branding_colour": "#aa3300",
+            "branding_logo_url": "",
+        },
+        page.csrf(),
+    )
+    assert saved.status == 303
+    settings = json.loads(
+        client.http.get("/v1/tenant/settings", headers={"Authorization": f"Bearer {lender['api_key']}"}).body
+    )
+    assert settings["provider_order"] == ["mx", "plaid"]
+    assert settings["branding"] == {"display_name": "Maple Loans", "colour": "#aa3300", "logo_url": None}
+    # The console's header takes the brand colour at once.
+    assert "--brand: #aa3300" in admin.get("/console/invitations").text
+
+    bad = admin.post(
+        "/console/settings",
+        {**base, "provider_1": "mx", "provider_2": "mx", "branding_colour": "red"},
+        page.csrf(),
+    )
+    assert bad.status == 400
+    assert 'id="provider_order-error"' in bad.text and 'id="branding_colour-error"' in bad.text

@@ -35,3 +35,12 @@ document.addEventListener("change", (event) => {
     document.querySelectorAll('input[type=checkbox][name="' + all.dataset.selectAll + '"]').forEach((box) => { box.checked = all.checked; });
   }
 });
+// Settings: the join page header preview follows the brand colour and name as they are typed.
+document.addEventListener("input", (event) => {
+  const preview = document.querySelector("[data-brand-preview]");
+  if (!preview) return;
+  if (event.target.id === "branding_colour") preview.style.background = event.target.value;
+  if (event.target.id === "branding_display_name") {
+    preview.querySelector("[data-preview-name]").textContent = event.target.value || preview.dataset.defaultName || "";
+  }
+});
