@@ -24,7 +24,7 @@ from chalicelib.api import imports as import_routes
 from chalicelib.api import join as join_pages
 from chalicelib.api import notifications as notification_routes
 from chalicelib.api import webhooks as webhook_routes
-from chalicelib.api.routing import set_authenticator
+from chalicelib.api.routing import framework_errors_in_error_shape, set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
 from chalicelib.handlers import imports as import_worker
@@ -44,6 +44,8 @@ def emit_metrics(event: Any, get_response: Any) -> Any:
     finally:
         flush_metrics()
 
+
+app.register_middleware(framework_errors_in_error_shape(app), "http")
 
 if tracing_enabled():  # off outside Lambda: the X-Ray SDK is then never imported
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))

@@ -243,6 +243,7 @@ class LocalStack:
         from chalice.local import create_local_server
 
         from devstack.access_log import redact_access_log
+        from devstack.gateway import answer_like_api_gateway
 
         validate_routes(app.routes)  # what `chalice local` checks: no point serving routes AWS would refuse
         self._server = create_local_server(app, chalice_config(app), self.host, self.api_port)
@@ -250,6 +251,7 @@ class LocalStack:
         # parallel calls) overflowed it and got connections reset. Listening again raises it.
         self._server.server.socket.listen(LISTEN_BACKLOG)
         redact_access_log(self._server)  # request lines carry link tokens and emails
+        answer_like_api_gateway(self._server)  # an unknown route: the deployed 404 in the error shape
         self._http_thread = threading.Thread(target=self._server.server.serve_forever, name="http", daemon=True)
         self._http_thread.start()
 

@@ -10,7 +10,9 @@ handler. :func:`post_process` turns it into a template that ``aws cloudformation
   before the event source mapping (Chalice writes a bare ARN string);
 * every function gets the settings environment: resources of this stack as ``Ref``, the rest as Parameters;
 * every function gets a role of its own, generated from its entry in :data:`FUNCTION_ACCESS` (what its code does
-  with AWS), its own log group with a retention, and active X-Ray tracing.
+  with AWS), its own log group with a retention, and active X-Ray tracing;
+* API Gateway's own answers (an unknown route or method, a throttled or oversized request) use the API's error
+  shape (``infra/gateway_responses.json``, which devstack's local gateway applies too).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 RESOURCES = INFRA / "resources.json"
+GATEWAY_RESPONSES = INFRA / "gateway_responses.json"
 BUILD = ROOT / "build"
 STAGE = "dev"
 # The stack name the printed commands use. Any lowercase name of at most 22 characters works (the bucket is named
@@ -664,7 +667,14 @@ def post_process(template: Template, *, base_dir: Path = INFRA, access: dict[str
     protect_apis(result)
     add_alarms(result)
     add_funnel_dashboard(result)
+    add_gateway_responses(result)
     return result
+
+
+def add_gateway_responses(template: Template) -> None:
+    responses = json.loads(GATEWAY_RESPONSES.read_text())
+    for _, api in _resources(template, "AWS::Serverless::Api"):
+        api.setdefault("Properties", {}).setdefault("GatewayResponses", {}).update(copy.deepcopy(responses))
 
 
 def inline_state_machines(template: Template, base_dir: Path) -> None:

@@ -81,9 +81,10 @@ def list_invitations(tenant: Tenant, query: ListQuery, **_: Any) -> InvitationPa
     bp,
     "/v1/invitations/resend",
     "POST",
-    summary="Resend invitations; one outcome per id",
+    summary="Resend invitations; one outcome per id (429 with Retry-After when every id is in its cooldown)",
     body=ResendRequest,
     response=ResendResult,
+    responses={429: ResendResult},
     tags=("invitations",),
 )
 def resend_invitations(tenant: Tenant, body: ResendRequest, **_: Any) -> Any:
@@ -175,5 +176,5 @@ def portal_link(tenant: Tenant, invitation_id: str, **_: Any) -> PortalLink:
     errors=(404,),
     tags=("invitations",),
 )
-def communications(tenant: Tenant, query: CommunicationQuery, **_: Any) -> CommunicationLog:
+def list_communications(tenant: Tenant, query: CommunicationQuery, **_: Any) -> CommunicationLog:
     return services().invitations.communication_log(tenant, query)

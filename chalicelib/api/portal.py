@@ -40,6 +40,7 @@ from chalicelib.api.routing import endpoint, error_response, invalid, json_respo
 from chalicelib.domain.ids import same
 from chalicelib.domain.waterfall import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES, UploadRequest
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from chalicelib.services.portal import PortalState
 from chalicelib.web import SECURITY_HEADERS, page
 
 if TYPE_CHECKING:
@@ -489,7 +490,16 @@ def session_portal(request: Request, **_: Any) -> Response:
     return _page(request, _session_binding(request))
 
 
-@endpoint(bp, "/portal/{token}/status", "GET", summary="Portal state (polled while linking)", auth=False, errors=(404,))
+@endpoint(
+    bp,
+    "/portal/{token}/status",
+    "GET",
+    summary="Portal state (polled while linking)",
+    response=PortalState,
+    auth=False,
+    errors=(404,),
+    tags=("portal",),
+)
 def portal_status(token: str, request: Request, **_: Any) -> Any:
     return _status(_token_binding(request, token))
 

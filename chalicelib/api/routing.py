@@ -30,7 +30,7 @@ from chalicelib.errors import (
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalice import Blueprint
+    from chalice import Blueprint, Chalice
     from chalice.app import Request
 
     from chalicelib.domain.tenant import Tenant
@@ -64,6 +64,10 @@ class RouteSpec:
     content_type: str = "application/json"
     response_content_type: str = "application/json"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The view's name: a code generator's method name (``list_invitations``), unique across the API.
+    operation_id: str = ""
+    # Answers other than ``status`` that carry a model rather than the error shape (resend's all-limited 429).
+    responses: dict[int, type[BaseModel]] = field(default_factory=dict)
 
 
 ROUTES: list[RouteSpec] = []
@@ -93,6 +97,35 @@ def error_response(exc: DomainError) -> Response:
     log = logger.info if status < 500 else logger.error
     log("Request refused", extra={"error_code": exc.code, "status": status})
     return json_response(error_body(exc.code, exc.message, exc.fields), status, headers)
+
+
+# Answers Chalice gives before any view runs, in its own shape ``{"Code", "Message"}``.
+_FRAMEWORK_ERRORS = {"MethodNotAllowedError": "method_not_allowed", "UnsupportedMediaType": "unsupported_media_type"}
+
+
+def framework_errors_in_error_shape(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
+    """HTTP middleware: Chalice's own 405 and 415 answers, rewritten into the one error shape (headers kept)."""
+
+    def middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+        response = get_response(request)
+        body = response.body
+        if not (isinstance(body, dict) and body.keys() == {"Code", "Message"}):
+            return response
+        code = _FRAMEWORK_ERRORS.get(str(body["Code"]))
+        if code is None:
+            return response
+        fields: dict[str, str] = {}
+        if code == "method_not_allowed":
+            message = f"{request.method} is not allowed here; use {response.headers.get('Allow', 'another method')}"
+        else:
+            route = app.routes.get(request.context.get("resourcePath", ""), {}).get(request.method)
+            accepted = " or ".join(route.content_types) if route else "another content type"
+            message = f"this route takes {accepted}"
+            fields["Content-Type"] = f"must be {accepted}"
+        headers = {k: str(v) for k, v in response.headers.items() if k.lower() != "content-type"}
+        return json_response(error_body(code, message, fields), response.status_code, headers)
+
+    return middleware
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:
@@ -150,6 +183,7 @@ def endpoint(
     content_types: list[str] | None = None,
     response_content_type: str = "application/json",
     document: bool = True,
+    responses: dict[int, type[BaseModel]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a route. The view gets ``request`` (the Chalice request), ``tenant`` when ``auth``,
     ``body`` / ``query`` parsed into their models when given, and the URL parameters."""
@@ -170,6 +204,8 @@ def endpoint(
                     tags,
                     (content_types or ["application/json"])[0],
                     response_content_type,
+                    operation_id=fn.__name__,
+                    responses=dict(responses or {}),
                 )
             )
 

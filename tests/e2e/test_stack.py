@@ -34,6 +34,24 @@ def test_health_answers(stack: RunningStack) -> None:
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer sk_whatever"])
+def test_an_unknown_route_is_404_in_the_error_shape(stack: RunningStack, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = requests.get(f"{stack.api}/v1/no-such-thing", headers=headers, timeout=5)
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+
+
+def test_a_method_the_route_lacks_is_405_in_the_error_shape(stack: RunningStack) -> None:
+    response = requests.delete(f"{stack.api}/health", timeout=5)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_a_lender_signed_up_over_http_gets_a_working_key(stack: RunningStack) -> None:
     subdomain = f"acme-{uuid.uuid4().hex[:8]}"
     created = requests.post(

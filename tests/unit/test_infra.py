@@ -807,3 +807,19 @@ def test_a_single_provider_goes_straight_to_documents(waterfall: tuple[Any, Any,
     assert exhausted["last_error"]["Error"] == "Mx.Exited"
     assert _finished(sfn, execution_arn)["status"] == "SUCCEEDED"
     assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Exhausted", "FellBackToDocuments"]
+
+
+def test_api_gateway_answers_in_the_error_shape(fake_sam: dict[str, Any], packaged: dict[str, Any]) -> None:
+    apis = [r for r in packaged["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    assert len(apis) == 1
+    responses = apis[0]["Properties"]["GatewayResponses"]
+    # An unknown route (or a method the route lacks) is API Gateway's MISSING_AUTHENTICATION_TOKEN, a 403 by default.
+    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["StatusCode"] == "404"
+    body = json.loads(unknown["ResponseTemplates"]["application/json"])
+    assert body == {"error": {"code": "not_found", "message": body["error"]["message"], "fields": {}}}
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[kind]["ResponseTemplates"]["application/json"]
+        # $context.error.messageString is a quoted JSON string: substitute one to check the shape.
+        shaped = json.loads(template.replace("$context.error.messageString", '"Too Many Requests"'))
+        assert set(shaped["error"]) == {"code", "message", "fields"}
