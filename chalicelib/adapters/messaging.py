@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.headerregistry import Address
+from email.utils import formataddr
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.tenant import display_name_problem
 from chalicelib.errors import DeliveryRefused, UpstreamError
 from chalicelib.observability import logger
 
@@ -43,16 +44,24 @@ class Mailer:
         self.sender = sender
         self.configuration_set = configuration_set
 
+    def from_address(self, name: str | None) -> str:
+        """The From header: the name quoted as needed and, when not ASCII, an RFC 2047 encoded word (SES v2 takes
+        no raw UTF-8 there). Raises DeliveryRefused for a name no header can carry: retrying cannot fix it."""
+        if not name:
+            return self.sender
+        problem = display_name_problem(name)
+        if problem:
+            raise DeliveryRefused(
+                f"the sender name {problem}; change sender_name (or branding.display_name) in /v1/tenant/settings"
+            )
+        return formataddr((name, self.sender), charset="utf-8")
+
     def send(self, email: Email) -> str:
         """Send through SES v2 and return the SES message id.
 
         Raises DeliveryRefused (final: do not retry) or UpstreamError (transient: retry later).
         """
-        sender = (
-            str(Address(display_name=email.sender_name or "", addr_spec=self.sender))
-            if email.sender_name
-            else self.sender
-        )
+        sender = self.from_address(email.sender_name)
         params: dict[str, Any] = {
             "FromEmailAddress": sender,
             "Destination": {"ToAddresses": [email.to]},

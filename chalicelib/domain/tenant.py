@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -66,6 +67,26 @@ def validate_subdomain(value: str) -> str:
     return candidate
 
 
+def display_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be the display name of an email's From header, or None when it can.
+
+    A line break would end the header (and every send of the lender would fail); a name that carries an address
+    (``Acme" <ceo@acme.com>``) would show the customer a sender we did not send from.
+    """
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        return "must not contain control characters (line breaks, tabs)"
+    if any(c in value for c in "<>@"):
+        return "must be a name, not an email address (no @, < or >)"
+    return None
+
+
+def validate_display_name(value: str | None) -> str | None:
+    problem = None if value is None else display_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 Subdomain = Annotated[str, Field(min_length=1, max_length=63, examples=["acme-lending"])]
 
 
@@ -97,6 +118,18 @@ class Branding(Model):
     display_name: str | None = Field(default=None, max_length=120)
     logo_url: AnyHttpUrl | None = None
     colour: HexColour = "#1f4e79"
+
+
+class BrandingInput(Branding):
+    """Branding as a lender sends it: its display name is also the From name of every email (when no sender_name).
+
+    Stored branding is read back as :class:`Branding`, without this rule, so a name saved before it still loads.
+    """
+
+    @field_validator("display_name")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        return validate_display_name(value)
 
 
 def distinct_providers(value: list[Provider]) -> list[Provider]:
@@ -145,7 +178,7 @@ class TenantSettingsPatch(Model):
     locale: Locale | None = None
     sender_name: str | None = Field(default=None, max_length=80)
     reply_to: EmailStr | None = None
-    branding: Branding | None = None
+    branding: BrandingInput | None = None
     webhook_url: AnyHttpUrl | None = None
     financial_history_days: int | None = Field(default=None, ge=1, le=730)
 
@@ -153,6 +186,11 @@ class TenantSettingsPatch(Model):
     @classmethod
     def _no_repeats(cls, value: list[Provider] | None) -> list[Provider] | None:
         return None if value is None else distinct_providers(value)
+
+    @field_validator("sender_name")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        return validate_display_name(value)
 
     def apply(self, current: TenantSettings) -> TenantSettings:
         changes = self.model_dump(exclude_unset=True)

@@ -101,17 +101,21 @@ class DeliveryService:
             logger.info("Send superseded by a newer send or a status change", extra=log)
             return "superseded"
         try:
-            outcomes = self._deliver(tenant, inv, message.send_id, template, link)
-        except UpstreamError:
+            outcomes, reasons = self._deliver(tenant, inv, message.send_id, template, link)
+        except Exception as exc:
+            # Transient (UpstreamError) or not, the last receive records the send as failed: never left queued.
             if receive_count >= MAX_RECEIVES:
-                self._finish(inv, message.send_id, {"error": "failed"}, final_state="failed", template=template)
+                reason = exc.message if isinstance(exc, UpstreamError) else "an unexpected error (see the logs)"
+                self._finish(
+                    inv, message.send_id, {"error": "failed"}, "failed", template=template, reasons={"error": reason}
+                )
                 logger.error("Send failed for good; it goes to the dead-letter queue", extra=log)
             raise
         held = [channel for channel, outcome in outcomes.items() if outcome == "deferred"]
         if held:
             self._defer(inv, message, held)
             return "deferred"
-        self._finish(inv, message.send_id, outcomes, final_state="sent", template=template)
+        self._finish(inv, message.send_id, outcomes, final_state="sent", template=template, reasons=reasons)
         return "sent"
 
     def _defer(self, inv: Invitation, message: SendMessage, channels: list[str]) -> None:
@@ -147,11 +151,13 @@ class DeliveryService:
 
     def _deliver(
         self, tenant: Tenant, inv: Invitation, send_id: str, template: str, link: tuple[str, Any]
-    ) -> dict[str, str]:
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Each channel's outcome, and the reason of each channel that was refused."""
         url, expires = link
         lender = tenant.display_name
         branding = tenant.settings.branding
         outcomes: dict[str, str] = {}
+        reasons: dict[str, str] = {}
         # A confirmation proves the email address: it goes by email whatever the invitation's channel.
         if inv.channel.uses_email or template == "confirmation":
             suppressed = self.repo.suppressed(tenant.tenant_id, inv.email)
@@ -195,7 +201,7 @@ class DeliveryService:
                     return self.mailer.send(email)
 
                 outcomes["email"] = self._attempt(
-                    f"{send_id}:email", send_email, tenant, inv, send_id, "email", template
+                    f"{send_id}:email", send_email, tenant, inv, send_id, "email", template, reasons
                 )
         if inv.channel.uses_sms and inv.phone and template == "invitation":
             phone = inv.phone
@@ -211,15 +217,24 @@ class DeliveryService:
                     self.gate.admit(tenant, "sms", phone)
                 return self.sms.send(phone, text)
 
-            outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template)
+            outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template, reasons)
             if outcomes["sms"] == "opted_out" and self.on_opt_out is not None:
                 self.on_opt_out(tenant, inv, send_id)
-        return outcomes
+        return outcomes, reasons
 
     def _attempt(
-        self, key: str, send: Any, tenant: Tenant, inv: Invitation, send_id: str, channel: str, template: str
+        self,
+        key: str,
+        send: Any,
+        tenant: Tenant,
+        inv: Invitation,
+        send_id: str,
+        channel: str,
+        template: str,
+        reasons: dict[str, str],
     ) -> str:
-        """Send at most once per (send, channel); a refusal is recorded, a transient error propagates."""
+        """Send at most once per (send, channel); a refusal is recorded (its reason in ``reasons``), a transient
+        error propagates."""
 
         def effect() -> dict[str, Any]:
             try:
@@ -240,6 +255,8 @@ class DeliveryService:
             return "deferred"
         if result["status"] == "sent":
             count("EmailSent" if channel == "email" else "SmsSent")
+        elif result.get("detail"):
+            reasons[channel] = str(result["detail"])
         self._log_comm(
             tenant.tenant_id,
             inv,
@@ -282,7 +299,13 @@ class DeliveryService:
             logger.info("A later outcome of this message is kept", extra={"send_id": send_id, "channel": channel})
 
     def _finish(
-        self, inv: Invitation, send_id: str, outcomes: dict[str, str], final_state: str, template: str = "invitation"
+        self,
+        inv: Invitation,
+        send_id: str,
+        outcomes: dict[str, str],
+        final_state: str,
+        template: str = "invitation",
+        reasons: dict[str, str] | None = None,
     ) -> None:
         statuses = set(outcomes.values())
         if "sent" in statuses:
@@ -297,11 +320,13 @@ class DeliveryService:
             actions: list[Action] = [
                 self.repo.finish_send_action(current.tenant_id, current.invitation_id, send_id, final_state, outcomes)
             ]
+            failed = final_state != "sent" or delivery is DeliveryStatus.FAILED
             event = InvitationEvent(
-                type="sent" if final_state == "sent" else "send_failed",
+                type="send_failed" if failed else "sent",
                 actor="system",
                 at=utcnow(),
                 details={"send_id": send_id, "channels": outcomes}
+                | ({"reasons": reasons} if reasons else {})
                 | ({} if template == "invitation" else {"template": template}),
             )
             if (

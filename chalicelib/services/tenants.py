@@ -16,6 +16,7 @@ from chalicelib.domain.tenant import (
     Tenant,
     TenantSettings,
     TenantSettingsPatch,
+    validate_display_name,
     validate_subdomain,
 )
 from chalicelib.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
@@ -40,6 +41,13 @@ class CreateTenant(Model):
     @classmethod
     def _subdomain(cls, value: str) -> str:
         return validate_subdomain(value)
+
+    @field_validator("name")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        # The lender's name is the From name of its emails until it sets a sender_name.
+        validate_display_name(value)
+        return value
 
 
 class CreateApiKey(Model):
