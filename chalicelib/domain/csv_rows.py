@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,8 +56,12 @@ MAX_REASON = 200
 
 Outcome = Literal["created", "duplicate", "invalid", "valid"]
 
-# OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets. A spreadsheet that
+# splits on ';' (Excel in fr-CA and most of Europe) or on tabs sees every part of a cell between those as a cell of
+# its own, so each part (after any spaces) is checked, not only the start of the cell.
+# Spaces and quotes before the sign do not stop a spreadsheet: they are skipped when looking for it.
+_FORMULA_PART = re.compile(r"(^|[,;\t\r\n])(?=[ \"]*[=+\-@])")
+_CONTROL_START = ("\t", "\r")
 
 
 def template_csv() -> str:
@@ -64,16 +69,25 @@ def template_csv() -> str:
 
 
 def neutralise(cell: str) -> str:
-    """Prefix a cell that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """Put ``'`` before every part of the cell a spreadsheet would run as a formula (OWASP CSV injection), whether
+    it splits on ``,``, ``;`` or tabs; a cell starting with a tab or CR gets one too."""
+    safe = _FORMULA_PART.sub(r"\1'", cell)
+    return "'" + safe if safe.startswith(_CONTROL_START) else safe
 
 
 def to_csv(rows: Iterable[Sequence[Any]], *, escape: bool = True) -> str:
+    """CSV with every text cell quoted (numbers stay numbers) and, with ``escape``, formula-like parts neutralised."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     for row in rows:
-        cells = ["" if v is None else str(v) for v in row]
-        writer.writerow([neutralise(c) for c in cells] if escape else cells)
+        cells: list[Any] = []
+        for value in row:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                cells.append(value)
+            else:
+                text = "" if value is None else str(value)
+                cells.append(neutralise(text) if escape else text)
+        writer.writerow(cells)
     return out.getvalue()
 
 

@@ -340,6 +340,25 @@ def test_export_filters_and_neutralises_formulas(client: Any, key: str) -> None:
     assert bad.status_code == 400
 
 
+def test_export_quotes_text_and_neutralises_what_a_semicolon_spreadsheet_splits_off(client: Any, key: str) -> None:
+    status, _ = call(
+        client,
+        "POST",
+        "/v1/invitations",
+        key,
+        {"email": "x3@smallbiz.com", "owner": "Ann", "business_legal_name": "Jane;=1+1", "send": False},
+    )
+    assert status == 201
+    response = client.http.get("/v1/invitations/export", headers={"Authorization": f"Bearer {key}"})
+    text = response.body.decode()
+    header, row = text.splitlines()[:2]
+    assert header.startswith('"invitation_id","email",')
+    assert ',"Jane;\'=1+1",' in row
+    # Read the way Excel in fr-CA reads it (';'): no part starts a formula.
+    for line in csv.reader(io.StringIO(text), delimiter=";"):
+        assert not any(cell.lstrip(" ").startswith(("=", "+", "-", "@")) for cell in line), line
+
+
 def test_export_pages_through_every_invitation(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib.services import imports as import_service
 

@@ -4,6 +4,8 @@ import csv
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.domain import csv_rows
 from chalicelib.errors import ValidationFailed
@@ -32,6 +34,40 @@ def test_neutralise(cell: str, expected: str) -> None:
 def test_to_csv_neutralises_every_cell_and_quotes() -> None:
     text = csv_rows.to_csv([["=cmd|' /C calc'!A0", 'say "hi"', None, 3]])
     assert list(csv.reader(io.StringIO(text))) == [["'=cmd|' /C calc'!A0", 'say "hi"', "", "3"]]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        # Excel in fr-CA and most of Europe splits on ';': each part is a cell of its own there.
+        ('Jane;=HYPERLINK("http://evil")', 'Jane;\'=HYPERLINK("http://evil")'),
+        ("Jane,+1", "Jane,'+1"),
+        ("a\t@SUM(A1)", "a\t'@SUM(A1)"),
+        ("x; -2", "x;' -2"),
+        ('a;"=1', "a;'\"=1"),
+        ("Jane; Doe, inc.", "Jane; Doe, inc."),
+    ],
+)
+def test_neutralise_every_part_a_spreadsheet_may_split_off(cell: str, expected: str) -> None:
+    assert csv_rows.neutralise(cell) == expected
+
+
+def test_every_text_cell_is_quoted() -> None:
+    text = csv_rows.to_csv([["inv_1", "Jane", "", None, 3]])
+    assert text == '"inv_1","Jane","","",3\r\n'
+
+
+DANGEROUS = st.text(alphabet=st.sampled_from(list("=+-@\t\r\n,;\" 'ab1")), max_size=12)
+
+
+@given(cells=st.lists(DANGEROUS, min_size=1, max_size=4))
+def test_no_delimiter_a_spreadsheet_may_use_lets_a_cell_start_a_formula(cells: list[str]) -> None:
+    text = csv_rows.to_csv([cells])
+    for delimiter in (",", ";", "\t"):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            for field in row:
+                bare = field.lstrip(" ")
+                assert not bare.startswith(("=", "+", "-", "@")), (delimiter, cells, text)
 
 
 def test_template_has_header_and_a_valid_example() -> None:
