@@ -392,6 +392,45 @@ def test_account_subdomain_is_unique_across_customers(client: Any, key: str) -> 
     assert "This subdomain is already taken" in text(response)
 
 
+def test_a_lender_cannot_take_a_customers_account_name(client: Any, key: str) -> None:
+    # Customers and lenders share <name>.<base domain>: one namespace, refused with 409 from either side.
+    settings(client, key, require_email_confirmation=False)
+    invite(client, key, send=False)
+    assert join(client, sub="janes-bakery").status_code == 201
+    status, body = call(
+        client,
+        "POST",
+        "/v1/tenants",
+        None,
+        {"name": "Bakery Lending", "subdomain": "Janes-Bakery", "admin_email": "ops@bakery-lending.example"},
+    )
+    assert status == 409, body
+    assert body["error"]["fields"] == {"subdomain": "already taken"}
+
+
+def test_a_name_held_by_an_unconfirmed_sign_up_is_taken_until_it_expires(
+    client: Any, key: str, aws: dict[str, str]
+) -> None:
+    import boto3
+
+    invite(client, key, send=False)
+    assert join(client, sub="held-name").status_code == 202  # waiting for the email confirmation
+    new_lender = {"name": "Held Lending", "subdomain": "held-name", "admin_email": "ops@held.example"}
+    assert call(client, "POST", "/v1/tenants", None, new_lender)[0] == 409
+
+    # Abandoned: past its expiry, and the table's TTL has not deleted it yet (it can lag by days).
+    boto3.client("dynamodb").update_item(
+        TableName=aws["TABLE_NAME"],
+        Key={"PK": {"S": "ACCOUNT#held-name"}, "SK": {"S": "ACCOUNT"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int((utcnow() - timedelta(hours=1)).timestamp()))}},
+    )
+    status, body = call(client, "POST", "/v1/tenants", None, new_lender)
+    assert status == 201, body
+    refused = join(client, sub="held-name")
+    assert refused.status_code == 409 and "This subdomain is already taken" in text(refused)
+
+
 def test_password_length_rules(client: Any, key: str) -> None:
     invite(client, key, send=False)
     for password, ok in [("x" * 11, False), ("é" * 129, False), ("x" * 12, True), ("é" * 128, True)]:

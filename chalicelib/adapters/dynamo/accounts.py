@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import keys
+from chalicelib.adapters.dynamo import hostnames, keys
 from chalicelib.adapters.dynamo.table import serialize
 from chalicelib.domain.account import CONFIRM_PURPOSE, Account, AccountStatus, PendingJoin
 
@@ -85,11 +85,11 @@ class AccountRepository:
         }
 
     def name_not_a_lender_action(self, account_subdomain: str) -> Action:
-        """Customers and lenders share ``<name>.<base domain>``: a lender's subdomain is taken too."""
-        return self.table.t_check(keys.subdomain_guard(account_subdomain), "attribute_not_exists(PK)")
+        """Customers and lenders share ``<name>.<base domain>`` (adapters/dynamo/hostnames.py)."""
+        return hostnames.not_a_lender(self.table, account_subdomain)
 
     def lender_has(self, account_subdomain: str) -> bool:
-        return self.table.get(keys.subdomain_guard(account_subdomain)) is not None
+        return hostnames.held_by_lender(self.table, account_subdomain)
 
     def activate_action(self, account: Account, token_hash: str, at: datetime) -> Action:
         return self.table.t_update(

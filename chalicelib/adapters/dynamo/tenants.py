@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.adapters.dynamo import keys
+from chalicelib.adapters.dynamo import hostnames, keys
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings
 from chalicelib.errors import Conflict
 
@@ -33,13 +33,15 @@ class TenantRepository:
     def create(self, tenant: Tenant, key: ApiKey, key_hash: str) -> None:
         """Create the tenant, its subdomain guard and its first API key atomically.
 
-        Raises Conflict (field ``subdomain``) when the subdomain is taken.
+        Raises Conflict (field ``subdomain``) when the subdomain is taken, by a lender or by a customer's account
+        (one host namespace: adapters/dynamo/hostnames.py).
         """
         self.table.transact(
             [
                 self.table.t_put_new(
                     {**keys.subdomain_guard(tenant.subdomain), "type": "subdomain", "tenant_id": tenant.tenant_id}
                 ),
+                hostnames.not_a_customer(self.table, tenant.subdomain, tenant.created_at),
                 self.table.t_put_new(
                     {**keys.tenant(tenant.tenant_id), "type": "tenant", **tenant.model_dump(mode="json")}
                 ),
