@@ -581,12 +581,9 @@ def sign_out(request: Request, **_: Any) -> Response:
 
 
 def _json_dict(request: Request) -> dict[str, str]:
-    import json
+    from chalicelib.domain import json_input
 
-    try:
-        data = json.loads(request.raw_body or b"{}")
-    except ValueError:
-        data = None
+    data = json_input.loads(request.raw_body or b"{}")
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", fields={"body": "must be a JSON object"})
     return {k: str(v) for k, v in data.items() if v is not None}

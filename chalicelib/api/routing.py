@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.domain import json_input
 from chalicelib.errors import (
     Conflict,
     DomainError,
@@ -138,10 +139,7 @@ def invalid(exc: ValidationError, what: str = "request") -> ValidationFailed:
 
 def parse_json(request: Request, model: type[M]) -> M:
     raw = request.raw_body or b""
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("the body is not valid JSON", fields={"body": "not valid JSON"}) from exc
+    data = json_input.loads(raw) if raw.strip() else {}
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", fields={"body": "must be a JSON object"})
     try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain import json_input
 from chalicelib.domain.bank_link import ErrorClass
 from chalicelib.errors import Unauthorized, UpstreamError, ValidationFailed
 
@@ -147,10 +147,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def json_object(body: bytes) -> dict[str, Any]:
     """Parse a verified webhook body; a body that is not a JSON object is the sender's fault (400)."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("webhook body is not JSON", fields={"body": "must be a JSON object"}) from exc
+    parsed = json_input.loads(body, "the webhook body")
     if not isinstance(parsed, dict):
         raise ValidationFailed("webhook body is not a JSON object", fields={"body": "must be a JSON object"})
     return parsed
