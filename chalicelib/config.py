@@ -23,6 +23,23 @@ PORTAL_EVENTS_QUEUE = "onboarding-portal-events"
 WEBHOOK_QUEUE = "onboarding-webhooks"
 
 
+# Partner credentials production cannot run without. Left empty (or at their local placeholder), a webhook check
+# turns into one anyone passes: Finicity's HMAC over "", MX basic auth with an empty password.
+PRODUCTION_SECRETS = (
+    "plaid_client_id",
+    "plaid_secret",
+    "finicity_app_key",
+    "finicity_partner_id",
+    "finicity_partner_secret",
+    "finicity_webhook_secret",
+    "mx_client_id",
+    "mx_api_key",
+    "mx_webhook_username",
+    "mx_webhook_password",
+)
+MIN_LINK_KEY_LENGTH = 32
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
 
@@ -103,8 +120,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
-        if self.stage == "prod" and self.link_signing_key.get_secret_value().startswith("local-only"):
-            raise ValueError("LINK_SIGNING_KEY must be set in production")
+        """Outside the local stages, refuse to start (at cold start) on a missing or placeholder secret."""
+        if self.is_local:
+            return self
+        missing = []
+        key = self.link_signing_key.get_secret_value()
+        if key.startswith("local-only") or len(key.strip()) < MIN_LINK_KEY_LENGTH:
+            missing.append(f"LINK_SIGNING_KEY (random, at least {MIN_LINK_KEY_LENGTH} characters)")
+        for name in PRODUCTION_SECRETS:
+            value = str(getattr(self, name)).strip()
+            if not value or value.startswith("local-"):  # every local placeholder starts with "local-"
+                missing.append(name.upper())
+        if missing:
+            raise ValueError(f"production needs real values for: {', '.join(missing)}")
         return self
 
     @property

@@ -117,27 +117,43 @@ PARAMETERS: tuple[Parameter, ...] = (
         pattern=r"^[^@\s]+@[^@\s]+$",
     ),
     Parameter(
-        "LINK_SIGNING_KEY", "LinkSigningKey", "Key that derives link tokens (random, >= 32 characters).", secret=True
+        "LINK_SIGNING_KEY",
+        "LinkSigningKey",
+        "Key that derives link tokens (random, >= 32 characters).",
+        secret=True,
+        min_length=32,
     ),
     Parameter("PLAID_BASE_URL", "PlaidBaseUrl", "Plaid environment.", default="https://sandbox.plaid.com"),
-    Parameter("PLAID_CLIENT_ID", "PlaidClientId", "Plaid client id."),
-    Parameter("PLAID_SECRET", "PlaidSecret", "Plaid secret.", secret=True),
+    Parameter("PLAID_CLIENT_ID", "PlaidClientId", "Plaid client id.", min_length=1),
+    Parameter("PLAID_SECRET", "PlaidSecret", "Plaid secret.", secret=True, min_length=1),
     Parameter(
         "FINICITY_BASE_URL", "FinicityBaseUrl", "Mastercard Open Banking API.", default="https://api.finicity.com"
     ),
-    Parameter("FINICITY_APP_KEY", "FinicityAppKey", "Mastercard Open Banking app key.", secret=True),
-    Parameter("FINICITY_PARTNER_ID", "FinicityPartnerId", "Mastercard Open Banking partner id."),
+    Parameter("FINICITY_APP_KEY", "FinicityAppKey", "Mastercard Open Banking app key.", secret=True, min_length=1),
+    Parameter("FINICITY_PARTNER_ID", "FinicityPartnerId", "Mastercard Open Banking partner id.", min_length=1),
     Parameter(
-        "FINICITY_PARTNER_SECRET", "FinicityPartnerSecret", "Mastercard Open Banking partner secret.", secret=True
+        "FINICITY_PARTNER_SECRET",
+        "FinicityPartnerSecret",
+        "Mastercard Open Banking partner secret.",
+        secret=True,
+        min_length=1,
     ),
     Parameter(
-        "FINICITY_WEBHOOK_SECRET", "FinicityWebhookSecret", "Secret of Mastercard Open Banking webhooks.", secret=True
+        "FINICITY_WEBHOOK_SECRET",
+        "FinicityWebhookSecret",
+        "Secret of Mastercard Open Banking webhooks.",
+        secret=True,
+        min_length=1,
     ),
     Parameter("MX_BASE_URL", "MxBaseUrl", "MX Platform API environment.", default="https://int-api.mx.com"),
-    Parameter("MX_CLIENT_ID", "MxClientId", "MX client id."),
-    Parameter("MX_API_KEY", "MxApiKey", "MX API key.", secret=True),
-    Parameter("MX_WEBHOOK_USERNAME", "MxWebhookUsername", "Basic-auth user of MX webhooks.", default="mx"),
-    Parameter("MX_WEBHOOK_PASSWORD", "MxWebhookPassword", "Basic-auth password of MX webhooks.", secret=True),
+    Parameter("MX_CLIENT_ID", "MxClientId", "MX client id.", min_length=1),
+    Parameter("MX_API_KEY", "MxApiKey", "MX API key.", secret=True, min_length=1),
+    Parameter(
+        "MX_WEBHOOK_USERNAME", "MxWebhookUsername", "Basic-auth user of MX webhooks.", default="mx", min_length=1
+    ),
+    Parameter(
+        "MX_WEBHOOK_PASSWORD", "MxWebhookPassword", "Basic-auth password of MX webhooks.", secret=True, min_length=1
+    ),
 )
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")

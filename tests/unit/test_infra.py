@@ -191,6 +191,15 @@ def test_settings_naming_a_resource_or_holding_a_secret_are_all_packaged() -> No
     assert needed <= set(environment())
 
 
+def test_the_deploy_refuses_empty_credentials_before_the_functions_would() -> None:
+    from infra.package import PARAMETERS
+
+    by_env = {p.env: p.to_cfn() for p in PARAMETERS}
+    for name in config.PRODUCTION_SECRETS:
+        assert by_env[name.upper()].get("MinLength", 0) >= 1, name
+    assert by_env["LINK_SIGNING_KEY"]["MinLength"] >= config.MIN_LINK_KEY_LENGTH
+
+
 def test_packaging_imports_the_app_as_the_deployed_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer shell pointed at the local stack must not leak into the package (app.py picks routes by STAGE).
     monkeypatch.setenv("STAGE", "local")
