@@ -69,6 +69,11 @@ class RateLimiter:
             add={"count": -1},
         )
 
+    def clear(self, limit: Limit, subject: str) -> None:
+        """Forget the current window's count (a right password ends a run of wrong ones)."""
+        window, _ = self._window(limit)
+        self.table.delete(keys.rate_limit(limit.scope, _subject(subject), window))
+
     def peek(self, limit: Limit, subject: str) -> Decision:
         """Whether one more event would still be allowed, without counting one."""
         window, remaining = self._window(limit)

@@ -43,7 +43,13 @@ CONFIRM_PER_IP = Limit("confirm-ip", 30, 600)
 RESEND_PER_IP = Limit("resend-ip", 10, 3600)
 RESEND_PER_EMAIL = Limit("resend-email", 3, 3600)
 LOGIN_PER_IP = Limit("login-ip", 30, 600)
-LOGIN_FAILURES_PER_ACCOUNT = Limit("login-fail", 5, 900)
+# Wrong passwords (sign-in and the confirmation page) are counted per account *and* address, so a stranger guessing
+# from one address is stopped there and never locks the customer out of their own account.
+LOGIN_FAILURES_PER_ACCOUNT_IP = Limit("login-fail-ip", 5, 900)
+# Wrong passwords on one account from every address: past this, the account is under a sustained (distributed)
+# attack and each address gets LOGIN_FAILURES_UNDER_ATTACK wrong passwords per window instead of the usual five.
+LOGIN_FAILURES_PER_ACCOUNT = Limit("login-fail", 20, 3600)
+LOGIN_FAILURES_UNDER_ATTACK = 1
 
 
 def password_problem(password: str) -> str | None:

@@ -21,6 +21,8 @@ from chalicelib.domain.account import (
     JOIN_PER_EMAIL,
     JOIN_PER_IP,
     LOGIN_FAILURES_PER_ACCOUNT,
+    LOGIN_FAILURES_PER_ACCOUNT_IP,
+    LOGIN_FAILURES_UNDER_ATTACK,
     LOGIN_PER_IP,
     PENDING_ACCOUNT_TTL_SECONDS,
     PENDING_JOIN_TTL_SECONDS,
@@ -478,7 +480,7 @@ class JoinService:
         """
         self._limit(CONFIRM_PER_IP, ip)
         account = self.confirmation(tenant, token)
-        self._check_password(account, password)
+        self._check_password(account, password, ip)
         token_hash = links.token_hash(token)
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
@@ -509,16 +511,38 @@ class JoinService:
         logger.info("Customer confirmed and joined", extra={"tenant_id": tenant.tenant_id})
         return Joined(account.account_subdomain, account_url(self.settings, tenant, account.account_subdomain))
 
-    def _check_password(self, account: Account, password: str) -> None:
+    def _password_attempt(self, name: str, ip: str) -> str:
+        """Count one password attempt of ``ip`` on account ``name`` before checking it (atomic: parallel guesses
+        cannot all slip under the limit); returns the counter's subject. Raises RateLimited for this address only.
+
+        The allowance is five wrong passwords per address and window, one while the account is under a sustained
+        attack from many addresses; a right password always ends the count (:meth:`_password_right`).
+        """
+        subject = f"{name}:{ip}"
+        attempt = self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT_IP, subject)
+        allowance = LOGIN_FAILURES_PER_ACCOUNT_IP.max
+        if not self.limiter.peek(LOGIN_FAILURES_PER_ACCOUNT, name).allowed:
+            allowance = LOGIN_FAILURES_UNDER_ATTACK
+            logger.warning("Account under a sustained password attack", extra={"scope": "login"})
+        if attempt.count > allowance:
+            logger.info("Rate limited", extra={"scope": LOGIN_FAILURES_PER_ACCOUNT_IP.scope})
+            raise RateLimited("too many wrong passwords from this address", retry_after=attempt.retry_after)
+        return subject
+
+    def _password_wrong(self, name: str) -> None:
+        self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
+
+    def _password_right(self, subject: str) -> None:
+        self.limiter.clear(LOGIN_FAILURES_PER_ACCOUNT_IP, subject)
+
+    def _check_password(self, account: Account, password: str, ip: str) -> None:
         name = account.account_subdomain
-        # Counted as a failure before the check (parallel guesses cannot slip past), given back if right.
-        taken = self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
-        if not taken.allowed:
-            raise RateLimited("too many wrong passwords", retry_after=taken.retry_after)
+        subject = self._password_attempt(name, ip)
         if not self.hasher.verify(account.password_hash, password[:1024]):
+            self._password_wrong(name)
             logger.info("Confirmation refused", extra={"reason": "credentials", "tenant_id": account.tenant_id})
             raise ConfirmRefused("the password is incorrect")
-        self.limiter.give_back(LOGIN_FAILURES_PER_ACCOUNT, name, taken)
+        self._password_right(subject)
 
     def resend(self, tenant: Tenant, email_input: str, ip: str) -> None:
         """Send a fresh confirmation link for each sign-up of this email still waiting for one.
@@ -572,13 +596,11 @@ class JoinService:
 
     # --- sign-in and sessions -------------------------------------------------------------------
     def sign_in(self, account_subdomain: str, username: str, password: str, ip: str) -> SignedIn:
-        """Raises RateLimited, SignInRefused. A missing account and a wrong password cost the same."""
+        """Raises RateLimited (too many attempts from ``ip``, on any account or on this one), SignInRefused.
+        A missing account and a wrong password cost the same."""
         self._limit(LOGIN_PER_IP, ip)
         name = account_subdomain.strip().lower()[:63]
-        # Counted as a failure before the check (parallel guesses cannot slip past), given back if right.
-        taken = self.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, name)
-        if not taken.allowed:
-            raise RateLimited("too many failed sign-ins", retry_after=taken.retry_after)
+        subject = self._password_attempt(name, ip)
         account = self.accounts.get(name, utcnow()) if name else None
         password = password[:1024]  # bound the hashing work of absurd inputs
         if account is not None and account.accepts_username(username):
@@ -587,9 +609,10 @@ class JoinService:
             self.hasher.burn(password)
             ok = False
         if not ok or account is None:
+            self._password_wrong(name)
             logger.info("Sign-in refused", extra={"reason": "credentials"})
             raise SignInRefused("credentials")
-        self.limiter.give_back(LOGIN_FAILURES_PER_ACCOUNT, name, taken)
+        self._password_right(subject)
         if account.status is not AccountStatus.ACTIVE:
             raise SignInRefused("unconfirmed")
         inv = self.invitations.get(account.tenant_id, account.invitation_id)
