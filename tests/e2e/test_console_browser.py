@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack
 from tests.browser import chromium_executable
+from tests.e2e.conftest import RunningStack
 from tests.e2e.test_join_browser import CHROMIUM_ARGS, OUTPUT
 from tests.e2e.test_portal_flow import complete, provider_link, wait_for
 
