@@ -64,7 +64,7 @@ def test_a_name_with_accents_commas_and_quotes_is_sent_encoded(client: Any, key:
     # SES v2 takes a non-ASCII display name only as an RFC 2047 encoded word.
     assert sent.source.isascii()
     display, address = email.utils.parseaddr(sent.source)
-    assert str(email.header.make_header(email.header.decode_header(display))) == name
+    assert str(email.header.make_header(email.header.decode_header(display))) == f"{name} via MyOnboarding"
     assert address == "invitations@myonboarding.com"
 
 
