@@ -13,6 +13,8 @@ from chalicelib.handlers.sqs import poison, process_batch, receive_count
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 bp = Blueprint(__name__)
@@ -28,25 +30,23 @@ def send_worker(event: Any) -> dict[str, Any]:
     service = delivery()
     service.once.register_context(event.context)
 
+    # Other messages on the send queue: (type marker, model, the service that sends it).
+    others: list[tuple[str, type[Any], Callable[[], Any]]] = [
+        ('"type":"staff_email"', StaffEmail, staff_mail),
+        ('"type":"lender_verification"', VerificationEmail, verification_mail),
+    ]
+
     def handle(record: SQSRecord) -> None:
-        if '"type":"staff_email"' in record.body:
-            try:
-                staff_message = StaffEmail.model_validate_json(record.body)
-            except ValidationError:
-                poison(record, "not a staff email message")
-            mail = staff_mail()
-            mail.once.register_context(event.context)
-            logger.info("Staff email", extra={"outcome": mail.process(staff_message)})
-            return
-        if '"type":"lender_verification"' in record.body:
-            try:
-                verification = VerificationEmail.model_validate_json(record.body)
-            except ValidationError:
-                poison(record, "not a verification email message")
-            verifier = verification_mail()
-            verifier.once.register_context(event.context)
-            logger.info("Verification email", extra={"outcome": verifier.process(verification)})
-            return
+        for marker, model, build in others:
+            if marker in record.body:
+                try:
+                    parsed = model.model_validate_json(record.body)
+                except ValidationError:
+                    poison(record, f"not a {model.__name__} message")
+                mail = build()
+                mail.once.register_context(event.context)
+                logger.info("Email processed", extra={"kind": model.__name__, "outcome": mail.process(parsed)})
+                return
         try:
             message = SendMessage.model_validate_json(record.body)
         except ValidationError:

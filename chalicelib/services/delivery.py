@@ -19,7 +19,7 @@ from chalicelib.domain.model import Model
 from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
 from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import count, logger, mask_email, mask_phone
-from chalicelib.services.messages import render_email, render_sms
+from chalicelib.services.messages import render_email, render_sms, sender_display
 from chalicelib.services.sending import SendDeferred
 
 if TYPE_CHECKING:
@@ -189,7 +189,9 @@ class DeliveryService:
                     subject=rendered.subject,
                     html=rendered.html,
                     text=rendered.text,
-                    sender_name=f"{tenant.settings.sender_name or lender} via {self.invitations.settings.platform_name}",
+                    sender_name=sender_display(
+                        tenant.settings.sender_name or lender, self.invitations.settings.platform_name
+                    ),
                     reply_to=str(tenant.settings.reply_to) if tenant.settings.reply_to else None,
                     tags={"tenant": tenant.tenant_id, "send": send_id},
                 )

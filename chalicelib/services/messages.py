@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.messaging import Email, Mailer
 
 TEXT = {
     "en": {
@@ -172,3 +175,22 @@ def render_sms(template: str, locale: str, *, lender: str, url: str) -> str:
         shorter = lender[: max(room, MIN_SMS_LENDER)].rstrip()
         text = words.format(lender=shorter, url=url)
     return text
+
+
+def sender_display(name: str, platform: str) -> str:
+    """The From display name of every email: the lender's name "via" the platform, never a bare string that
+    could pass for someone else (issue 15, honest sender identity)."""
+    return f"{name} via {platform}"
+
+
+def send_once(mailer: Mailer, once: Once, key: str, email: Email) -> str:
+    """Send one transactional email at most once per ``key``; ``sent`` or ``refused`` (final). Raises UpstreamError."""
+    from chalicelib.errors import DeliveryRefused
+
+    def effect() -> dict[str, Any]:
+        try:
+            return {"status": "sent", "message_id": mailer.send(email)}
+        except DeliveryRefused as exc:
+            return {"status": "refused", "detail": exc.message}
+
+    return str(once(key, effect)["status"])

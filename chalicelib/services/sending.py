@@ -267,8 +267,7 @@ class VerificationMail:
     def process(self, message: VerificationEmail) -> str:
         """Send the email once; a message for a replaced or used link sends nothing. Raises UpstreamError."""
         from chalicelib.adapters.messaging import Email
-        from chalicelib.errors import DeliveryRefused
-        from chalicelib.services.messages import render_email
+        from chalicelib.services.messages import render_email, send_once
 
         tenant = self.tenants.get(message.tenant_id)
         pending = self.repo.verification(message.tenant_id)
@@ -295,12 +294,8 @@ class VerificationMail:
             tags={"type": "lender_verification"},
         )
 
-        def effect() -> dict[str, Any]:
-            try:
-                return {"status": "sent", "message_id": self.mailer.send(email)}
-            except DeliveryRefused as exc:
-                return {"status": "refused", "detail": exc.message}
-
-        result = self.once(f"lender-verification:{tenant.tenant_id}:{message.nonce_hash}", effect)
-        logger.info("Verification email processed", extra={"tenant_id": tenant.tenant_id, "outcome": result["status"]})
-        return str(result["status"])
+        outcome = send_once(
+            self.mailer, self.once, f"lender-verification:{tenant.tenant_id}:{message.nonce_hash}", email
+        )
+        logger.info("Verification email processed", extra={"tenant_id": tenant.tenant_id, "outcome": outcome})
+        return outcome

@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.staff import (
@@ -33,7 +33,7 @@ from chalicelib.domain.staff import (
     check_password,
     ensure_change_allowed,
 )
-from chalicelib.errors import Conflict, DeliveryRefused, Forbidden, NotFound, RateLimited, Unauthorized
+from chalicelib.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ class StaffMail:
 
         Raises UpstreamError to have SQS retry it."""
         from chalicelib.adapters.messaging import Email
-        from chalicelib.services.messages import render_email
+        from chalicelib.services.messages import render_email, send_once, sender_display
 
         member = self.repo.get(message.tenant_id, message.staff_id)
         tenant = self.tenants.get(message.tenant_id)
@@ -379,17 +379,11 @@ class StaffMail:
             subject=rendered.subject,
             html=rendered.html,
             text=rendered.text,
-            sender_name=tenant.settings.sender_name or tenant.display_name,
+            sender_name=sender_display(tenant.settings.sender_name or tenant.display_name, self.settings.platform_name),
             reply_to=None,
             tags={"type": message.purpose},
         )
 
-        def effect() -> dict[str, Any]:
-            try:
-                return {"status": "sent", "message_id": self.mailer.send(email)}
-            except DeliveryRefused as exc:
-                return {"status": "refused", "detail": exc.message}
-
-        result = self.once(f"staff-email:{message.staff_id}:{message.nonce_hash}", effect)
-        logger.info("Staff email processed", extra={"staff_id": member.staff_id, "outcome": result["status"]})
-        return str(result["status"])
+        outcome = send_once(self.mailer, self.once, f"staff-email:{message.staff_id}:{message.nonce_hash}", email)
+        logger.info("Staff email processed", extra={"staff_id": member.staff_id, "outcome": outcome})
+        return outcome

@@ -92,6 +92,9 @@ def test_a_teammate_is_invited_by_email_joins_as_officer_and_cannot_reach_admin_
     assert "/console/accept/" not in shown.text  # the link goes to the teammate only
 
     officer = join_as(client, "theo@acme-lending.example")
+    # Staff emails name the lender "via" the platform, like every other email (sending safety).
+    (mail,) = [e for e in sent_emails() if "theo@acme-lending.example" in str(e.destinations)]
+    assert " via MyOnboarding" in str(mail.source)
     listing = officer.get("/console/invitations")
     assert listing.status == 200 and "Theo Teammate (officer)" in listing.text
     for path in ("/console/settings/staff", "/console/settings/api-keys"):
