@@ -18,6 +18,7 @@ from bench import Row, table
 
 # Each module exposes run() -> list[Row]. Add new benchmarks here.
 MODULES = [
+    "bench.bundle",
     "bench.cold_start",
     "bench.create_invitation",
     "bench.send_consumer",

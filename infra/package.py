@@ -13,6 +13,9 @@ handler. :func:`post_process` turns it into a template that ``aws cloudformation
   with AWS), its own log group with a retention, and active X-Ray tracing;
 * API Gateway's own answers (an unknown route or method, a throttled or oversized request) use the API's error
   shape (``infra/gateway_responses.json``, which devstack's local gateway applies too).
+
+:func:`build` then slims Chalice's ``deployment.zip`` (:func:`slim_bundle`): what the Lambda runtime provides and
+data the code never reads stay out, and a bundle over Lambda's limit is refused.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -805,16 +808,71 @@ def run_chalice_package(out_dir: Path, stage: str = STAGE, project_dir: Path = R
     return template
 
 
-def build(out_dir: Path = BUILD, stage: str = STAGE) -> Path:
-    """Write ``template.json`` and the ``deployment.zip`` it refers to into ``out_dir``."""
+# --- the deployment bundle -----------------------------------------------------------------------------------------
+
+# Lambda's limit on a function's code (with its layers) once unzipped; a zip uploaded directly may be 50 MB.
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+LAMBDA_DIRECT_UPLOAD_LIMIT = 50 * 1000 * 1000
+# The Lambda Python runtime ships boto3 and botocore (with s3transfer): the bundle uses the runtime's. botocore arrives
+# through aws-xray-sdk (Powertools' tracer); 20 MiB unzipped.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# phonenumbers' geocoder and carrier data (42 MiB unzipped): the code reads numbers, their type and their time zones
+# (SMS quiet hours) only. phonenumberslite is no substitute: it lacks phonenumbers/tzdata, so phonenumbers.timezone
+# fails to import. tests/unit/test_bundle.py checks that nothing imports these and quiet hours work without them.
+UNUSED_DATA = ("phonenumbers/geodata/", "phonenumbers/carrierdata/")
+
+
+@dataclass(frozen=True)
+class BundleSize:
+    zipped: int
+    unzipped: int
+    left_out: int  # unzipped bytes :func:`slim_bundle` left out
+
+    def describe(self) -> str:
+        mib = 1024 * 1024
+        return (
+            f"{self.zipped / mib:.1f} MiB zipped, {self.unzipped / mib:.1f} MiB unzipped "
+            f"(Lambda's limit: {LAMBDA_UNZIPPED_LIMIT / mib:.0f} MiB unzipped; {self.left_out / mib:.1f} MiB left out: "
+            f"{', '.join(RUNTIME_PROVIDED)}, phonenumbers' geocoder and carrier data)"
+        )
+
+
+def _left_out(name: str) -> bool:
+    top = name.split("/", 1)[0]
+    project = top.split("-", 1)[0] if top.endswith(".dist-info") else top
+    return project.lower() in RUNTIME_PROVIDED or name.startswith(UNUSED_DATA)
+
+
+def slim_bundle(source: Path, target: Path) -> BundleSize:
+    """Copy the zip ``source`` to ``target`` without :data:`RUNTIME_PROVIDED` and :data:`UNUSED_DATA`.
+
+    Raises ValueError when the result is still over Lambda's unzipped limit.
+    """
+    unzipped = left_out = 0
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as slim:
+        for info in original.infolist():
+            if _left_out(info.filename):
+                left_out += info.file_size
+                continue
+            unzipped += info.file_size
+            slim.writestr(info, original.read(info))  # the entry's compression and permissions as they were
+    size = BundleSize(target.stat().st_size, unzipped, left_out)
+    if unzipped > LAMBDA_UNZIPPED_LIMIT:
+        raise ValueError(f"the deployment bundle is over Lambda's limit: {size.describe()}")
+    return size
+
+
+def build(out_dir: Path = BUILD, stage: str = STAGE) -> tuple[Path, BundleSize]:
+    """Write ``template.json`` and the ``deployment.zip`` it refers to into ``out_dir``; return the template's path
+    and the bundle's size."""
     with tempfile.TemporaryDirectory() as tmp:
         package_dir = Path(tmp) / "package"
         template = post_process(run_chalice_package(package_dir, stage))
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(package_dir / "deployment.zip", out_dir / "deployment.zip")
+        size = slim_bundle(package_dir / "deployment.zip", out_dir / "deployment.zip")
     path = out_dir / "template.json"
     path.write_text(json.dumps(template, indent=2) + "\n")
-    return path
+    return path, size
 
 
 def deploy_commands(template: Path) -> str:
@@ -840,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--stage", default=STAGE)
     args = parser.parse_args(argv)
     try:
-        template = build(args.out, args.stage)
+        template, size = build(args.out, args.stage)
     except subprocess.CalledProcessError as exc:
         print(f"chalice package failed with exit code {exc.returncode}", file=sys.stderr)
         return 1
@@ -849,6 +907,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
     print(f"wrote {shown}")
+    print(f"deployment.zip: {size.describe()}")
     print(deploy_commands(shown))
     return 0
 

@@ -353,14 +353,10 @@ EXPECTED_SENDS = {
 @pytest.fixture(scope="module")
 def real_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The real app packaged (its code copied with an empty requirements.txt: nothing downloads) and post-processed."""
-    import shutil
+    from tests.packaging import package_real_app
 
-    project = tmp_path_factory.mktemp("real-app")
-    shutil.copy(ROOT / "app.py", project / "app.py")
-    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
-    (project / "requirements.txt").write_text("")
-    return post_process(run_chalice_package(project / "out", "dev", project))
+    template, _ = package_real_app(tmp_path_factory.mktemp("real-app"))
+    return template
 
 
 def _statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:

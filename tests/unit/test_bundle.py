@@ -1,0 +1,109 @@
+"""The deployment bundle (issue 14 item 7): what the Lambda runtime provides and data the code never reads stay out.
+
+phonenumberslite is not used: it lacks phonenumbers/tzdata, and SMS quiet hours need phonenumbers.timezone. The full
+package stays, without its geocoder and carrier data; these tests show nothing needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infra.package import LAMBDA_UNZIPPED_LIMIT, UNUSED_DATA, slim_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_the_runtimes_sdk_and_unused_phone_data_are_left_out(tmp_path: Path) -> None:
+    kept = {
+        "app.py": b"app",
+        "chalicelib/config.py": b"settings",
+        "jmespath/__init__.py": b"powertools needs it",
+        "botocore_stubs_like/__init__.py": b"a name that only starts like botocore",
+        "phonenumbers/__init__.py": b"core",
+        "phonenumbers/timezone.py": b"quiet hours",
+        "phonenumbers/tzdata/__init__.py": b"time zones" * 10,
+        "phonenumbers/data/region_US.py": b"metadata",
+        "aws_xray_sdk/__init__.py": b"tracer",
+    }
+    left_out = {
+        "boto3/__init__.py": b"x" * 100,
+        "boto3-1.44.5.dist-info/METADATA": b"m",
+        "botocore/data/endpoints.json": b"y" * 1000,
+        "botocore-1.44.5.dist-info/RECORD": b"r",
+        "s3transfer/manager.py": b"z",
+        "phonenumbers/geodata/data0.py": b"g" * 500,
+        "phonenumbers/carrierdata/data0.py": b"c" * 300,
+    }
+    size = slim_bundle(_zip(tmp_path / "in.zip", {**kept, **left_out}), tmp_path / "out.zip")
+    with zipfile.ZipFile(tmp_path / "out.zip") as slim:
+        assert set(slim.namelist()) == set(kept)
+        assert all(slim.read(name) == data for name, data in kept.items())
+    assert size.unzipped == sum(len(data) for data in kept.values())
+    assert size.left_out == sum(len(data) for data in left_out.values())
+    assert size.zipped == (tmp_path / "out.zip").stat().st_size
+    assert "250 MiB" in size.describe()
+
+
+def test_a_bundle_over_lambdas_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import infra.package
+
+    monkeypatch.setattr(infra.package, "LAMBDA_UNZIPPED_LIMIT", 10)
+    with pytest.raises(ValueError, match="over Lambda's limit"):
+        slim_bundle(_zip(tmp_path / "in.zip", {"app.py": b"x" * 11}), tmp_path / "out.zip")
+    assert LAMBDA_UNZIPPED_LIMIT == 250 * 1024 * 1024
+
+
+def test_no_code_reads_the_phone_data_left_out() -> None:
+    pattern = re.compile(r"\b(geocoder|carrier|description_for_number|name_for_number|geodata|carrierdata)\b")
+    users = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "chalicelib").rglob("*.py")
+        if "phonenumbers" in (text := path.read_text()) and pattern.search(text)
+    ]
+    assert users == []
+
+
+def test_quiet_hours_find_time_zones_in_the_slim_phonenumbers(tmp_path: Path) -> None:
+    import phonenumbers
+
+    installed = Path(phonenumbers.__file__).parent
+    entries = {
+        f"phonenumbers/{path.relative_to(installed).as_posix()}": path.read_bytes()
+        for path in installed.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert any(name.startswith(UNUSED_DATA) for name in entries)  # the installed package has the data
+    with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    slim_bundle(tmp_path / "in.zip", tmp_path / "out.zip")
+    bundle = tmp_path / "bundle"
+    with zipfile.ZipFile(tmp_path / "out.zip") as slim:
+        slim.extractall(bundle)
+    assert not (bundle / "phonenumbers" / "geodata").exists()
+
+    code = (
+        "import phonenumbers; from chalicelib.domain import sms; "
+        "print(phonenumbers.__file__); print(','.join(sms.time_zones('+14155550123'))); "
+        "print(sms.phone_kind('+447911123456'))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(bundle), str(ROOT)]), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    where, zones, kind = result.stdout.split()
+    assert where.startswith(str(bundle))  # the slim copy, not the virtual environment's
+    assert zones == "America/Los_Angeles"
+    assert kind == "mobile"
