@@ -72,8 +72,7 @@ def services() -> Services:
 
 @cache
 def delivery() -> DeliveryService:
-    """The send worker's service (built only in the worker: it needs the SES, SNS and idempotency clients)."""
-    from chalicelib.adapters.idempotency import Once
+    """The send worker's service (built only in the worker: it needs the SES and SNS clients)."""
     from chalicelib.adapters.messaging import Mailer, SmsSender
     from chalicelib.services.delivery import DeliveryService
 
@@ -84,7 +83,6 @@ def delivery() -> DeliveryService:
         tenants=s.tenant_repo,
         mailer=Mailer(aws.client("sesv2"), s.settings.sender_email, s.settings.ses_configuration_set),
         sms=SmsSender(aws.client("sns")),
-        once=Once(s.settings.table_name, aws.client("dynamodb")),
         on_opt_out=feedback().sms_opted_out,
         gate=sending(),
     )

@@ -28,7 +28,7 @@ def send_worker(event: Any) -> dict[str, Any]:
     from chalicelib.services.sending import VerificationEmail
 
     service = delivery()
-    service.once.register_context(event.context)
+    service.register_context(event.context)
 
     # Other messages on the send queue: (type marker, model, the service that sends it).
     others: list[tuple[str, type[Any], Callable[[], Any]]] = [

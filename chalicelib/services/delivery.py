@@ -1,8 +1,20 @@
-"""The send worker's use case: deliver one queued send by email and/or SMS, exactly once."""
+"""The send worker's use case: deliver one queued send by email and/or SMS, exactly once.
+
+An email costs four AWS calls: one read (the send request, its invitation, the lender and the lender's
+counters of yesterday), one transaction that claims the channel (with today's quota slot, and a check that
+the address is not suppressed), the send, and one transaction that closes the send request with its
+communication record, the invitation's delivery status and its history event. The claim is what makes a
+channel go at most once: it holds while its worker may still be sending, and a channel that went is marked
+done on the send request; a worker that dies mid-send leaves the claim to expire, and a later try of the same
+message takes it (as Powertools idempotency would).
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
 
 from chalicelib.adapters.messaging import Email, OptedOut
 from chalicelib.domain.ids import hash_secret
@@ -16,19 +28,23 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.domain.model import Model
+from chalicelib.domain.sending import Channel as Medium
+from chalicelib.domain.sending import next_day
 from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
-from chalicelib.errors import Conflict, DeliveryRefused, UpstreamError
+from chalicelib.errors import ConcurrentModification, Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import count, logger, mask_email, mask_phone
 from chalicelib.services.messages import render_email, render_sms, sender_display
-from chalicelib.services.sending import SendDeferred
+from chalicelib.services.sending import Slot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
+    from chalicelib.adapters.dynamo.table import Item
     from chalicelib.adapters.dynamo.tenants import TenantRepository
-    from chalicelib.adapters.idempotency import Once
     from chalicelib.adapters.messaging import Mailer, SmsSender
+    from chalicelib.domain.sending import DayStats
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.invitations import InvitationService
     from chalicelib.services.sending import SendingService
@@ -37,6 +53,9 @@ if TYPE_CHECKING:
 MAX_RECEIVES = 5
 # A held send is looked at again after this delay (SQS's maximum).
 DEFER_SECONDS = 900
+# How long a channel's claim holds when the Lambda context does not say how much time is left.
+CLAIM_SECONDS = 300
+CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 class SendMessage(Model):
@@ -48,6 +67,28 @@ class SendMessage(Model):
     defer_round: int = 0
 
 
+class ChannelResult(Model):
+    """What one channel of a send did: sent (with the provider's message id), or why not."""
+
+    status: str  # sent | refused | opted_out | suppressed | deferred
+    message_id: str | None = None
+    detail: str | None = None
+    # Taken from an earlier try of the same send (its communication record is already written).
+    earlier: bool = Field(default=False, exclude=True)
+
+
+class SendInProgress(UpstreamError):
+    """Another worker holds this channel of the send right now: SQS tries the message again later."""
+
+
+class _Closed(Exception):
+    """The send request was closed, or moved to another deferral round, by another copy of the message."""
+
+
+class _AlreadyFinished(Conflict):
+    """The send request was closed by a concurrent delivery of the same message."""
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -56,7 +97,6 @@ class DeliveryService:
         tenants: TenantRepository,
         mailer: Mailer,
         sms: SmsSender,
-        once: Once,
         on_opt_out: Callable[[Tenant, Invitation, str], None] | None = None,
         gate: SendingService | None = None,
     ) -> None:
@@ -65,16 +105,29 @@ class DeliveryService:
         self.tenants = tenants
         self.mailer = mailer
         self.sms = sms
-        self.once = once
         # Told when a number turns out to have opted out (suppression + lender notification).
         self.on_opt_out = on_opt_out
         # Verification, quotas, quiet hours: a held message waits (deferred), it is never dropped.
         self.gate = gate
+        self._context: Any = None
+
+    def register_context(self, context: Any) -> None:
+        """The Lambda context of the invocation: a claim holds as long as the invocation may still run."""
+        self._context = context
+
+    def _lease_until(self, now: datetime) -> int:
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        seconds = (int(remaining()) // 1000 + 1) if callable(remaining) else CLAIM_SECONDS
+        return int(now.timestamp()) + seconds
 
     def process(self, message: SendMessage, receive_count: int = 1) -> str:
         """Deliver one send. Returns what happened; raises UpstreamError to have SQS retry it."""
         log = {"tenant_id": message.tenant_id, "invitation_id": message.invitation_id, "send_id": message.send_id}
-        request = self.repo.send_request(message.tenant_id, message.invitation_id, message.send_id)
+        now = utcnow()
+        context = self.repo.send_context(
+            message.tenant_id, message.invitation_id, message.send_id, now.date() - timedelta(days=1)
+        )
+        request = context.request
         if request is None:
             logger.info("Send request gone (invitation deleted)", extra=log)
             return "gone"
@@ -84,8 +137,7 @@ class DeliveryService:
         if int(request.get("defer_round", 0)) != message.defer_round:
             logger.info("An earlier copy of a deferred send", extra=log)
             return "duplicate"
-        inv = self.repo.get(message.tenant_id, message.invitation_id)
-        tenant = self.tenants.get(message.tenant_id)
+        inv, tenant = context.invitation, context.tenant
         if inv is None or tenant is None:
             # Close the orphan: left queued, the outbox relay would send it back here forever.
             self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "gone")
@@ -101,7 +153,10 @@ class DeliveryService:
             logger.info("Send superseded by a newer send or a status change", extra=log)
             return "superseded"
         try:
-            outcomes, reasons = self._deliver(tenant, inv, message.send_id, template, link)
+            results = self._deliver(tenant, inv, request, template, link, context.previous_day, now)
+        except _Closed:
+            logger.info("Send handled by another copy of the message", extra=log)
+            return "duplicate"
         except Exception as exc:
             # Transient (UpstreamError) or not, the last receive records the send as failed: never left queued.
             if receive_count >= MAX_RECEIVES:
@@ -111,20 +166,29 @@ class DeliveryService:
                 )
                 logger.error("Send failed for good; it goes to the dead-letter queue", extra=log)
             raise
-        held = [channel for channel, outcome in outcomes.items() if outcome == "deferred"]
+        held = [channel for channel, result in results.items() if result.status == "deferred"]
         if held:
-            self._defer(inv, message, held)
+            self._defer(inv, message, request, template, results)
             return "deferred"
-        self._finish(inv, message.send_id, outcomes, final_state="sent", template=template, reasons=reasons)
+        # The invitation as stored (``inv`` may carry a one-off channel): the write needs no second read.
+        stored = context.invitation
+        self._finish(inv, message.send_id, {}, final_state="sent", template=template, results=results, known=stored)
         return "sent"
 
-    def _defer(self, inv: Invitation, message: SendMessage, channels: list[str]) -> None:
+    def _defer(
+        self, inv: Invitation, message: SendMessage, request: Item, template: str, results: dict[str, ChannelResult]
+    ) -> None:
         """Come back later: the same message again after a delay (SQS allows 15 minutes at most), so a hold
-        that lasts hours is looked at again every 15 minutes. The channels already sent are not sent twice
-        (each channel's attempt is idempotent). Raises UpstreamError (SQS retries this message) when the
-        message cannot be queued again, so nothing is lost."""
+        that lasts hours is looked at again every 15 minutes. The channels that went are kept as done on the
+        send request (the next look does not send them again). Raises UpstreamError (SQS retries this
+        message) when the message cannot be queued again, so nothing is lost."""
+        for channel, result in results.items():
+            if not result.earlier:
+                self._log_comm(inv, message.send_id, channel, template, result)
+        held = [channel for channel, result in results.items() if result.status == "deferred"]
+        done = {c: r.model_dump(mode="json") for c, r in results.items() if r.status != "deferred"}
         if not self.repo.defer_send(
-            message.tenant_id, message.invitation_id, message.send_id, message.defer_round, channels
+            message.tenant_id, message.invitation_id, message.send_id, message.defer_round, held, done
         ):
             return
         later = message.model_copy(update={"defer_round": message.defer_round + 1})
@@ -136,7 +200,7 @@ class DeliveryService:
             # Give this copy back its round, so that SQS's retry of it carries the send on.
             self.repo.undo_defer(message.tenant_id, message.invitation_id, message.send_id, message.defer_round)
             raise
-        logger.info("Send deferred", extra={"invitation_id": inv.invitation_id, "channels": channels})
+        logger.info("Send deferred", extra={"invitation_id": inv.invitation_id, "channels": held})
 
     def _link(self, tenant: Tenant, inv: Invitation, request: dict[str, Any], template: str) -> tuple[str, Any] | None:
         """The message's URL and expiry, or None when a newer send (or a used link) replaced this one."""
@@ -150,30 +214,24 @@ class DeliveryService:
         return self.invitations.portal_url(inv), inv.link_expires_at
 
     def _deliver(
-        self, tenant: Tenant, inv: Invitation, send_id: str, template: str, link: tuple[str, Any]
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """Each channel's outcome, and the reason of each channel that was refused."""
+        self,
+        tenant: Tenant,
+        inv: Invitation,
+        request: Item,
+        template: str,
+        link: tuple[str, Any],
+        previous_day: DayStats | None,
+        now: datetime,
+    ) -> dict[str, ChannelResult]:
+        """Each channel's result. When a channel fails after another went, what went is kept on the send
+        request (and in its communication record) before the error goes up, so SQS's retry does not repeat it."""
         url, expires = link
         lender = tenant.display_name
         branding = tenant.settings.branding
-        outcomes: dict[str, str] = {}
-        reasons: dict[str, str] = {}
-        # A confirmation proves the email address: it goes by email whatever the invitation's channel.
-        if inv.channel.uses_email or template == "confirmation":
-            suppressed = self.repo.suppressed(tenant.tenant_id, inv.email)
-            if suppressed:
-                outcomes["email"] = "suppressed"
-                self._log_comm(
-                    tenant.tenant_id,
-                    inv,
-                    send_id,
-                    "email",
-                    template,
-                    None,
-                    "suppressed",
-                    f"address suppressed after a {suppressed['reason']}",
-                )
-            else:
+        results: dict[str, ChannelResult] = {}
+        try:
+            # A confirmation proves the email address: it goes by email whatever the invitation's channel.
+            if inv.channel.uses_email or template == "confirmation":
                 rendered = render_email(
                     template,
                     inv.locale,
@@ -193,95 +251,128 @@ class DeliveryService:
                         tenant.settings.sender_name or lender, self.invitations.settings.platform_name
                     ),
                     reply_to=str(tenant.settings.reply_to) if tenant.settings.reply_to else None,
-                    tags={"tenant": tenant.tenant_id, "send": send_id},
+                    tags={"tenant": tenant.tenant_id, "send": str(request["send_id"])},
                 )
-
-                def send_email() -> str:
-                    if self.gate is not None:
-                        # A join confirmation answers the customer's own request: not the lender's outreach.
-                        self.gate.admit(tenant, "email", email.to, lender_initiated=template == "invitation")
-                    return self.mailer.send(email)
-
-                outcomes["email"] = self._attempt(
-                    f"{send_id}:email", send_email, tenant, inv, send_id, "email", template, reasons
+                results["email"] = self._channel(
+                    tenant,
+                    request,
+                    "email",
+                    inv.email,
+                    lambda: self.mailer.send(email),
+                    previous_day,
+                    now,
+                    # A join confirmation answers the customer's own request: not the lender's outreach.
+                    lender_initiated=template == "invitation",
                 )
-        if inv.channel.uses_sms and inv.phone and template == "invitation":
-            phone = inv.phone
-            text = render_sms(template, inv.locale, lender=lender, url=url)
+            if inv.channel.uses_sms and inv.phone and template == "invitation":
+                phone = inv.phone
+                text = render_sms(template, inv.locale, lender=lender, url=url)
 
-            def send_sms() -> str:
-                # A number known to have opted out is never tried again (not even the SNS check).
-                if self.repo.suppressed(tenant.tenant_id, phone) or self.sms.opted_out(phone):
-                    raise OptedOut("the number opted out of SMS")
-                if phone_kind(phone) not in SMS_CAPABLE:
-                    raise DeliveryRefused("the number cannot receive SMS (not a mobile number)")
-                if self.gate is not None:
-                    self.gate.admit(tenant, "sms", phone)
-                return self.sms.send(phone, text)
+                def send_sms() -> str:
+                    if self.sms.opted_out(phone):
+                        raise OptedOut("the number opted out of SMS")
+                    if phone_kind(phone) not in SMS_CAPABLE:
+                        raise DeliveryRefused("the number cannot receive SMS (not a mobile number)")
+                    return self.sms.send(phone, text)
 
-            outcomes["sms"] = self._attempt(f"{send_id}:sms", send_sms, tenant, inv, send_id, "sms", template, reasons)
-            if outcomes["sms"] == "opted_out" and self.on_opt_out is not None:
-                self.on_opt_out(tenant, inv, send_id)
-        return outcomes, reasons
+                results["sms"] = self._channel(tenant, request, "sms", phone, send_sms, previous_day, now)
+                if results["sms"].status == "opted_out" and self.on_opt_out is not None:
+                    self.on_opt_out(tenant, inv, str(request["send_id"]))
+        except Exception:
+            went = {c: r for c, r in results.items() if r.status != "deferred" and not r.earlier}
+            if went:
+                self.repo.remember_done(request, {c: r.model_dump(mode="json") for c, r in went.items()})
+                for channel, result in went.items():
+                    self._log_comm(inv, str(request["send_id"]), channel, template, result)
+            raise
+        return results
 
-    def _attempt(
+    def _channel(
         self,
-        key: str,
-        send: Any,
         tenant: Tenant,
-        inv: Invitation,
-        send_id: str,
-        channel: str,
-        template: str,
-        reasons: dict[str, str],
-    ) -> str:
-        """Send at most once per (send, channel); a refusal is recorded (its reason in ``reasons``), a transient
-        error propagates."""
-
-        def effect() -> dict[str, Any]:
-            try:
-                return {"message_id": send(), "status": "sent"}
-            except DeliveryRefused as exc:
-                return {
-                    "message_id": None,
-                    "status": exc.code if exc.code == "opted_out" else "refused",
-                    "detail": exc.message,
-                }
-
+        request: Item,
+        channel: Medium,
+        recipient: str,
+        send: Callable[[], str],
+        previous_day: DayStats | None,
+        now: datetime,
+        *,
+        lender_initiated: bool = True,
+    ) -> ChannelResult:
+        """One channel of the send, at most once: the earlier result when it already went, else clearance
+        (verification, quiet hours), then the claim with its quota slot, then the send."""
+        done = request.get(f"done_{channel}")
+        if done is not None:
+            return ChannelResult.model_validate({**done, "earlier": True})
+        slot: Slot | None = None
+        if self.gate is not None:
+            cleared = self.gate.clearance(
+                tenant, channel, recipient, now, previous_day, lender_initiated=lender_initiated
+            )
+            if not isinstance(cleared, Slot):
+                until = f" (until {cleared.until.isoformat()})" if cleared.until else ""
+                return ChannelResult(status="deferred", detail=cleared.detail + until)
+            slot = cleared
+        actions = [
+            self.repo.claim_action(request, channel, self._lease_until(now), int(now.timestamp())),
+            self.repo.not_suppressed_action(tenant.tenant_id, recipient),
+            *([slot.action] if slot is not None else []),
+        ]
+        refused = self.repo.claim(actions)
+        if refused is not None:
+            return self._not_claimed(tenant, request, channel, recipient, refused, slot, now)
         try:
-            result = self.once(key, effect)
-        except SendDeferred as held:
-            # Nothing was sent and nothing is remembered as done: the next look tries again.
-            detail = held.hold.detail + (f" (until {held.hold.until.isoformat()})" if held.hold.until else "")
-            self._log_comm(tenant.tenant_id, inv, send_id, channel, template, None, "deferred", detail)
-            return "deferred"
-        if result["status"] == "sent":
+            result = ChannelResult(status="sent", message_id=send())
+        except DeliveryRefused as exc:
+            status = exc.code if exc.code == "opted_out" else "refused"
+            result = ChannelResult(status=status, detail=exc.message)
+        except Exception:
+            self.repo.release_claim(request, channel)
+            raise
+        if result.status == "sent":
             count("EmailSent" if channel == "email" else "SmsSent")
-        elif result.get("detail"):
-            reasons[channel] = str(result["detail"])
-        self._log_comm(
-            tenant.tenant_id,
-            inv,
-            send_id,
-            channel,
-            template,
-            result.get("message_id"),
-            result["status"],
-            result.get("detail"),
-        )
-        return str(result["status"])
+        return result
 
-    def _log_comm(
+    def _not_claimed(
         self,
-        tenant_id: str,
-        inv: Invitation,
-        send_id: str,
+        tenant: Tenant,
+        request: Item,
         channel: str,
-        template: str,
-        message_id: str | None,
-        status: str,
-        detail: str | None,
-    ) -> None:
+        recipient: str,
+        reasons: list[str],
+        slot: Slot | None,
+        now: datetime,
+    ) -> ChannelResult:
+        """Why the claim's transaction did not go through (reasons: claim, suppression check, quota slot)."""
+        claim, suppression, *quota = reasons
+        if claim == CONDITION_FAILED:
+            current = self.repo.send_request(
+                str(request["tenant_id"]), str(request["invitation_id"]), request["send_id"]
+            )
+            if (
+                current is None
+                or current["state"] not in ("queued", "deferred")
+                or int(current.get("defer_round", 0)) != int(request.get("defer_round", 0))
+            ):
+                raise _Closed()
+            if f"done_{channel}" in current:
+                return ChannelResult.model_validate({**current[f"done_{channel}"], "earlier": True})
+            raise SendInProgress("this message is being sent by another worker; it will be retried")
+        if suppression == CONDITION_FAILED:
+            if channel == "sms":
+                return ChannelResult(status="opted_out", detail="the number opted out of SMS")
+            entry = self.repo.suppressed(tenant.tenant_id, recipient) or {}
+            return ChannelResult(
+                status="suppressed", detail=f"address suppressed after a {entry.get('reason', 'bounce')}"
+            )
+        if slot is not None and quota and quota[0] == CONDITION_FAILED and self.gate is not None:
+            hold = self.gate.quota_hold(slot, now)
+            return ChannelResult(status="deferred", detail=f"{hold.detail} (until {next_day(now).isoformat()})")
+        raise UpstreamError("the send could not be claimed, please retry")
+
+    def _communication(
+        self, inv: Invitation, send_id: str, channel: str, template: str, result: ChannelResult
+    ) -> tuple[Communication, str]:
         now = utcnow()
         recipient = inv.email if channel == "email" else (inv.phone or "")
         comm = Communication(
@@ -291,13 +382,17 @@ class DeliveryService:
             channel=channel,
             recipient=mask_email(recipient) if channel == "email" else mask_phone(recipient),
             template=template,
-            provider_message_id=message_id,
-            status=status,
+            provider_message_id=result.message_id,
+            status=result.status,
             created_at=now,
             updated_at=now,
-            detail=detail,
+            detail=result.detail,
         )
-        if not self.repo.record_communication(tenant_id, comm, hash_secret(recipient.lower())):
+        return comm, hash_secret(recipient.lower())
+
+    def _log_comm(self, inv: Invitation, send_id: str, channel: str, template: str, result: ChannelResult) -> None:
+        comm, recipient_hash = self._communication(inv, send_id, channel, template, result)
+        if not self.repo.record_communication(inv.tenant_id, comm, recipient_hash):
             logger.info("A later outcome of this message is kept", extra={"send_id": send_id, "channel": channel})
 
     def _finish(
@@ -308,7 +403,14 @@ class DeliveryService:
         final_state: str,
         template: str = "invitation",
         reasons: dict[str, str] | None = None,
+        results: dict[str, ChannelResult] | None = None,
+        known: Invitation | None = None,
     ) -> None:
+        """Close the send request with its communication records, the invitation's delivery status and its
+        history event: one transaction (``known``, when given, spares the read of the invitation)."""
+        results = results or {}
+        outcomes = outcomes or {channel: result.status for channel, result in results.items()}
+        reasons = reasons or {c: str(r.detail) for c, r in results.items() if r.status != "sent" and r.detail}
         statuses = set(outcomes.values())
         if "sent" in statuses:
             delivery = DeliveryStatus.SENT
@@ -317,10 +419,17 @@ class DeliveryService:
         else:
             delivery = DeliveryStatus.FAILED
         link_version = inv.link_version
+        # Each channel's communication record (one from an earlier try is written already).
+        comms: dict[str, list[Action]] = {}
+        for channel, result in results.items():
+            if not result.earlier:
+                comm, recipient_hash = self._communication(inv, send_id, channel, template, result)
+                comms[channel] = self.repo.communication_actions(inv.tenant_id, comm, recipient_hash)
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
             actions: list[Action] = [
-                self.repo.finish_send_action(current.tenant_id, current.invitation_id, send_id, final_state, outcomes)
+                self.repo.finish_send_action(current.tenant_id, current.invitation_id, send_id, final_state, outcomes),
+                *(action for channel_actions in comms.values() for action in channel_actions),
             ]
             failed = final_state != "sent" or delivery is DeliveryStatus.FAILED
             event = InvitationEvent(
@@ -341,8 +450,21 @@ class DeliveryService:
             after = current.model_copy(update={"delivery_status": delivery})
             return after, [*actions, self.repo.event_action(after, event)]
 
+        def lost(cancelled: list[str]) -> Exception:
+            """Reasons: the invitation's, the send request's, then each channel's communication actions."""
+            if len(cancelled) > 1 and cancelled[1] == CONDITION_FAILED:
+                return _AlreadyFinished("the send request was already closed")
+            position = 2
+            for channel, channel_actions in list(comms.items()):
+                if CONDITION_FAILED in cancelled[position : position + len(channel_actions)]:
+                    # Feedback already gave this message a later outcome: keep it, write the rest.
+                    logger.info("A later outcome of this message is kept", extra={"send_id": send_id})
+                    del comms[channel]
+                position += len(channel_actions)
+            return ConcurrentModification("the invitation changed meanwhile")
+
         try:
-            self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
-        except Conflict:
+            self.repo.mutate(inv.tenant_id, inv.invitation_id, change, known=known, conflict=lost)
+        except _AlreadyFinished:
             # The send request was already closed by a concurrent delivery of the same message.
             logger.info("Send already finished", extra={"send_id": send_id})

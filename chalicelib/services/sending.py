@@ -20,6 +20,7 @@ from chalicelib.domain.notifications import NotificationType
 from chalicelib.domain.sending import (
     REPUTATION_DAYS,
     Channel,
+    DayStats,
     Hold,
     SendingState,
     daily_quota,
@@ -33,7 +34,7 @@ from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.invitations import Action
-    from chalicelib.adapters.dynamo.sending import SendingRepository
+    from chalicelib.adapters.dynamo.sending import Counter, SendingRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.idempotency import Once
     from chalicelib.adapters.messaging import Mailer
@@ -43,12 +44,12 @@ if TYPE_CHECKING:
     from chalicelib.services.notifications import NotificationService
 
 
-class SendDeferred(Exception):
-    """Raised inside a send attempt when the message must wait: nothing was sent, nothing is recorded as done."""
+class Slot(Model):
+    """One message's place in today's quota: a transaction action to commit with the send's claim."""
 
-    def __init__(self, hold: Hold) -> None:
-        super().__init__(hold.detail)
-        self.hold = hold
+    channel: Channel
+    quota: int
+    action: dict[str, Any]
 
 
 VERIFY_PURPOSE = "lender_verify"
@@ -131,21 +132,22 @@ class SendingService:
         return self.verified(tenant_id)
 
     # --- the gate ---------------------------------------------------------------------------------
-    def admit(
+    def clearance(
         self,
-        tenant: Tenant,
+        standing: Tenant,
         channel: Channel,
         recipient: str,
-        now: datetime | None = None,
+        now: datetime,
+        previous_day: DayStats | None,
         *,
         lender_initiated: bool = True,
-    ) -> None:
-        """Let one message go, counting it against today's quota; raises SendDeferred when it must wait.
+    ) -> Hold | Slot:
+        """May one message go? A Hold (why it waits, and until when), or the quota Slot to take with the send's
+        claim: the slot's condition fails when today's quota is used up (then see :meth:`quota_hold`).
 
-        ``lender_initiated`` is False for a message the recipient asked for (a join confirmation): it is not
-        held for the lender's verification, only for suspension, pause, quota and quiet hours."""
-        now = now or utcnow()
-        standing = self.tenants.fresh(tenant.tenant_id) or tenant
+        ``standing`` is the lender as just read (strongly consistent); ``previous_day`` its counters of
+        yesterday. ``lender_initiated`` is False for a message the recipient asked for (a join confirmation):
+        it is not held for the lender's verification, only for suspension, pause, quota and quiet hours."""
         own = {standing.admin_email.lower()}
         hold = hold_for(
             standing.sending,
@@ -162,26 +164,29 @@ class SendingService:
                     detail="no SMS between 21:00 and 08:00 in the recipient's time zone",
                     until=until,
                 )
-        if hold is None:
-            today = now.date()
-            previous = self.repo.days(tenant.tenant_id, today - timedelta(days=1), today - timedelta(days=1))
-            cap = self.settings.email_daily_cap if channel == "email" else self.settings.sms_daily_cap
-            lender_cap = standing.sending.email_cap if channel == "email" else standing.sending.sms_cap
-            quota = daily_quota(channel, previous[0] if previous else None, cap, lender_cap)
-            if not self.repo.reserve(
-                tenant.tenant_id, "email_sent" if channel == "email" else "sms_sent", today, quota
-            ):
-                hold = Hold(
-                    reason="quota",
-                    detail=f"today's {channel} quota of {quota} is used up; it grows with clean sending",
-                    until=next_day(now),
-                )
         if hold is not None:
-            logger.info(
-                "Send held",
-                extra={"tenant_id": tenant.tenant_id, "channel": channel, "reason": hold.reason},
-            )
-            raise SendDeferred(hold)
+            logger.info("Send held", extra={"tenant_id": standing.tenant_id, "channel": channel, "reason": hold.reason})
+            return hold
+        cap = self.settings.email_daily_cap if channel == "email" else self.settings.sms_daily_cap
+        lender_cap = standing.sending.email_cap if channel == "email" else standing.sending.sms_cap
+        quota = daily_quota(channel, previous_day, cap, lender_cap)
+        counter: Counter = "email_sent" if channel == "email" else "sms_sent"
+        return Slot(
+            channel=channel,
+            quota=quota,
+            action=self.repo.reserve_action(standing.tenant_id, counter, now.date(), quota),
+        )
+
+    @staticmethod
+    def quota_hold(slot: Slot, now: datetime) -> Hold:
+        """Why a message waits when its slot could not be taken."""
+        hold = Hold(
+            reason="quota",
+            detail=f"today's {slot.channel} quota of {slot.quota} is used up; it grows with clean sending",
+            until=next_day(now),
+        )
+        logger.info("Send held", extra={"channel": slot.channel, "reason": hold.reason})
+        return hold
 
     # --- reputation ---------------------------------------------------------------------------------
     def feedback_action(self, tenant_id: str, kind: str, at: datetime) -> Action | None:

@@ -22,6 +22,9 @@ from chalicelib.domain.invitation import (
     search_text,
     utcnow,
 )
+from chalicelib.domain.model import Model
+from chalicelib.domain.sending import DayStats
+from chalicelib.domain.tenant import Tenant
 from chalicelib.errors import ConcurrentModification, Conflict
 
 if TYPE_CHECKING:
@@ -35,6 +38,16 @@ LINK_LOOKUP_GRACE = timedelta(days=30)
 
 
 _sequence = itertools.count()
+
+
+class SendContext(Model):
+    """What the send worker needs to deliver one send, read in one call."""
+
+    request: dict[str, Any] | None
+    invitation: Invitation | None
+    tenant: Tenant | None
+    # The lender's counters of the day before (its quota grows from them); None before any send.
+    previous_day: DayStats | None
 
 
 def _event_sort(at: datetime) -> str:
@@ -179,8 +192,15 @@ class InvitationRepository:
             conflict=taken,
         )
 
-    def save(self, before: Invitation, after: Invitation, extra: list[Action]) -> None:
-        """Write ``after`` if the stored version is still ``before.version``; raises ConcurrentModification."""
+    def save(
+        self,
+        before: Invitation,
+        after: Invitation,
+        extra: list[Action],
+        conflict: Callable[[list[str]], Exception] | None = None,
+    ) -> None:
+        """Write ``after`` if the stored version is still ``before.version``; raises ConcurrentModification,
+        or ``conflict(reasons)`` when given (reasons: the invitation's first, then ``extra``'s in order)."""
         item = self.item(after)
         put = self.table.t_put(item)
         put["Put"]["ConditionExpression"] = "#v = :v"
@@ -208,7 +228,7 @@ class InvitationRepository:
                 )
             return ConcurrentModification("the invitation was changed by someone else; reload it and try again")
 
-        self.table.transact(actions, conflict=lost)
+        self.table.transact(actions, conflict=conflict or lost)
 
     def mutate(
         self,
@@ -216,14 +236,19 @@ class InvitationRepository:
         invitation_id: str,
         change: Callable[[Invitation], tuple[Invitation, list[Action]] | None],
         attempts: int = 6,
+        *,
+        known: Invitation | None = None,
+        conflict: Callable[[list[str]], Exception] | None = None,
     ) -> Invitation | None:
         """Apply a system change under optimistic locking, re-reading and retrying when another write won.
 
         ``change`` returns the new invitation (its version is bumped here) and the actions that go
         with it, or None for no change. Returns the saved invitation, or None (missing or unchanged).
+        ``known`` is a copy just read (the first try then reads nothing); ``conflict`` maps a cancelled
+        write's reasons to the exception to raise (ConcurrentModification tries again).
         """
         for _ in range(attempts):
-            current = self.get(tenant_id, invitation_id)
+            current, known = (known, None) if known is not None else (self.get(tenant_id, invitation_id), None)
             if current is None:
                 return None
             outcome = change(current)
@@ -232,7 +257,7 @@ class InvitationRepository:
             after, actions = outcome
             after = after.model_copy(update={"version": current.version + 1, "updated_at": utcnow()})
             try:
-                self.save(current, after, actions)
+                self.save(current, after, actions, conflict=conflict)
             except ConcurrentModification:
                 continue
             return after
@@ -318,6 +343,60 @@ class InvitationRepository:
     def send_request(self, tenant_id: str, invitation_id: str, send_id: str) -> Item | None:
         return self.table.get(keys.send_request(tenant_id, invitation_id, send_id), consistent=True)
 
+    def send_context(self, tenant_id: str, invitation_id: str, send_id: str, previous_day: date) -> SendContext:
+        """The send request, its invitation, the lender and the lender's counters of ``previous_day``: one
+        strongly consistent BatchGetItem."""
+        wanted = {
+            "request": keys.send_request(tenant_id, invitation_id, send_id),
+            "invitation": keys.invitation(tenant_id, invitation_id),
+            "tenant": keys.tenant(tenant_id),
+            "previous_day": keys.send_stats(tenant_id, previous_day.isoformat()),
+        }
+        found = {(i["PK"], i["SK"]): i for i in self.table.batch_get(list(wanted.values()), consistent=True)}
+        got = {name: found.get((key["PK"], key["SK"])) for name, key in wanted.items()}
+        return SendContext(
+            request=got["request"],
+            invitation=self.from_item(got["invitation"]) if got["invitation"] else None,
+            tenant=Tenant.model_validate(got["tenant"]) if got["tenant"] else None,
+            previous_day=DayStats.model_validate(got["previous_day"]) if got["previous_day"] else None,
+        )
+
+    def claim_action(self, request: Item, channel: str, lease_until: int, now: int) -> Action:
+        """Take one channel of an open send request for ``lease_until`` (epoch seconds): fails while another
+        worker holds it, once that channel is done, and once the request is closed or in another deferral
+        round. A worker that dies mid-send leaves the claim to expire, and a later try takes it."""
+        round_seen = int(request.get("defer_round", 0))
+        same_round = "(attribute_not_exists(#r) OR #r = :round)" if round_seen == 0 else "#r = :round"
+        return self.table.t_update(
+            {"PK": request["PK"], "SK": request["SK"]},
+            {f"claim_{channel}": lease_until},
+            condition=(
+                f"#st IN (:queued, :deferred) AND {same_round} AND "
+                "(attribute_not_exists(#claim) OR #claim < :now) AND attribute_not_exists(#done)"
+            ),
+            names={"#st": "state", "#r": "defer_round", "#claim": f"claim_{channel}", "#done": f"done_{channel}"},
+            values={":queued": "queued", ":deferred": "deferred", ":round": round_seen, ":now": now},
+        )
+
+    def not_suppressed_action(self, tenant_id: str, address: str) -> Action:
+        """A transaction check that ``address`` (an email or a phone number) is not on the suppression list."""
+        return self.table.t_check(keys.suppression(tenant_id, address), "attribute_not_exists(PK)")
+
+    def claim(self, actions: list[Action]) -> list[str] | None:
+        """Commit a claim with what goes with it; None when it went through, else each action's
+        cancellation reason (``ConditionalCheckFailed`` where a condition did not hold)."""
+        return self.table.transact_or_reasons(actions)
+
+    def release_claim(self, request: Item, channel: str) -> None:
+        """Give a channel back after a failed try, so SQS's retry need not wait for the claim to expire."""
+        self.table.update({"PK": request["PK"], "SK": request["SK"]}, {f"claim_{channel}": None})
+
+    def remember_done(self, request: Item, done: dict[str, dict[str, Any]]) -> None:
+        """Keep what channels already did (a later try of the same send must not do it again)."""
+        self.table.update(
+            {"PK": request["PK"], "SK": request["SK"]}, {f"done_{channel}": r for channel, r in done.items()}
+        )
+
     def mark_send(self, tenant_id: str, invitation_id: str, send_id: str, state: str, **details: Any) -> None:
         self.table.update(
             keys.send_request(tenant_id, invitation_id, send_id),
@@ -338,14 +417,27 @@ class InvitationRepository:
         )
 
     def defer_send(
-        self, tenant_id: str, invitation_id: str, send_id: str, round_seen: int, channels: list[str]
+        self,
+        tenant_id: str,
+        invitation_id: str,
+        send_id: str,
+        round_seen: int,
+        channels: list[str],
+        done: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
-        """Move an open send request to the next deferral round; False when another copy of the message
-        already did (SQS delivers at least once: only one copy may go on coming back)."""
+        """Move an open send request to the next deferral round, keeping what the channels that went already
+        did; False when another copy of the message already did (SQS delivers at least once: only one copy
+        may go on coming back)."""
         try:
             self.table.update(
                 keys.send_request(tenant_id, invitation_id, send_id),
-                {"state": "deferred", "held": channels, "GSI1PK": None, "GSI1SK": None},
+                {
+                    "state": "deferred",
+                    "held": channels,
+                    "GSI1PK": None,
+                    "GSI1SK": None,
+                    **{f"done_{channel}": r for channel, r in (done or {}).items()},
+                },
                 add={"defer_round": 1},
                 condition="#st IN (:queued, :deferred) AND (attribute_not_exists(#r) OR #r = :seen)",
                 names={"#st": "state", "#r": "defer_round"},

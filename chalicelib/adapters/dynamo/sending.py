@@ -25,20 +25,16 @@ class SendingRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def reserve(self, tenant_id: str, counter: Counter, day: date, quota: int) -> bool:
-        """Count one send of ``day`` if the day is still under ``quota``; False (nothing counted) otherwise."""
-        try:
-            self.table.update(
-                keys.send_stats(tenant_id, day.isoformat()),
-                {"type": "send_stats", "day": day.isoformat(), "expires_at": _expiry(day)},
-                add={counter: 1},
-                condition="attribute_not_exists(#c) OR #c < :quota",
-                names={"#c": counter},
-                values={":quota": quota},
-            )
-        except Conflict:
-            return False
-        return True
+    def reserve_action(self, tenant_id: str, counter: Counter, day: date, quota: int) -> dict[str, Any]:
+        """A transaction action counting one send of ``day``; its condition fails once the day reached ``quota``."""
+        return self.table.t_update(
+            keys.send_stats(tenant_id, day.isoformat()),
+            {"type": "send_stats", "day": day.isoformat(), "expires_at": _expiry(day)},
+            add={counter: 1},
+            condition="attribute_not_exists(#c) OR #c < :quota",
+            names={"#c": counter},
+            values={":quota": quota},
+        )
 
     def count(self, tenant_id: str, counter: Counter, day: date, n: int = 1) -> None:
         self.table.update(

@@ -99,6 +99,14 @@ def decode_cursor(cursor: str | None, expected_pk: str | None = None, pk_name: s
     return serialize(data)
 
 
+class Cancelled(Exception):
+    """A transaction whose conditions did not all hold: ``reasons`` has one code per action."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+
 class Table:
     def __init__(self, name: str, client: DynamoDBClient) -> None:
         self.name = name
@@ -323,10 +331,13 @@ class Table:
             key[f"{index}SK"] = item[f"{index}SK"]
         return key
 
-    def batch_get(self, keys: list[Mapping[str, str]]) -> list[Item]:
+    def batch_get(self, keys: list[Mapping[str, str]], *, consistent: bool = False) -> list[Item]:
+        """The items that exist among ``keys`` (any order), in chunks of 100, retrying UnprocessedKeys."""
         found: list[Item] = []
         for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {self.name: {"Keys": [serialize(k) for k in keys[start : start + 100]]}}
+            pending: dict[str, Any] = {
+                self.name: {"Keys": [serialize(k) for k in keys[start : start + 100]], "ConsistentRead": consistent}
+            }
             attempt = 0
             while pending:
                 response = self._call("BatchGetItem", RequestItems=pending)
@@ -358,6 +369,15 @@ class Table:
     def transact(self, actions: list[dict[str, Any]], conflict: ErrorFactory | None = None) -> None:
         """TransactWriteItems; a cancelled transaction becomes ``conflict(reasons)`` or Conflict."""
         self._call("TransactWriteItems", TransactItems=actions, _conflict=conflict)
+
+    def transact_or_reasons(self, actions: list[dict[str, Any]]) -> list[str] | None:
+        """TransactWriteItems; None when it went through, else the cancellation reason of each action (in
+        order, ``CONDITION_FAILED`` where a condition did not hold), so the caller can tell which one failed."""
+        try:
+            self._call("TransactWriteItems", TransactItems=actions, _conflict=Cancelled)
+        except Cancelled as cancelled:
+            return cancelled.reasons
+        return None
 
     # transaction action builders
     def t_put_new(self, item: Mapping[str, Any]) -> dict[str, Any]:
