@@ -3,6 +3,8 @@ put back into freshly created resources."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack.embedded_aws import install
+from devstack import state
+from devstack.embedded_aws import BACKENDS, install
 from devstack.resources import create_resources
 from devstack.state import StateKeeper
 
@@ -101,3 +104,44 @@ def test_fresh_drops_the_snapshot_and_an_unreadable_one_is_set_aside(fresh_aws: 
     assert keeper.restore() is None
     assert not keeper.path.exists()
     assert keeper.path.with_suffix(".unreadable").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the snapshot is taken in-process where fork() is missing")
+def test_the_snapshot_is_written_by_a_forked_copy_while_requests_go_on(
+    fresh_aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request lock is held only for the fork (issue 16: pickling 40,000 items under it made an API
+    answer wait 4.4 s): the copy pickles what was there at the fork while the stack serves requests."""
+    env = fresh_aws()
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.put_item(TableName=env["TABLE_NAME"], Item={"PK": {"S": "TENANT#before"}, "SK": {"S": "TENANT"}})
+    started_r, started_w = os.pipe()
+    go_r, go_w = os.pipe()
+    real_dumps = state.dumps
+
+    def dumps_when_told(data: dict[str, Any]) -> bytes:  # runs in the forked copy
+        os.write(started_w, str(os.getpid()).encode().ljust(16))
+        os.read(go_r, 1)
+        return real_dumps(data)
+
+    monkeypatch.setattr(state, "dumps", dumps_when_told)
+    keeper = StateKeeper(tmp_path, REGION)
+    saved: list[bool] = []
+    saver = threading.Thread(target=lambda: saved.append(keeper.save(force=True)))
+    saver.start()
+    try:
+        pickled_by = int(os.read(started_r, 16))  # the copy is pickling now
+        # Not in this process: pickling 40,000 items here held the GIL away from the API for seconds.
+        assert pickled_by != os.getpid()
+        assert BACKENDS._lock.acquire(timeout=30), "the request lock stayed held while the snapshot was made"
+        BACKENDS._lock.release()
+        dynamodb.put_item(TableName=env["TABLE_NAME"], Item={"PK": {"S": "TENANT#after"}, "SK": {"S": "TENANT"}})
+    finally:
+        os.write(go_w, b"1")
+        saver.join(60)
+    assert saved == [True]
+
+    env = fresh_aws()
+    assert keeper.restore() == {"items": 1, "messages": 0, "emails": 0, "objects": 0}
+    found = boto3.client("dynamodb").scan(TableName=env["TABLE_NAME"])["Items"]
+    assert [i["PK"]["S"] for i in found] == ["TENANT#before"]  # a consistent cut: as at the fork
