@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.customers import CustomerService
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.exports import ExportService
     from chalicelib.services.feedback import FeedbackService
     from chalicelib.services.financial import FinancialDataService
     from chalicelib.services.imports import ImportService
@@ -281,13 +282,31 @@ def feedback() -> FeedbackService:
 
 @cache
 def imports() -> ImportService:
-    """CSV import and export (the upload route, the import queue's worker, the export route)."""
+    """CSV import (the upload route and the import queue's chunk worker)."""
     from chalicelib.adapters.dynamo.imports import ImportRepository
     from chalicelib.services.imports import ImportService
 
     s = services()
     return ImportService(
         ImportRepository(s.table, s.invitation_repo), s.tenant_repo, s.invitations, s.queue, s.settings
+    )
+
+
+@cache
+def exports() -> ExportService:
+    """CSV export of invitations: the bounded direct answer, export jobs and their worker (S3 + presigned GET)."""
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.exports import ExportRepository
+    from chalicelib.services.exports import ExportService
+
+    s = services()
+    return ExportService(
+        ExportRepository(s.table),
+        s.tenant_repo,
+        s.invitations,
+        DocumentStore(s.settings.documents_bucket, aws.client("s3")),
+        s.queue,
+        s.settings,
     )
 
 
@@ -345,6 +364,7 @@ def reset() -> None:
         notifications,
         feedback,
         imports,
+        exports,
         provider_clients,
         financial_data,
         staff,

@@ -78,6 +78,18 @@ class DeliveryRefused(DomainError):
     code = "delivery_refused"
 
 
+class TooLarge(DomainError):
+    """The request's content is over a size limit (413); ``fields`` names what to shrink."""
+
+    code = "too_large"
+
+
+class ExportTooLarge(DomainError):
+    """More rows match than one request may read: the answer names the export job route instead."""
+
+    code = "export_too_large"
+
+
 class UpstreamError(DomainError):
     """A partner or AWS dependency failed; the message never carries the upstream text."""
 

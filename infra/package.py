@@ -202,8 +202,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # Emails and texts one invitation; a held send comes back on its own queue with a delay (sending safety);
     # an SMS opt-out or a paused lender becomes a lender notification (webhook).
     "SendWorker": Access(send_to=("SendQueue", "WebhookQueue"), email=True, sms=True),
-    # Writes the rows of one import chunk and enqueues their sends.
-    "ImportWorker": Access(send_to=("SendQueue",)),
+    # Writes the rows of one import chunk and enqueues their sends; writes an invitation export's CSV to the bucket
+    # (PutObject covers the multipart calls but the abort of a failed one).
+    "ImportWorker": Access(send_to=("SendQueue",), documents=("s3:PutObject", "s3:AbortMultipartUpload")),
     # Re-enqueues sends left in the outbox.
     "OutboxRelay": Access(send_to=("SendQueue",)),
     # Provider link sessions and the data step: answers the waterfall, stores fetched data, notifies the lender.

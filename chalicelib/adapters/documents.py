@@ -7,6 +7,7 @@ anything larger than allowed. Raises UpstreamError when S3 fails; a missing obje
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from dataclasses import dataclass
@@ -18,9 +19,13 @@ from chalicelib.errors import UpstreamError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mypy_boto3_s3 import S3Client
 
 UPLOAD_EXPIRES_SECONDS = 15 * 60
+# S3 multipart parts must be at least 5 MiB (but the last): a streamed upload buffers this much per part.
+STREAM_PART_BYTES = 8 * 1024 * 1024
 DOWNLOAD_EXPIRES_SECONDS = 5 * 60
 
 
@@ -102,6 +107,50 @@ class DocumentStore:
         except BotoCoreError as exc:
             raise UpstreamError("document storage is unavailable, please retry") from exc
         return StoredObject(int(response["ContentLength"]), str(response.get("ContentType", "")))
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
+        """Store the concatenation of ``chunks`` under ``key`` holding at most one part in memory: one
+        PutObject when it is small, a multipart upload (aborted on failure) when not. Returns its size.
+
+        Raises UpstreamError; an exception from ``chunks`` itself propagates after the abort.
+        """
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                size += len(chunk)
+                if len(buffer) >= STREAM_PART_BYTES:
+                    if upload_id is None:
+                        created = self.client.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, ContentType=content_type
+                        )
+                        upload_id = str(created["UploadId"])
+                    parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
+            if upload_id is None:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), ContentType=content_type)
+                return size
+            if buffer:
+                parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+            return size
+        except BaseException as exc:
+            if upload_id is not None:
+                with contextlib.suppress(ClientError, BotoCoreError):
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            if isinstance(exc, ClientError | BotoCoreError):
+                logger.exception("Storing a file failed")
+                raise UpstreamError("document storage is unavailable, please retry") from exc
+            raise
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        part = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        return {"ETag": part["ETag"], "PartNumber": number}
 
     def put_json(self, key: str, data: Any) -> None:
         """Store ``data`` as gzip-compressed JSON (financial data: a 20,000-transaction history is ~0.5 MB).

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from chalicelib import bootstrap
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import invalid, validation_fields
-from chalicelib.bootstrap import customers, imports, services, staff
+from chalicelib.bootstrap import customers, exports, services, staff
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
-from chalicelib.errors import Conflict, DomainError, RateLimited, ValidationFailed
+from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
+from chalicelib.services.exports import ExportQuery
 from chalicelib.services.invitations import ListQuery, ResendRequest
 
 if TYPE_CHECKING:
@@ -205,25 +206,38 @@ def invitation_resend(ctx: Ctx) -> Response:
     return ctx.render("resend_results.html", rows=rows, sent=sent, total=len(rows))
 
 
-@console_page(bp, "/console/invitations/export", section="invitations")
-def invitation_export(ctx: Ctx) -> Response:
-    from chalicelib.api.imports import csv_response
-    from chalicelib.services.imports import ExportQuery
-
-    params = {
-        k: v
-        for k, v in {
-            "status": ctx.query.get("status"),
-            "q": ctx.query.get("q"),
-            "owner": ctx.query.get("owner"),
-        }.items()
-        if v
-    }
+def _export_query(values: dict[str, str]) -> ExportQuery:
+    params = {k: values.get(k, "").strip() for k in ("status", "q", "owner")}
     try:
-        query = ExportQuery.model_validate(params)
+        return ExportQuery.model_validate({k: v for k, v in params.items() if v})
     except ValidationError as exc:
         raise invalid(exc, "export") from exc
-    return csv_response(imports().export(ctx.tenant, query), "invitations.csv")
+
+
+@console_page(bp, "/console/invitations/export", section="invitations")
+def invitation_export(ctx: Ctx) -> Response:
+    """The current view as CSV when it is small; otherwise a page that starts an export job."""
+    from chalicelib.api.imports import csv_response
+
+    query = _export_query(ctx.query)
+    try:
+        return csv_response(exports().direct(ctx.tenant, query), "invitations.csv")
+    except ExportTooLarge:
+        filters = query.model_dump(mode="json", exclude_none=True)
+        message = "This view has too many invitations to download at once."
+        return ctx.render("export_start.html", filters=filters, message=message)
+
+
+@console_page(bp, "/console/invitations/exports", ("POST",), section="invitations")
+def invitation_export_start(ctx: Ctx) -> Response:
+    job = exports().start(ctx.tenant, _export_query(ctx.form))
+    return redirect(f"/console/invitations/exports/{job.export_id}")
+
+
+@console_page(bp, "/console/invitations/exports/{export_id}", section="invitations")
+def invitation_export_status(ctx: Ctx, export_id: str) -> Response:
+    job = exports().status(ctx.tenant, export_id)
+    return ctx.render("export_status.html", job=job, running=job.state in ("queued", "running"))
 
 
 # --- one invitation -------------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def create_invitation(tenant: Tenant, body: CreateInvitation, request: Any, **_:
     "/v1/invitations",
     "GET",
     summary="List invitations, newest first",
+    description="Each request reads a bounded part of the list: with filters (status, owner, delivery_status "
+    "together, or q), a page may hold fewer than `limit` items, even none, and still carry a `next_cursor`. "
+    "Follow `next_cursor` until it is null; only then is the list complete. A search by `email` (or a whole "
+    "address in `q`) pages the same way, in business-name order.",
     query=ListQuery,
     response=InvitationPage,
     tags=("invitations",),

@@ -49,7 +49,8 @@ REASONS = {
     401: "Missing or invalid API key",
     404: "Not found (or another lender's)",
     409: "Conflicts with the current state",
-    422: "Idempotency-Key reused with another body",
+    413: "The body is over the size limit; `fields` names it",
+    422: "Idempotency-Key reused with another body, or (export) too many rows for one answer",
     429: "Too many requests; see Retry-After",
     503: "A dependency is unavailable; retry",
 }
@@ -110,6 +111,8 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _operation(spec: RouteSpec, schemas: Schemas) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": spec.summary, "tags": list(spec.tags), "operationId": spec.operation_id}
+    if spec.description:
+        op["description"] = spec.description
     params = [
         {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
         for p in spec.path.split("/")

@@ -20,10 +20,12 @@ from chalicelib.domain import json_input
 from chalicelib.errors import (
     Conflict,
     DomainError,
+    ExportTooLarge,
     Forbidden,
     IdempotencyMismatch,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthorized,
     UpstreamError,
     ValidationFailed,
@@ -44,7 +46,9 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
     IdempotencyMismatch: 422,
+    ExportTooLarge: 422,
     RateLimited: 429,
     UpstreamError: 503,
 }
@@ -69,6 +73,8 @@ class RouteSpec:
     operation_id: str = ""
     # Answers other than ``status`` that carry a model rather than the error shape (resend's all-limited 429).
     responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    # What a client must know beyond the summary (e.g. that a page may come back short).
+    description: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -182,6 +188,7 @@ def endpoint(
     response_content_type: str = "application/json",
     document: bool = True,
     responses: dict[int, type[BaseModel]] | None = None,
+    description: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a route. The view gets ``request`` (the Chalice request), ``tenant`` when ``auth``,
     ``body`` / ``query`` parsed into their models when given, and the URL parameters."""
@@ -204,6 +211,7 @@ def endpoint(
                     response_content_type,
                     operation_id=fn.__name__,
                     responses=dict(responses or {}),
+                    description=description,
                 )
             )
 

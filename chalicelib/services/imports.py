@@ -1,4 +1,4 @@
-"""Use cases for bulk CSV import (upload, chunk worker, status) and CSV export of invitations.
+"""Use cases for bulk CSV import (upload, chunk worker, status); the export is in services/exports.py.
 
 Upload checks the header at once, splits the rows into chunks stored in DynamoDB and puts one SQS
 message per chunk. The worker validates a chunk's rows, reserves each row's email guard and writes
@@ -25,14 +25,13 @@ from chalicelib.domain.invitation import (
     Invitation,
     InvitationEvent,
     Source,
-    Status,
     link_expiry,
     utcnow,
 )
 from chalicelib.domain.model import Model
 from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.observability import logger
-from chalicelib.services.invitations import ListQuery, send_message
+from chalicelib.services.invitations import send_message
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.imports import ImportRepository
@@ -46,29 +45,8 @@ if TYPE_CHECKING:
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # Matches maxReceiveCount of the import queue's redrive policy: the last try marks the job failed.
 MAX_RECEIVES = 5
-EXPORT_PAGE = 200
 
 State = Literal["queued", "processing", "completed", "failed"]
-
-EXPORT_COLUMNS = (
-    "invitation_id",
-    "email",
-    "owner",
-    "first_name",
-    "last_name",
-    "phone",
-    "business_legal_name",
-    "banking_integration",
-    "channel",
-    "locale",
-    "status",
-    "delivery_status",
-    "portal_status",
-    "source",
-    "created_at",
-    "updated_at",
-    "joined_at",
-)
 
 
 class ImportCounts(Model):
@@ -110,18 +88,6 @@ class UploadQuery(Model):
 
     dry_run: bool = False
     send: bool = True
-
-
-class ExportQuery(Model):
-    """The filters of GET /v1/invitations, without paging: the export pages through everything."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    status: Status | None = None
-    owner: str | None = Field(default=None, max_length=120)
-    email: str | None = Field(default=None, max_length=254)
-    delivery_status: DeliveryStatus | None = None
-    q: str | None = Field(default=None, max_length=254, description="Search, as in the list")
 
 
 class ChunkMessage(Model):
@@ -465,23 +431,7 @@ class ImportService:
                 logger.warning("Import sends left in the outbox for the relay", extra={"count": len(failed)})
         return [*fresh, *done_before]
 
-    # --- template and export --------------------------------------------------------------------
+    # --- template --------------------------------------------------------------------
     @staticmethod
     def template() -> str:
         return csv_rows.template_csv()
-
-    def export(self, tenant: Tenant, query: ExportQuery) -> str:
-        """Every invitation matching the list filters, as CSV with formula-like cells neutralised."""
-        rows: list[list[Any]] = [list(EXPORT_COLUMNS)]
-        cursor: str | None = None
-        while True:
-            page = self.invitations.search(
-                tenant, ListQuery(**query.model_dump(exclude_none=True), limit=EXPORT_PAGE, cursor=cursor)
-            )
-            for inv in page.items:
-                data = inv.model_dump(mode="json")
-                rows.append([data.get(c) for c in EXPORT_COLUMNS])
-            cursor = page.next_cursor
-            if not cursor:
-                break
-        return csv_rows.to_csv(rows)

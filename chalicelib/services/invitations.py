@@ -69,7 +69,11 @@ class ListQuery(Model):
 
 class InvitationPage(Model):
     items: list[Invitation]
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(
+        default=None,
+        description="Where the next page starts; null on the last page. A page may hold fewer items than "
+        "`limit`, even none, and still have a next_cursor: keep following it until it is null.",
+    )
 
 
 class HistoryPage(Model):
@@ -265,15 +269,16 @@ class InvitationService:
                 email = InvitationFields.model_validate({"email": query.email, "owner": "-"}).email
             except ValidationError as exc:
                 raise ValidationFailed("email is not valid", fields={"email": "not a valid email address"}) from exc
+            page, cursor = self.repo.email_page(tenant.tenant_id, email, query.limit, query.cursor)
             found = [
                 i
-                for i in self.repo.by_email(tenant.tenant_id, email)
+                for i in page
                 if (query.status is None or i.status == query.status)
                 and (query.owner is None or i.owner.lower() == query.owner.strip().lower())
                 and (query.delivery_status is None or i.delivery_status == query.delivery_status)
                 and (text is None or text in search_text(i))
             ]
-            return InvitationPage(items=found[: query.limit])
+            return InvitationPage(items=found, next_cursor=cursor)
         filters = {
             k: str(v.value if hasattr(v, "value") else v)
             for k, v in {"status": query.status, "owner": query.owner, "delivery_status": query.delivery_status}.items()

@@ -54,6 +54,8 @@ def test_no_console_url_reaches_another_lenders_data(client: Any, aws: dict[str,
     alpha.post("/console/settings/api-keys", {"label": "second"}, alpha.get("/console/settings/api-keys").csrf())
     uploaded = upload(alpha, "email,owner\nbob.alpha@customer.example,Olivia Officer\n")
     assert uploaded.status_code == 303
+    exported = alpha.post("/console/invitations/exports", {}, alpha.get("/console/invitations").csrf())
+    assert exported.status == 303
     drain("onboarding-import")
 
     a_tenant = next(

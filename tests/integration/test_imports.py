@@ -360,9 +360,9 @@ def test_export_quotes_text_and_neutralises_what_a_semicolon_spreadsheet_splits_
 
 
 def test_export_pages_through_every_invitation(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.services import imports as import_service
+    from chalicelib.services import exports as export_service
 
-    monkeypatch.setattr(import_service, "EXPORT_PAGE", 7)
+    monkeypatch.setattr(export_service, "EXPORT_PAGE", 7)
     text = csv_text([[f"e{i}@smallbiz.com", "O", "", "", "", "", "", ""] for i in range(20)])
     upload(client, key, text, "?send=false")
     drain(IMPORT_QUEUE)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain import csv_rows
-from chalicelib.errors import ValidationFailed
+from chalicelib.errors import TooLarge, ValidationFailed
 
 HEADER = ",".join(csv_rows.COLUMNS)
 
@@ -108,7 +108,7 @@ def test_decode_accepts_bom_and_refuses_other_encodings() -> None:
         csv_rows.decode("email,owner\nj\xe9@x.com,O\n".encode("latin-1"))
     with pytest.raises(ValidationFailed, match="empty"):
         csv_rows.decode(b"  \n")
-    with pytest.raises(ValidationFailed, match="10 MB"):
+    with pytest.raises(TooLarge, match="5 MB"):
         csv_rows.decode(b"x" * (csv_rows.MAX_BYTES + 1))
 
 

@@ -331,7 +331,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
         *TASK_TOKENS,
     },
     "SendWorker": {*CONSUMER, "sqs:SendMessage", "ses:SendEmail", "sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"},
-    "ImportWorker": {*CONSUMER, "sqs:SendMessage"},
+    "ImportWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", "s3:AbortMultipartUpload"},
     "OutboxRelay": {*BASE, "sqs:SendMessage"},
     "LinkRequestWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", *TASK_TOKENS},
     "SesFeedbackWorker": {*CONSUMER, "sqs:SendMessage"},

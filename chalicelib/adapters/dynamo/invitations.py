@@ -298,6 +298,21 @@ class InvitationRepository:
         found = self.table.batch_get([keys.invitation(tenant_id, g["invitation_id"]) for g in guards])
         return sorted((self.from_item(i) for i in found), key=lambda i: i.invitation_id, reverse=True)
 
+    def email_page(
+        self, tenant_id: str, email: str, limit: int, cursor: str | None
+    ) -> tuple[list[Invitation], str | None]:
+        """One page of the invitations of one email (one per business legal name), through their
+        email guards in business-name order; the cursor continues from the last guard read."""
+        guards, next_cursor = self.table.page(
+            keys.tenant_pk(tenant_id), cursor, limit, sk_prefix=keys.email_guard_prefix(email)
+        )
+        found = {
+            i["invitation_id"]: i
+            for i in self.table.batch_get([keys.invitation(tenant_id, g["invitation_id"]) for g in guards])
+        }
+        ordered = (found.get(g["invitation_id"]) for g in guards)
+        return [self.from_item(i) for i in ordered if i is not None], next_cursor
+
     def page(
         self, tenant_id: str, filters: dict[str, str], limit: int, cursor: str | None, text: str | None = None
     ) -> tuple[list[Invitation], str | None]:

@@ -261,6 +261,11 @@ def import_job(tenant_id: str, job_id: str) -> Key:
     return {"PK": tenant_pk(tenant_id), "SK": f"IMPORT#{job_id}"}
 
 
+def export_job(tenant_id: str, export_id: str) -> Key:
+    """A CSV export job: its filters, state and the S3 key of the file once written."""
+    return {"PK": tenant_pk(tenant_id), "SK": f"EXPORT#{export_id}"}
+
+
 def import_pk(tenant_id: str, job_id: str) -> str:
     """Partition of one import's stored chunks and per-chunk results."""
     return f"{tenant_pk(tenant_id)}#IMPORT#{job_id}"

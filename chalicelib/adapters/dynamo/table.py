@@ -37,6 +37,9 @@ RETRYABLE_CANCELLATIONS = frozenset(
     {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
 TRANSACTION_RETRIES = 3
+# DynamoDB Query calls one listing page may make (each reads at most its Limit and 1 MB). A filter that matches
+# little would otherwise read on until the page is full: the page comes back short with a cursor instead.
+PAGE_READ_LIMIT = 4
 # Builds the exception raised when a condition fails, from the transaction's cancellation reasons.
 ErrorFactory = Callable[[list[str]], Exception]
 
@@ -237,9 +240,12 @@ class Table:
         filters: Mapping[str, Any] | None = None,
         contains: Mapping[str, str] | None = None,
         consistent: bool = False,
+        max_reads: int | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None]:
         """``filters`` are equalities and ``contains`` substrings, both applied after the key
-        condition (a FilterExpression); ``sk_between`` bounds the sort key (inclusive)."""
+        condition (a FilterExpression); ``sk_between`` bounds the sort key (inclusive). With a
+        filter, reading goes on until ``limit`` items matched, or ``max_reads`` Query calls were
+        made: then fewer items come back, with the key to continue from."""
         pk_name = f"{index}PK" if index else "PK"
         sk_name = f"{index}SK" if index else "SK"
         names = {"#pk": pk_name}
@@ -279,14 +285,16 @@ class Table:
             params["ExclusiveStartKey"] = dict(cursor)
         items: list[Item] = []
         last: dict[str, Any] | None = None
-        # With a filter a page can come back short; keep reading until the page is full.
+        # With a filter a page can come back short; keep reading until the page is full, or the reads run out.
+        reads = 0
         while True:
             if limit:
                 params["Limit"] = limit if filtered else limit - len(items)
             response = self._call("Query", **params)
+            reads += 1
             items.extend(deserialize(i) for i in response.get("Items", []))
             last = response.get("LastEvaluatedKey")
-            if not last or (limit and len(items) >= limit):
+            if not last or (limit and len(items) >= limit) or (max_reads and reads >= max_reads):
                 break
             params["ExclusiveStartKey"] = last
         if limit and len(items) > limit:
@@ -308,8 +316,12 @@ class Table:
         contains: Mapping[str, str] | None = None,
     ) -> tuple[list[Item], str | None]:
         """One page of a listing with its opaque cursor in and out (a cursor made for another
-        partition is a 400): what every paginated API route reads through."""
+        partition or listing is a 400): what every paginated API route reads through. At most
+        :data:`PAGE_READ_LIMIT` Query calls: a filtered page may come back short, even empty, with
+        a cursor; only a page without a cursor is the last."""
         start = decode_cursor(cursor, expected_pk=pk_value, pk_name=f"{index}PK" if index else "PK")
+        if start is not None and sk_prefix and not index and not str(start["SK"].get("S", "")).startswith(sk_prefix):
+            raise ValidationFailed("cursor is not valid", fields={"cursor": "belongs to another listing"})
         items, last = self.query(
             pk_value,
             index=index,
@@ -320,6 +332,7 @@ class Table:
             cursor=start,
             filters=filters,
             contains=contains,
+            max_reads=PAGE_READ_LIMIT,
         )
         return items, encode_cursor(last)
 

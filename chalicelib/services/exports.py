@@ -1,0 +1,271 @@
+"""Use cases for the CSV export of invitations: a bounded direct answer, and an export job for the rest.
+
+One request may read only so much (API Gateway answers within 29 s, Lambda returns at most 6 MB), so
+``GET /v1/invitations/export`` reads at most :data:`DIRECT_EXPORT_PAGES` list pages and, when more
+match, says to start a job. A job (``POST /v1/invitations/exports``) is one message on the import queue
+(the bulk-CSV worker): the worker pages through the list and streams the CSV to S3, and the job's
+status gives a short-lived presigned download URL once it is written. Cells are neutralised by the
+domain's CSV writer either way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from chalicelib.domain import csv_rows, ids
+from chalicelib.domain.invitation import DeliveryStatus, Status, utcnow
+from chalicelib.domain.model import Model
+from chalicelib.errors import ExportTooLarge, NotFound, UpstreamError
+from chalicelib.observability import logger
+from chalicelib.services.invitations import ListQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from chalicelib.adapters.documents import DocumentStore
+    from chalicelib.adapters.dynamo.exports import ExportRepository
+    from chalicelib.adapters.dynamo.table import Item
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.queue import QueuePublisher
+    from chalicelib.config import Settings
+    from chalicelib.domain.tenant import Tenant
+    from chalicelib.services.invitations import InvitationService
+
+# Rows per list page read for an export, and how many pages a direct (in-request) export may read.
+EXPORT_PAGE = 200
+DIRECT_EXPORT_PAGES = 5
+# Matches maxReceiveCount of the import queue's redrive policy: the last try marks the job failed.
+MAX_RECEIVES = 5
+DOWNLOAD_EXPIRES_SECONDS = 5 * 60
+# The file's lifetime (the bucket's lifecycle rule on the exports/ prefix deletes it after a day).
+EXPORT_RETENTION = timedelta(hours=23)
+KEY_PREFIX = "exports/"
+
+ExportState = Literal["queued", "running", "completed", "failed"]
+
+EXPORT_COLUMNS = (
+    "invitation_id",
+    "email",
+    "owner",
+    "first_name",
+    "last_name",
+    "phone",
+    "business_legal_name",
+    "banking_integration",
+    "channel",
+    "locale",
+    "status",
+    "delivery_status",
+    "portal_status",
+    "source",
+    "created_at",
+    "updated_at",
+    "joined_at",
+)
+
+
+class ExportQuery(Model):
+    """The filters of GET /v1/invitations, without paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    owner: str | None = Field(default=None, max_length=120)
+    email: str | None = Field(default=None, max_length=254)
+    delivery_status: DeliveryStatus | None = None
+    q: str | None = Field(default=None, max_length=254, description="Search, as in the list")
+
+
+class ExportJob(Model):
+    export_id: str
+    state: ExportState
+    filters: ExportQuery
+    rows: int | None = Field(default=None, description="Rows written (without the header), once completed")
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    error: str | None = None
+    download_url: str | None = Field(
+        default=None,
+        description="Once completed: a presigned link to the CSV, valid for 5 minutes (GET the job again for a "
+        "fresh one); the file is kept for a day",
+    )
+    download_expires_at: datetime | None = None
+
+
+class ExportMessage(Model):
+    type: Literal["export"] = "export"
+    tenant_id: str
+    export_id: str
+
+
+def export_key(tenant_id: str, export_id: str) -> str:
+    return f"{KEY_PREFIX}{tenant_id}/{export_id}.csv"
+
+
+class ExportService:
+    def __init__(
+        self,
+        repo: ExportRepository,
+        tenants: TenantRepository,
+        invitations: InvitationService,
+        documents: DocumentStore,
+        queue: QueuePublisher,
+        settings: Settings,
+    ) -> None:
+        self.repo = repo
+        self.tenants = tenants
+        self.invitations = invitations
+        self.documents = documents
+        self.queue = queue
+        self.settings = settings
+
+    # --- direct (in the request) ----------------------------------------------------------------
+    def direct(self, tenant: Tenant, query: ExportQuery) -> str:
+        """The CSV when everything matching fits in :data:`DIRECT_EXPORT_PAGES` list pages.
+
+        Raises ExportTooLarge (naming the job route) when more remain: the request never reads on.
+        """
+        chunks = []
+        cursor: str | None = None
+        for _ in range(DIRECT_EXPORT_PAGES):
+            rows, cursor = self._page(tenant, query, cursor)
+            chunks.append(rows)
+            if cursor is None:
+                return csv_rows.to_csv([EXPORT_COLUMNS, *(r for rows in chunks for r in rows)])
+        raise ExportTooLarge(
+            f"more invitations match than one answer may read ({DIRECT_EXPORT_PAGES * EXPORT_PAGE} at most); "
+            "POST /v1/invitations/exports with the same filters to export them all as a job"
+        )
+
+    def _page(self, tenant: Tenant, query: ExportQuery, cursor: str | None) -> tuple[list[list[Any]], str | None]:
+        page = self.invitations.search(
+            tenant, ListQuery(**query.model_dump(exclude_none=True), limit=EXPORT_PAGE, cursor=cursor)
+        )
+        rows = []
+        for inv in page.items:
+            data = inv.model_dump(mode="json")
+            rows.append([data.get(c) for c in EXPORT_COLUMNS])
+        return rows, page.next_cursor
+
+    # --- jobs -------------------------------------------------------------------------------------
+    def start(self, tenant: Tenant, query: ExportQuery) -> ExportJob:
+        """Create an export job and queue it. Raises UpstreamError when the queue is unavailable (the
+        job is then marked failed, so it never looks as if it were still coming)."""
+        export_id = ids.new_id("exp")
+        now = utcnow()
+        self.repo.put_job(
+            {
+                "export_id": export_id,
+                "tenant_id": tenant.tenant_id,
+                "state": "queued",
+                "filters": query.model_dump(mode="json", exclude_none=True),
+                "created_at": now.isoformat(),
+                "updated_at": now.isoformat(),
+                # DynamoDB's TTL removes the job a little after its file is gone.
+                "expires_at": int((now + EXPORT_RETENTION + timedelta(days=1)).timestamp()),
+            }
+        )
+        message = ExportMessage(tenant_id=tenant.tenant_id, export_id=export_id).model_dump()
+        try:
+            self.queue.send(self.settings.import_queue_url, message)
+        except UpstreamError:
+            self.repo.set_job(
+                tenant.tenant_id,
+                export_id,
+                {"state": "failed", "error": "could not be queued; start the export again"},
+                only_if_state=("queued",),
+            )
+            raise
+        logger.info("Export queued", extra={"tenant_id": tenant.tenant_id, "export_id": export_id})
+        return self.status(tenant, export_id)
+
+    def status(self, tenant: Tenant, export_id: str) -> ExportJob:
+        """The job; a completed one with a fresh presigned download URL. Raises NotFound (also once expired)."""
+        job = self.repo.job(tenant.tenant_id, export_id) if export_id.startswith("exp_") else None
+        if job is None:
+            raise NotFound("no such export")
+        model = _job_model(job)
+        if model.state == "completed" and model.completed_at is not None:
+            if utcnow() - model.completed_at > EXPORT_RETENTION:
+                raise NotFound("this export has expired; start a new one")
+            model.download_url = self.documents.presigned_get(
+                job["key"], "invitations.csv", expires_in=DOWNLOAD_EXPIRES_SECONDS
+            )
+            model.download_expires_at = utcnow() + timedelta(seconds=DOWNLOAD_EXPIRES_SECONDS)
+        return model
+
+    # --- worker -------------------------------------------------------------------------------
+    def run(self, message: ExportMessage, receive_count: int = 1) -> str:
+        """Write the job's CSV to S3 (idempotent: a redelivered message for a finished job does nothing,
+        one for an interrupted job writes the same key again). Raises to have SQS retry; the last try
+        marks the job failed."""
+        tenant_id, export_id = message.tenant_id, message.export_id
+        job = self.repo.job(tenant_id, export_id)
+        tenant = self.tenants.get(tenant_id)
+        if job is None or tenant is None:
+            return "gone"
+        if job["state"] in ("completed", "failed"):
+            return "duplicate"
+        self.repo.set_job(
+            tenant_id, export_id, {"state": "running", "updated_at": utcnow().isoformat()}, only_if_state=("queued",)
+        )
+        key = export_key(tenant_id, export_id)
+        counted = [0]
+        try:
+            query = ExportQuery.model_validate(job["filters"])
+            size = self.documents.put_stream(key, self._csv(tenant, query, counted), "text/csv; charset=utf-8")
+        except Exception:
+            if receive_count >= MAX_RECEIVES:
+                self.repo.set_job(
+                    tenant_id,
+                    export_id,
+                    {"state": "failed", "error": "the export could not be written", "updated_at": utcnow().isoformat()},
+                    only_if_state=("queued", "running"),
+                )
+                logger.error("Export failed for good", extra={"tenant_id": tenant_id, "export_id": export_id})
+            raise
+        now = utcnow().isoformat()
+        self.repo.set_job(
+            tenant_id,
+            export_id,
+            {
+                "state": "completed",
+                "rows": counted[0],
+                "bytes": size,
+                "key": key,
+                "completed_at": now,
+                "updated_at": now,
+            },
+            only_if_state=("queued", "running"),
+        )
+        logger.info("Export completed", extra={"tenant_id": tenant_id, "export_id": export_id, "rows": counted[0]})
+        return "written"
+
+    def _csv(self, tenant: Tenant, query: ExportQuery, counted: list[int]) -> Iterator[bytes]:
+        """The CSV page by page (a worker reads on until the list ends; each page is one bounded read)."""
+        yield csv_rows.to_csv([EXPORT_COLUMNS]).encode()
+        cursor: str | None = None
+        while True:
+            rows, cursor = self._page(tenant, query, cursor)
+            counted[0] += len(rows)
+            if rows:
+                yield csv_rows.to_csv(rows).encode()
+            if cursor is None:
+                return
+
+
+def _job_model(item: Item) -> ExportJob:
+    return ExportJob(
+        export_id=item["export_id"],
+        state=item["state"],
+        filters=ExportQuery.model_validate(item.get("filters") or {}),
+        rows=item.get("rows"),
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+        completed_at=item.get("completed_at"),
+        error=item.get("error"),
+    )
