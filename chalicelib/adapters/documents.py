@@ -117,7 +117,7 @@ class DocumentStore:
         buffer = bytearray()
         size = 0
         upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
+        parts: list[Any] = []
         try:
             for chunk in chunks:
                 buffer += chunk

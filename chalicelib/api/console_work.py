@@ -160,14 +160,25 @@ def upload_submit(ctx: Ctx) -> Response:
 
 @console_page(bp, "/console/upload/{import_id}", section="upload")
 def upload_status(ctx: Ctx, import_id: str) -> Response:
-    status = imports().status(ctx.tenant, import_id, StatusQuery(outcome="invalid", limit=200))
+    try:
+        query = StatusQuery(outcome="invalid", limit=200, cursor=ctx.query.get("cursor") or None)
+    except ValidationError as exc:
+        raise invalid(exc, "query") from exc
+    status = imports().status(ctx.tenant, import_id, query)
     running = status.state in ("queued", "processing")
+    # Each page reads a bounded part of the results: rejected rows further on are one link away.
+    more_url = (
+        f"/console/upload/{import_id}?{urlencode({'cursor': status.next_cursor})}"
+        if status.next_cursor and not running
+        else None
+    )
     percent = int(100 * status.rows_done / status.rows_total) if status.rows_total else 100
     return ctx.render(
         "upload_status.html",
         job=status,
         running=running,
         percent=percent,
+        more_url=more_url,
         headers={"Refresh": "2"} if running else None,
     )
 

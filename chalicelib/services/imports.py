@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # Matches maxReceiveCount of the import queue's redrive policy: the last try marks the job failed.
 MAX_RECEIVES = 5
+# Chunk results (one item of up to ~250 KB each) one status request may read: a filter on an outcome that few rows
+# have would otherwise read every chunk of a 50,000-row import in one request.
+RESULT_CHUNKS_PER_PAGE = 8
 
 State = Literal["queued", "processing", "completed", "failed"]
 
@@ -229,8 +232,13 @@ class ImportService:
         chunk, offset = _decode_cursor(query.cursor)
         results: list[RowResult] = []
         next_cursor = None
+        reads = 0
         while chunk < int(job["chunks"]):
+            if reads >= RESULT_CHUNKS_PER_PAGE:  # a bounded read per request: the page comes back short
+                next_cursor = _encode_cursor(chunk, offset)
+                break
             stored = self.repo.result(tenant.tenant_id, job_id, chunk)
+            reads += 1
             if stored is None:  # not processed yet: come back for the rest
                 next_cursor = _encode_cursor(chunk, offset)
                 break

@@ -41,7 +41,7 @@ def queries(client: Any) -> Iterator[list[dict[str, Any]]]:
     events.unregister("provide-client-params.dynamodb.Query", record)
 
 
-def import_rows(client: Any, key: str, rows: list[list[str]]) -> None:
+def import_rows(client: Any, key: str, rows: list[list[str]]) -> str:
     out = io.StringIO()
     out.write(HEADER + "\r\n")
     csv.writer(out, lineterminator="\r\n").writerows(rows)
@@ -51,7 +51,8 @@ def import_rows(client: Any, key: str, rows: list[list[str]]) -> None:
         body=out.getvalue().encode(),
     )
     assert response.status_code == 202, response.body
-    drain(IMPORT_QUEUE)
+    drain(IMPORT_QUEUE, rounds=100)
+    return str(json.loads(response.body)["import_id"])
 
 
 def test_a_filter_matching_nothing_over_many_items_answers_within_the_bound_with_a_cursor(
@@ -232,3 +233,81 @@ def test_the_console_refuses_an_upload_over_the_cap_naming_the_file(client: Any)
     assert b'id="file-error"' in refused.body and b"split" in refused.body
     # The file travels base64-encoded in the Lambda event: at the cap it still fits Lambda's 6 MB.
     assert MAX_UPLOAD_BYTES * 4 / 3 + 64 * 1024 < 6 * 1024 * 1024
+
+
+def test_a_large_export_file_is_streamed_to_s3_in_parts_and_a_failure_leaves_nothing(aws: dict[str, str]) -> None:
+    import boto3
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.documents import STREAM_PART_BYTES
+
+    documents = bootstrap.exports().documents
+    mib = bytes(range(256)) * 4096
+    count = 2 * STREAM_PART_BYTES // len(mib) + 1  # two full parts and a last, short one
+    assert documents.put_stream("exports/t/big.csv", (mib for _ in range(count)), "text/csv") == count * len(mib)
+    s3 = boto3.client("s3")
+    stored = s3.get_object(Bucket=aws["DOCUMENTS_BUCKET"], Key="exports/t/big.csv")["Body"].read()
+    assert stored == mib * count
+
+    def broken() -> Iterator[bytes]:
+        for _ in range(count - 1):
+            yield mib
+        raise RuntimeError("the listing failed half-way")
+
+    with pytest.raises(RuntimeError):
+        documents.put_stream("exports/t/broken.csv", broken(), "text/csv")
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=aws["DOCUMENTS_BUCKET"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=aws["DOCUMENTS_BUCKET"], Prefix="exports/t/broken")
+
+
+def test_an_import_status_filtered_to_an_absent_outcome_reads_a_bounded_number_of_chunks(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.services.imports import RESULT_CHUNKS_PER_PAGE
+    from tests.integration.console_helpers import sign_up
+
+    browser, details = sign_up(client)
+    key = details["api_key"]
+
+    monkeypatch.setenv("IMPORT_CHUNK_ROWS", "2")
+    bootstrap.reset()
+    chunks = RESULT_CHUNKS_PER_PAGE * 2 + 1
+    rows = [[f"r{i}@smallbiz.com", "O", "", "", "", "", "", ""] for i in range(chunks * 2)]
+    rows[-1][0] = "not-an-email"  # the one invalid row, in the last chunk
+    job_id = import_rows(client, key, rows)
+    reads: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["SK"]["S"].startswith("RESULT#"):
+            reads.append(params)
+
+    events = bootstrap.services().table.client.meta.events
+    events.register("provide-client-params.dynamodb.GetItem", record)
+    path = f"/v1/imports/{job_id}?outcome=invalid"
+    found: list[int] = []
+    status, page = call(client, "GET", path, key)
+    requests_made = 1
+    assert status == 200 and page["results"] == [] and page["next_cursor"]
+    assert len(reads) <= RESULT_CHUNKS_PER_PAGE
+    found += [r["row"] for r in page["results"]]
+    while page["next_cursor"]:
+        reads.clear()
+        status, page = call(client, "GET", f"{path}&cursor={page['next_cursor']}", key)
+        assert status == 200 and len(reads) <= RESULT_CHUNKS_PER_PAGE
+        found += [r["row"] for r in page["results"]]
+        requests_made += 1
+    events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert found == [len(rows) + 1] and requests_made == 3
+
+    # The console's import page reads the same bounded pages, and links to the rest of the rejected rows.
+    page_url, shown = f"/console/upload/{job_id}", ""
+    for _ in range(3):
+        console_page = browser.get(page_url)
+        assert console_page.status == 200
+        shown += console_page.text
+        more = re.search(r'id="more-rejected" href="([^"]+)"', console_page.text)
+        if not more:
+            break
+        page_url = more.group(1).replace("&amp;", "&")
+    assert f'<td data-label="Row">{len(rows) + 1}</td>' in shown
