@@ -70,6 +70,8 @@ def start_import(tenant: Tenant, query: UploadQuery, request: Any, **_: Any) -> 
     "/v1/imports/{import_id}",
     "GET",
     summary="An import's progress, counts and per-row results (paginated, optionally one outcome)",
+    description="Each request reads a bounded part of the results: a page may hold fewer than `limit` results, "
+    "even none, and still have a `next_cursor` (also while chunks are being processed); follow it until it is null.",
     query=StatusQuery,
     response=ImportStatus,
     errors=(404,),
