@@ -147,7 +147,9 @@ class TenantSettings(Model):
     require_email_confirmation: bool = True
     default_banking_integration: BankingIntegration = BankingIntegration.WATERFALL
     provider_order: list[Provider] = Field(
-        default_factory=lambda: [Provider.PLAID, Provider.FINICITY, Provider.MX], min_length=1, max_length=3
+        default_factory=lambda: [Provider.PLAID, Provider.FINICITY, Provider.MX],
+        min_length=1,
+        max_length=len(Provider),
     )
     invitation_ttl_days: int = Field(default=14, ge=1, le=90)
     locale: Locale = "en"
@@ -173,7 +175,7 @@ class TenantSettingsPatch(Model):
     require_invitation: bool | None = None
     require_email_confirmation: bool | None = None
     default_banking_integration: BankingIntegration | None = None
-    provider_order: list[Provider] | None = Field(default=None, min_length=1, max_length=3)
+    provider_order: list[Provider] | None = Field(default=None, min_length=1, max_length=len(Provider))
     invitation_ttl_days: int | None = Field(default=None, ge=1, le=90)
     locale: Locale | None = None
     sender_name: str | None = Field(default=None, max_length=80)

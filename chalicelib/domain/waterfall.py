@@ -29,14 +29,29 @@ USER_EXITED = "user_exited"
 PROVIDER_ERROR = "provider_error"
 TIMEOUT = "timeout"
 REASONS = (INSTITUTION_NOT_SUPPORTED, USER_EXITED, PROVIDER_ERROR, TIMEOUT)
-
-MAX_SLOTS = 3  # the state machine has three slots (infra/waterfall.asl.json)
+# The worker's SendTaskFailure when the partner was down while opening a session: the state machine
+# retries the same provider later, then moves on (recorded as provider_error).
+PROVIDER_UNAVAILABLE = "Provider.Unavailable"
+# What the state machine's provider step catches as the provider's own failure; anything else ends the
+# execution as an infrastructure failure (infra/waterfall.asl.json, tests/unit/test_waterfall_asl.py).
+PROVIDER_FAILURES = (
+    INSTITUTION_NOT_SUPPORTED,
+    USER_EXITED,
+    PROVIDER_ERROR,
+    PROVIDER_UNAVAILABLE,
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+)
+# Execution statuses that end an attempt without the worker hearing of it (Broken's message lost, the
+# top-level timeout, States.Runtime, a stop by hand): the customer's next click closes it as failed.
+ENDED_WITHOUT_OUTCOME = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 class AttemptState(StrEnum):
     RUNNING = "running"
     LINKED = "linked"
     EXHAUSTED = "exhausted"
+    FAILED = "failed"  # the platform broke (not a provider's answer): the customer may start again
 
 
 class SlotState(StrEnum):
@@ -57,8 +72,8 @@ def providers_for(banking_integration: BankingIntegration, settings: TenantSetti
     """``waterfall`` tries the lender's order; a chosen provider is tried alone."""
     if banking_integration is BankingIntegration.WATERFALL:
         order = list(dict.fromkeys(settings.provider_order))
-        if not order or len(order) > MAX_SLOTS:
-            raise ValueError(f"provider_order must name 1 to {MAX_SLOTS} providers")
+        if not order:
+            raise ValueError("provider_order must name at least one provider")
         return order
     return [Provider(banking_integration.value)]
 
@@ -71,7 +86,7 @@ def execution_input(
     timeout_seconds: int,
     heartbeat_seconds: int,
 ) -> dict[str, Any]:
-    """The state machine's input: slots p1..p3 (absent slots end the waterfall early)."""
+    """The state machine's input: the providers in order (the machine loops over them, however many)."""
     # Step Functions wants the heartbeat below the timeout; with a one-second timeout (tests) the
     # heartbeat cannot be smaller, so it is clamped to the timeout.
     heartbeat = min(heartbeat_seconds, timeout_seconds - 1) if timeout_seconds > 1 else timeout_seconds
@@ -79,9 +94,10 @@ def execution_input(
         "tenant_id": tenant_id,
         "invitation_id": invitation_id,
         "attempt": attempt,
-        "providers": {f"p{i}": p.value for i, p in enumerate(providers, start=1)},
+        "providers": [p.value for p in providers],
         "timeout_seconds": timeout_seconds,
         "heartbeat_seconds": heartbeat,
+        "last_error": None,  # the first provider's request forwards it as ``previous``
     }
 
 
@@ -97,7 +113,7 @@ def reason_from_error(error: dict[str, Any] | None) -> str:
         return name
     if name in ("States.Timeout", "States.HeartbeatTimeout", TIMEOUT):
         return TIMEOUT
-    return PROVIDER_ERROR  # States.TaskFailed, States.Runtime ...: the provider step broke
+    return PROVIDER_ERROR  # Provider.Unavailable after its retries, or an unnamed failure
 
 
 def duration_seconds(started_at: datetime | None, ended_at: datetime) -> float | None:

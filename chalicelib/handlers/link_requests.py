@@ -1,4 +1,4 @@
-"""SQS consumer of the bank-link waterfall: link requests, "all providers failed", and the data step."""
+"""SQS consumer of the bank-link waterfall: link requests, "all providers failed", "the run broke", the data step."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ bp = Blueprint(__name__)
 
 @bp.on_sqs_message(queue=LINK_REQUEST_QUEUE, batch_size=10, maximum_batching_window_in_seconds=1)
 def link_request_worker(event: Any) -> dict[str, Any]:
-    from chalicelib.services.bank_links import LinkRequest, WaterfallExhausted
+    from chalicelib.services.bank_links import LinkRequest, WaterfallExhausted, WaterfallFailed
     from chalicelib.services.financial import FinancialDataFailed, FinancialDataRequest
 
     service = bootstrap.bank_links()
@@ -37,6 +37,8 @@ def link_request_worker(event: Any) -> dict[str, Any]:
                 outcome = service.handle_link_request(LinkRequest.model_validate(body))
             elif kind == "waterfall_exhausted":
                 outcome = service.handle_exhausted(WaterfallExhausted.model_validate(body))
+            elif kind == "waterfall_failed":
+                outcome = service.handle_failed(WaterfallFailed.model_validate(body))
             elif kind == "financial_data":
                 outcome = financial.handle_request(FinancialDataRequest.model_validate(body))
             elif kind == "financial_data_failed":

@@ -21,6 +21,8 @@ from chalicelib.domain.model import Model
 from chalicelib.domain.notifications import NotificationType
 from chalicelib.domain.tenant import Provider
 from chalicelib.domain.waterfall import (
+    ENDED_WITHOUT_OUTCOME,
+    PROVIDER_UNAVAILABLE,
     Attempt,
     AttemptState,
     BankLinks,
@@ -70,6 +72,7 @@ class LinkRequest(Model):
     slot: int
     provider: Provider
     previous: dict[str, Any] | None = None
+    retry: int = 0  # the state machine's retry of this step ($$.State.RetryCount)
 
 
 class WaterfallExhausted(Model):
@@ -78,6 +81,16 @@ class WaterfallExhausted(Model):
     invitation_id: str
     attempt: int
     last_error: dict[str, Any] | None = None
+
+
+class WaterfallFailed(Model):
+    """The state machine's Broken state: an infrastructure error (not a provider's answer) ended the attempt."""
+
+    type: Literal["waterfall_failed"]
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    error: dict[str, Any] | None = None
 
 
 def _at(value: Any) -> datetime | None:
@@ -126,6 +139,13 @@ class BankLinkService:
         for _ in range(3):
             number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
             current = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
+            if current is not None and current["state"] == AttemptState.RUNNING and current.get("execution_arn"):
+                ended = self.workflow.status(current["execution_name"])
+                if ended in ENDED_WITHOUT_OUTCOME:
+                    # The execution ended without telling the worker (its Broken message was lost, the
+                    # top-level timeout, States.Runtime): close the attempt now and start a new one.
+                    self._fail_attempt(inv, number, {"Error": f"execution {ended.lower()}"})
+                    continue
             if current is not None and current["state"] in (AttemptState.RUNNING, AttemptState.LINKED):
                 if current["state"] == AttemptState.RUNNING and not current.get("execution_arn"):
                     self._launch(current)
@@ -288,7 +308,9 @@ class BankLinkService:
 
         if self.once is None:
             return str(effect()["outcome"])
-        return str(self.once(f"link_request:{_token_key(message.task_token)}", effect)["outcome"])
+        # A retried step (Provider.Unavailable) is a new request even where the token is reused.
+        key = f"link_request:{_token_key(message.task_token)}" + (f":{message.retry}" if message.retry else "")
+        return str(self.once(key, effect)["outcome"])
 
     def _open_session(self, inv: Invitation, attempt: Item, message: LinkRequest) -> str:
         now = utcnow()
@@ -334,6 +356,19 @@ class BankLinkService:
                 reference=f"{inv.invitation_id}-{message.attempt}-{message.slot}",
             )
         except ProviderError as exc:
+            if exc.retryable:
+                # The partner is down for now: the slot stays requested and the state machine asks this
+                # provider again later (Retry on Provider.Unavailable), then moves on.
+                logger.warning(
+                    "Provider unavailable, the state machine retries it",
+                    extra={
+                        "provider": message.provider.value,
+                        "invitation_id": inv.invitation_id,
+                        "partner_code": exc.partner_code,
+                    },
+                )
+                self.workflow.fail(message.task_token, PROVIDER_UNAVAILABLE, "the provider is unavailable")
+                return "provider_unavailable"
             reason = exc.error_class.value if exc.error_class else "provider_error"
             logger.warning(
                 "Provider refused a link session",
@@ -414,6 +449,43 @@ class BankLinkService:
                 key=f"waterfall_exhausted:{execution_name(inv.invitation_id, message.attempt)}",
             )
         return outcome
+
+    def handle_failed(self, message: WaterfallFailed) -> str:
+        """The execution is failing for an infrastructure reason: close the attempt so the customer can
+        start again, with the error's name in the invitation's history (the failed-executions alarm
+        tells the operator). A redelivery changes nothing."""
+        inv = self.invitations.get(message.tenant_id, message.invitation_id)
+        if inv is None or self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt) is None:
+            return "gone"
+        return "failed" if self._fail_attempt(inv, message.attempt, message.error) else "duplicate"
+
+    def _fail_attempt(self, inv: Invitation, number: int, error: dict[str, Any] | None) -> bool:
+        """Move a running attempt to failed with its history event, once; False when it had already ended."""
+        now = utcnow()
+        # Only the error's name: a Cause may quote AWS's message, which is not for the lender.
+        name = str((error or {}).get("Error") or "unknown")[:80]
+        event = InvitationEvent(
+            type="bank_link_failed",
+            actor="waterfall",
+            at=now,
+            details={"attempt": number, "error": name, "next": "retry"},
+        )
+        try:
+            self.repo.transact(
+                [
+                    self.repo.finish_attempt_action(
+                        inv.tenant_id, inv.invitation_id, number, AttemptState.FAILED, {"ended_at": now.isoformat()}
+                    ),
+                    self.invitations.event_action(inv, event),
+                ]
+            )
+        except Conflict:
+            return False
+        logger.error(
+            "Bank-link attempt failed on an infrastructure error",
+            extra={"tenant_id": inv.tenant_id, "invitation_id": inv.invitation_id, "attempt": number, "error": name},
+        )
+        return True
 
     def _record_failure(self, inv: Invitation, attempt: Item, slot_number: int, reason: str, actor: str) -> bool:
         slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number)

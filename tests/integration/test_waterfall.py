@@ -540,3 +540,72 @@ def test_a_conflicting_open_slot_is_retried_not_dropped(client: Any, key: str, w
     with Fault(dynamodb, "TransactWriteItems", "TransactionCanceledException", 6, **cancelled("TransactionConflict")):
         session = open_slot(client, key, inv_id, "plaid")
     assert webhook(client, "plaid", session)[1]["outcome"] == "linked"
+
+
+# --- infrastructure errors and transient provider errors (issue 14 item 6) ----------------------------
+def test_a_provider_down_for_a_moment_is_asked_again_not_skipped(client: Any, key: str, world: World) -> None:
+    plaid = world.providers[Provider.PLAID]
+    calls: list[str] = []
+    original = plaid.create_link_session
+
+    def flaky(customer: CustomerInfo, **kwargs: Any) -> LinkSession:
+        calls.append(customer.invitation_id)
+        if len(calls) == 1:
+            raise ProviderError("partner 503", retryable=True, partner_code="INTERNAL_SERVER_ERROR")
+        return original(customer, **kwargs)
+
+    plaid.create_link_session = flaky  # type: ignore[method-assign]
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    session = open_slot(client, key, inv_id, "plaid")  # the state machine's Retry asked Plaid again
+    assert len(calls) == 2
+    assert webhook(client, "plaid", session)[1]["outcome"] == "linked"
+    final = finished(client, key, inv_id)
+    assert [(d["provider"], d["outcome"]) for d in final["decisions"]] == [("plaid", "linked")]
+    assert world.providers[Provider.FINICITY].sessions == []
+
+
+def test_an_infrastructure_error_fails_the_attempt_visibly_and_a_new_click_starts_again(
+    client: Any, key: str, world: World
+) -> None:
+    from tests.unit.test_waterfall_asl import sqs_refusing
+
+    inv_id, token = invitation(client, key)
+    with sqs_refusing("KmsAccessDenied", times=100):
+        start(client, token)
+        final = finished(client, key, inv_id)
+    # Not a provider's failure: no decision recorded, the attempt failed, the history says why.
+    assert final["state"] == "failed" and final["decisions"] == []
+    _, page = call(client, "GET", f"/v1/invitations/{inv_id}/history", key)
+    failed = [e["details"] for e in page["items"] if e["type"] == "bank_link_failed"]
+    assert failed == [{"attempt": 1, "error": "SQS.SdkClientException", "next": "retry"}]
+    sfn = boto3.client("stepfunctions")
+    execution = bootstrap.services().settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+    assert sfn.describe_execution(executionArn=f"{execution}:{inv_id}-1")["status"] == "FAILED"
+    # The customer is not stuck on "preparing": the portal offers to start again, and that works.
+    assert b'data-bank-link="preparing"' not in client.http.get(f"/portal/{token}").body
+    assert start(client, token)["attempt"] == 2
+    open_slot(client, key, inv_id, "plaid")
+
+
+def test_an_execution_that_ended_unannounced_is_closed_on_the_next_click(client: Any, key: str, world: World) -> None:
+    from tests.unit.test_waterfall_asl import sqs_refusing
+
+    inv_id, token = invitation(client, key)
+    # The queue refuses everything (a disabled KMS key): the execution fails and even its Broken message is lost.
+    with sqs_refusing("KmsDisabled", times=100, only=("link_request", "waterfall_failed")):
+        start(client, token)
+        sfn = boto3.client("stepfunctions")
+        execution = bootstrap.services().settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+        status = lambda: sfn.describe_execution(executionArn=f"{execution}:{inv_id}-1")["status"]  # noqa: E731
+        wait_until(lambda: status() != "RUNNING", "the execution to end")
+    assert status() == "FAILED"
+    assert bank_links(client, key, inv_id)["attempts"][-1]["state"] == "running"  # nobody told the worker
+    # The customer's next click finds the failed execution, closes the attempt and starts a new one.
+    again = start(client, token)
+    assert again["attempt"] == 2
+    assert [a["state"] for a in bank_links(client, key, inv_id)["attempts"]] == ["failed", "running"]
+    _, page = call(client, "GET", f"/v1/invitations/{inv_id}/history", key)
+    failed = [e["details"] for e in page["items"] if e["type"] == "bank_link_failed"]
+    assert failed == [{"attempt": 1, "error": "execution failed", "next": "retry"}]
+    open_slot(client, key, inv_id, "plaid")

@@ -33,20 +33,29 @@ def test_waterfall_uses_the_lender_order_and_a_chosen_provider_alone() -> None:
     assert providers_for(BankingIntegration.FINICITY, settings) == [Provider.FINICITY]
 
 
+def test_the_provider_order_may_name_every_registered_provider_once() -> None:
+    # No cap tied to the state machine (it loops over the list): the only bound is each provider once.
+    everyone = list(Provider)
+    assert TenantSettings(provider_order=everyone).provider_order == everyone
+    with pytest.raises(ValidationError):
+        TenantSettings(provider_order=[*everyone, everyone[0]])
+
+
 def test_execution_input_matches_the_state_machine() -> None:
     payload = execution_input("t1", "inv_1", 2, [Provider.PLAID, Provider.FINICITY], 900, 300)
     assert payload == {
         "tenant_id": "t1",
         "invitation_id": "inv_1",
         "attempt": 2,
-        "providers": {"p1": "plaid", "p2": "finicity"},
+        "providers": ["plaid", "finicity"],
         "timeout_seconds": 900,
         "heartbeat_seconds": 300,
+        "last_error": None,
     }
     # Every path the ASL reads from its input exists in what we send.
     asl = json.loads(ASL.read_text())
     text = json.dumps(asl)
-    for path in ("$.tenant_id", "$.invitation_id", "$.attempt", "$.providers.p1", "$.timeout_seconds"):
+    for path in ("$.tenant_id", "$.invitation_id", "$.attempt", "$.providers", "$.timeout_seconds", "$.last_error"):
         assert path in text
     assert execution_name("inv_1", 2) == "inv_1-2"
 
@@ -113,25 +122,27 @@ def test_upload_request_rules() -> None:
         UploadRequest(filename="a.pdf", content_type="application/pdf", size=0)
 
 
-def test_three_provider_run_transition_count() -> None:
-    """The cost figure quoted in the report: count states entered on each path of the ASL."""
+def test_provider_run_transition_count() -> None:
+    """The cost figure quoted in the ASL's Comment: count states entered on each path, n providers long."""
     states = json.loads(ASL.read_text())["States"]
 
-    def path(failures: int) -> list[str]:
-        seen, name, failed = [], "Try1", 0
+    def path(providers: int, failures: int) -> list[str]:
+        seen, name, index = [], "Begin", 0
         while True:
             seen.append(name)
             state = states[name]
             if state["Type"] in ("Succeed", "Fail"):
                 return seen
             if state["Type"] == "Choice":
-                name = state["Choices"][0]["Next"]  # the next provider is present
-            elif "Catch" in state and failed < failures:
-                failed += 1
-                name = state["Catch"][0]["Next"]
+                name = state["Choices"][0]["Next"] if index < providers else state["Default"]
+            elif name == "TryProvider" and index < failures:
+                name = state["Catch"][0]["Next"]  # the provider's own failure
             else:
+                index += name == "NextProvider"
                 name = state["Next"]
 
-    assert len(path(0)) == 3  # Try1, FetchData, Linked
-    assert len(path(2)) == 7  # Try1, Has2, Try2, Has3, Try3, FetchData, Linked
-    assert len(path(3)) == 7  # ... Try3, Exhausted, FellBackToDocuments
+    assert len(path(3, 0)) == 5  # Begin, HasProvider, TryProvider, FetchData, Linked
+    assert len(path(3, 2)) == 11  # ... twice (HasProvider, TryProvider, NextProvider) ...
+    for n in (1, 3, 4):
+        assert path(n, n)[-2:] == ["Exhausted", "FellBackToDocuments"]
+        assert len(path(n, n)) == 3 * n + 4

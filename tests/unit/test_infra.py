@@ -31,7 +31,7 @@ ASL = json.loads((INFRA / "waterfall.asl.json").read_text())
 QUEUE_NAMES = sorted(
     value for name, value in vars(config).items() if name.endswith("_QUEUE") and isinstance(value, str)
 )
-PROVIDERS = {"p1": "plaid", "p2": "finicity", "p3": "mx"}
+PROVIDERS = ["plaid", "finicity", "mx"]
 
 
 def _queues() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -646,13 +646,14 @@ def waterfall() -> Iterator[tuple[Any, Any, dict[str, str]]]:
             sfn.stop_execution(executionArn=execution["executionArn"])
 
 
-def _start(sfn: Any, env: dict[str, str], name: str, providers: dict[str, str], timeout: int = 10) -> str:
+def _start(sfn: Any, env: dict[str, str], name: str, providers: list[str], timeout: int = 10) -> str:
+    from chalicelib.domain.tenant import Provider
+    from chalicelib.domain.waterfall import execution_input as build_input
+
+    # The input the app sends (chalicelib.domain.waterfall), with any provider names a test wants.
     execution_input = {
-        "tenant_id": "t-1",
-        "invitation_id": "inv-1",
-        "attempt": 1,
+        **build_input("t-1", "inv-1", 1, [Provider.MX], timeout, 60),
         "providers": providers,
-        "timeout_seconds": timeout,
         "heartbeat_seconds": 60,
     }
     response = sfn.start_execution(
@@ -699,6 +700,8 @@ def test_first_provider_links_then_fetches_data(waterfall: tuple[Any, Any, dict[
         "attempt": 1,
         "slot": 1,
         "provider": "plaid",
+        "previous": None,
+        "retry": 0,
     }
     sfn.send_task_success(taskToken=request["task_token"], output=json.dumps({"provider": "plaid", "status": "linked"}))
 
@@ -717,7 +720,7 @@ def test_first_provider_links_then_fetches_data(waterfall: tuple[Any, Any, dict[
     output = json.loads(execution["output"])
     assert output["result"] == {"provider": "plaid", "status": "linked"}
     assert output["data"] == {"outcome": "ready"}
-    assert _states_entered(sfn, execution_arn) == ["Try1", "FetchData", "Linked"]
+    assert _states_entered(sfn, execution_arn) == ["Begin", "HasProvider", "TryProvider", "FetchData", "Linked"]
 
 
 def test_data_not_ready_is_retried_then_reported(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
@@ -744,7 +747,14 @@ def test_data_not_ready_is_retried_then_reported(waterfall: tuple[Any, Any, dict
     assert failed["error"]["Error"] == "FinancialData.Failed"
     execution = _finished(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"  # the link stands; only the data is missing
-    assert _states_entered(sfn, execution_arn) == ["Try1", "FetchData", "DataUnavailable", "Linked"]
+    assert _states_entered(sfn, execution_arn) == [
+        "Begin",
+        "HasProvider",
+        "TryProvider",
+        "FetchData",
+        "DataUnavailable",
+        "Linked",
+    ]
 
 
 def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
@@ -753,12 +763,12 @@ def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, 
 
     first = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
     assert (first["slot"], first["provider"]) == (1, "plaid")
-    assert "previous" not in first
-    sfn.send_task_failure(taskToken=first["task_token"], error="Plaid.Exited", cause="user closed Link")
+    assert first["previous"] is None
+    sfn.send_task_failure(taskToken=first["task_token"], error="user_exited", cause="user closed Link")
 
     second = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
     assert (second["type"], second["slot"], second["provider"]) == ("link_request", 2, "finicity")
-    assert second["previous"]["Error"] == "Plaid.Exited"
+    assert second["previous"]["Error"] == "user_exited"
     assert second["task_token"] != first["task_token"]
     sfn.send_task_success(taskToken=second["task_token"], output=json.dumps({"provider": "finicity"}))
     data = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
@@ -767,7 +777,16 @@ def test_a_failed_provider_falls_through_to_the_next(waterfall: tuple[Any, Any, 
 
     execution = _finished(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"
-    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Try2", "FetchData", "Linked"]
+    assert _states_entered(sfn, execution_arn) == [
+        "Begin",
+        "HasProvider",
+        "TryProvider",
+        "NextProvider",
+        "HasProvider",
+        "TryProvider",
+        "FetchData",
+        "Linked",
+    ]
 
 
 def test_every_provider_failing_ends_in_documents(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
@@ -781,37 +800,47 @@ def test_every_provider_failing_ends_in_documents(waterfall: tuple[Any, Any, dic
     second = _next_message(sqs, queue_url)
     assert second["slot"] == 2
     assert second["previous"]["Error"] == "States.Timeout"
-    sfn.send_task_failure(taskToken=second["task_token"], error="Finicity.Failed", cause="institution down")
+    sfn.send_task_failure(taskToken=second["task_token"], error="provider_error", cause="institution down")
     third = _next_message(sqs, queue_url)
     assert (third["slot"], third["provider"]) == (3, "mx")
-    assert third["previous"]["Error"] == "Finicity.Failed"
-    sfn.send_task_failure(taskToken=third["task_token"], error="Mx.Failed", cause="credentials rejected")
+    assert third["previous"]["Error"] == "provider_error"
+    sfn.send_task_failure(taskToken=third["task_token"], error="institution_not_supported", cause="no such bank")
 
     exhausted = _next_message(sqs, queue_url)
     assert exhausted["type"] == "waterfall_exhausted"
     assert (exhausted["tenant_id"], exhausted["invitation_id"], exhausted["attempt"]) == ("t-1", "inv-1", 1)
-    assert exhausted["last_error"]["Error"] == "Mx.Failed"
+    assert exhausted["last_error"]["Error"] == "institution_not_supported"
     assert "task_token" not in exhausted
 
     execution = _finished(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"
     states = _states_entered(sfn, execution_arn)
-    assert states == ["Try1", "Has2", "Try2", "Has3", "Try3", "Exhausted", "FellBackToDocuments"]
-    assert f"all failing {len(states)} " in ASL["Comment"]  # the documented transition count stays true
+    loop = ["HasProvider", "TryProvider", "NextProvider"]
+    assert states == ["Begin", *loop, *loop, *loop, "HasProvider", "Exhausted", "FellBackToDocuments"]
+    assert len(states) == 3 * len(PROVIDERS) + 4  # the documented transition count stays true
+    assert "n providers all failing 3n+4 " in ASL["Comment"]
 
 
 def test_a_single_provider_goes_straight_to_documents(waterfall: tuple[Any, Any, dict[str, str]]) -> None:
     sfn, sqs, env = waterfall
-    execution_arn = _start(sfn, env, "inv-2-attempt-1", {"p1": "mx"})
+    execution_arn = _start(sfn, env, "inv-2-attempt-1", ["mx"])
 
     request = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
-    sfn.send_task_failure(taskToken=request["task_token"], error="Mx.Exited", cause="user closed the widget")
+    sfn.send_task_failure(taskToken=request["task_token"], error="user_exited", cause="user closed the widget")
 
     exhausted = _next_message(sqs, env["LINK_REQUEST_QUEUE_URL"])
     assert exhausted["type"] == "waterfall_exhausted"
-    assert exhausted["last_error"]["Error"] == "Mx.Exited"
+    assert exhausted["last_error"]["Error"] == "user_exited"
     assert _finished(sfn, execution_arn)["status"] == "SUCCEEDED"
-    assert _states_entered(sfn, execution_arn) == ["Try1", "Has2", "Exhausted", "FellBackToDocuments"]
+    assert _states_entered(sfn, execution_arn) == [
+        "Begin",
+        "HasProvider",
+        "TryProvider",
+        "NextProvider",
+        "HasProvider",
+        "Exhausted",
+        "FellBackToDocuments",
+    ]
 
 
 def test_api_gateway_answers_in_the_error_shape(fake_sam: dict[str, Any], packaged: dict[str, Any]) -> None:
