@@ -17,6 +17,19 @@ NAMESPACE = "LenderOnboarding"
 logger = Logger(service=SERVICE)
 _metrics: list[Metrics] = []
 
+# The invitation funnel, in order: each name is counted once per step, where the use case records it (a redelivered
+# message counts nothing), and infra/package.py's dashboard reads exactly these (tests/unit/test_infra.py).
+FUNNEL_METRICS = (
+    ("InvitationCreated", "created"),  # the lender's API, console, CSV import or a walk-in sign-up
+    ("EmailSent", "email sent"),
+    ("SmsSent", "SMS sent"),
+    ("EmailDelivered", "delivered"),  # SES Delivery feedback
+    ("EmailBounced", "bounced"),  # SES permanent bounce (a transient one is retried, not counted)
+    ("InvitationOpened", "opened"),  # the portal link opened for the first time
+    ("InvitationJoined", "joined"),  # the customer joined (sign-up, confirmation or portal submission)
+    ("InvitationCompleted", "completed"),  # the portal completion applied
+)
+
 
 def count(name: str, value: int = 1) -> None:
     """Add to a business metric (CloudWatch EMF), flushed at the end of the invocation.

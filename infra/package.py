@@ -589,20 +589,14 @@ def add_alarms(template: Template) -> None:
     resources.update(alarms)
 
 
-# The invitation funnel, from the EMF metrics chalicelib.observability.count emits (namespace, service dimension).
-# Only these three are emitted today; delivered / bounced / opened / joined / completed join the list once the
-# services count them (tests/unit/test_infra.py refuses a metric nobody emits).
-FUNNEL_METRICS = (
-    ("InvitationCreated", "created"),
-    ("EmailSent", "email sent"),
-    ("SmsSent", "SMS sent"),
-)
-
-
 def add_funnel_dashboard(
     template: Template, namespace: str = "LenderOnboarding", service: str = "lender-onboarding"
 ) -> None:
     """A CloudWatch dashboard: the invitation funnel (hourly sums and a 7-day total) and the DLQ depths."""
+    # The EMF metrics chalicelib.observability.count emits (namespace, service dimension), named there once:
+    # created / sent / delivered / bounced / opened / joined / completed (tests/integration/test_funnel_metrics.py).
+    from chalicelib.observability import FUNNEL_METRICS
+
     metrics = [
         [namespace, metric, "service", service, {"label": label, "stat": "Sum"}] for metric, label in FUNNEL_METRICS
     ]

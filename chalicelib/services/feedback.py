@@ -33,7 +33,7 @@ from chalicelib.domain.invitation import (
 from chalicelib.domain.notifications import NotificationType, PortalEvent
 from chalicelib.domain.ses_events import BounceType, FeedbackMessage, SesNotification
 from chalicelib.errors import DomainError
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -161,7 +161,12 @@ class FeedbackService:
             # Counted with the feedback's marker: a redelivered notification counts nothing.
             return applied[0], [*applied[1], counted]
 
-        self.repo.mutate(tenant_id, invitation_id, change)
+        if self.repo.mutate(tenant_id, invitation_id, change) is not None:
+            # Applied now (a redelivery finds its marker and changes nothing): the funnel counts it once.
+            if outcome == DELIVERY:
+                count("EmailDelivered")
+            elif outcome == HARD_BOUNCE:
+                count("EmailBounced")
         if self.sending is not None and outcome in (HARD_BOUNCE, COMPLAINT):
             self.sending.review_reputation(tenant_id)
         current = self.repo.get(tenant_id, invitation_id)
@@ -404,20 +409,25 @@ class FeedbackService:
         if self.tenants.get(event.tenant_id) is None:
             return "gone"
 
+        completing: list[bool] = []
+
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            completing[:] = [False]
             if self.markers.seen(PORTAL_SCOPE, event.event_id):
                 return None
             now = utcnow()
             actions = [self.markers.action(PORTAL_SCOPE, event.event_id, current.tenant_id, now)]
             if current.portal_status is PortalStatus.COMPLETED:
                 return current, actions
+            completing[:] = [True]
             after = current.model_copy(update={"portal_status": PortalStatus.COMPLETED})
             history = InvitationEvent(
                 type="portal_completed", actor="customer", at=event.at or now, details={"event_id": event.event_id}
             )
             return after, [*actions, self.repo.event_action(after, history)]
 
-        self.repo.mutate(event.tenant_id, event.invitation_id, change)
+        if self.repo.mutate(event.tenant_id, event.invitation_id, change) is not None and completing == [True]:
+            count("InvitationCompleted")
         inv = self.repo.get(event.tenant_id, event.invitation_id)
         if inv is None:
             logger.info("Portal completion for a deleted invitation acknowledged", extra=log)

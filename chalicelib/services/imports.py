@@ -30,7 +30,7 @@ from chalicelib.domain.invitation import (
 )
 from chalicelib.domain.model import Model
 from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 from chalicelib.services.invitations import send_message
 
 if TYPE_CHECKING:
@@ -430,6 +430,8 @@ class ImportService:
             for p in resumed:
                 (done_before if p.inv.invitation_id in present else fresh).append(p)
         self.repo.write_rows([s for p in fresh for s in p.satellites], [p.item for p in fresh])
+        if fresh:
+            count("InvitationCreated", len(fresh))  # written now; rows of an earlier attempt were counted then
         # Rows written by an earlier attempt are queued again: the send worker ignores a send it already made.
         sends = [p for p in (*fresh, *done_before) if p.send_id]
         if sends:

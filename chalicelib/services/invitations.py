@@ -571,7 +571,11 @@ class InvitationService:
             event = InvitationEvent(type="portal_opened", actor="customer", at=utcnow())
             return after, [self.repo.event_action(after, event)]
 
-        return self.repo.mutate(inv.tenant_id, inv.invitation_id, change) or inv
+        saved = self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
+        if saved is None:
+            return inv
+        count("InvitationOpened")
+        return saved
 
     def resolve(self, token: str) -> ResolvedLink | None:
         """The invitation a portal token opens, or None when unknown, rotated or expired."""

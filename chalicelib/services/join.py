@@ -49,7 +49,7 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.errors import ConcurrentModification, Conflict, DomainError, NotFound, RateLimited
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.accounts import AccountRepository, Action
@@ -390,6 +390,10 @@ class JoinService:
             after, rotation = self.sends.rotate_link_actions(tenant, after, now, "joined", actor=CUSTOMER)
             actions.extend(rotation)
         self._write(inv if not creating else None, after, actions, subdomain)
+        if creating:
+            count("InvitationCreated")
+        if after.status is Status.JOINED and inv.status is not Status.JOINED:
+            count("InvitationJoined")
         logger.info(
             "Customer joined" if not confirm else "Customer join awaits confirmation",
             extra={"tenant_id": tenant.tenant_id, "invitation_id": after.invitation_id},
@@ -483,9 +487,12 @@ class JoinService:
         self._check_password(account, password, ip)
         token_hash = links.token_hash(token)
 
+        first_join: list[bool] = []
+
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
             if not current.open_for_sign_up or self.accounts.token(token_hash) is None:
                 return None
+            first_join[:] = [current.status is not Status.JOINED]  # not when the portal already made it JOINED
             now = utcnow()
             after = current.joined(JoinedVia.SIGN_UP, now).model_copy(
                 update={"account_subdomain": account.account_subdomain}
@@ -508,6 +515,8 @@ class JoinService:
 
         if self.invitations.mutate(tenant.tenant_id, account.invitation_id, change) is None:
             raise LinkInvalid("this link was already used")
+        if first_join == [True]:
+            count("InvitationJoined")
         logger.info("Customer confirmed and joined", extra={"tenant_id": tenant.tenant_id})
         return Joined(account.account_subdomain, account_url(self.settings, tenant, account.account_subdomain))
 

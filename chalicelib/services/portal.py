@@ -38,7 +38,7 @@ from chalicelib.domain.waterfall import (
     document_key,
 )
 from chalicelib.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.documents import DocumentStore
@@ -317,7 +317,10 @@ class PortalService:
                 type="portal_submitted", actor="customer", at=now, details={"event_id": body["event_id"]}
             )
 
+            joining: list[bool] = []
+
             def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+                joining[:] = [False]
                 if self.links_repo.submission(current.tenant_id, current.invitation_id) is not None:
                     return None  # a concurrent submit won
                 actions = [
@@ -327,11 +330,13 @@ class PortalService:
                 if current.status is not Status.PENDING:
                     return current, actions
                 # Submitting through the emailed link is following the invitation: the customer joined.
+                joining[:] = [True]
                 after = current.joined(JoinedVia.PORTAL, now)
                 joined = InvitationEvent(type="joined", actor="customer", at=now, details={"via": "portal"})
                 return after, [*actions, self.repo.event_action(after, joined)]
 
-            self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
+            if self.repo.mutate(inv.tenant_id, inv.invitation_id, change) is not None and joining == [True]:
+                count("InvitationJoined")
             existing = self.links_repo.submission(inv.tenant_id, inv.invitation_id)
             if existing is None:
                 raise NotFound("no such invitation")
