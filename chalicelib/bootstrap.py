@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.portal import PortalService
     from chalicelib.services.sending import SendingService, VerificationMail
+    from chalicelib.services.sending_domains import SendingDomainService
     from chalicelib.services.staff import StaffMail, StaffService
     from chalicelib.services.webhooks_out import WebhookService
 
@@ -98,6 +99,19 @@ def sending() -> SendingService:
     s = services()
     return SendingService(
         SendingRepository(s.table), s.tenant_repo, s.settings, notifications=notifications(), queue=s.queue
+    )
+
+
+@cache
+def sending_domains() -> SendingDomainService:
+    """A lender's own sending domain: the claim in the table, the identity in SES v2 (Easy DKIM)."""
+    from chalicelib.adapters.dynamo.sending_domains import SendingDomainRepository
+    from chalicelib.adapters.ses_identities import SesIdentities
+    from chalicelib.services.sending_domains import SendingDomainService
+
+    s = services()
+    return SendingDomainService(
+        SendingDomainRepository(s.table), s.tenant_repo, SesIdentities(aws.client("sesv2")), s.settings
     )
 
 
@@ -370,6 +384,7 @@ def reset() -> None:
         staff,
         staff_mail,
         sending,
+        sending_domains,
         verification_mail,
     ):
         # A test may have swapped a builder for a plain function (fakes); only cached ones clear.

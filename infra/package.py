@@ -185,7 +185,10 @@ class Access:
     list_document_versions: bool = False  # deleting every version under a prefix (a customer's data)
     start_waterfall: bool = False  # StartExecution + DescribeExecution on the bank-link state machine
     task_tokens: bool = False  # answers the waterfall's waitForTaskToken steps
-    email: bool = False  # SES v2 SendEmail from SenderEmail through the stack's configuration set
+    email: bool = (
+        False  # SES v2 SendEmail from SenderEmail (or a lender's verified domain) through the configuration set
+    )
+    sending_domains: bool = False  # SES v2 Create/Get/DeleteEmailIdentity of lenders' own sending domains
     sms: bool = False  # SNS SMS to phone numbers and the opt-out check
 
 
@@ -198,6 +201,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
         list_document_versions=True,
         start_waterfall=True,
         task_tokens=True,
+        sending_domains=True,
     ),
     # Emails and texts one invitation; a held send comes back on its own queue with a delay (sending safety);
     # an SMS opt-out or a paused lender becomes a lender notification (webhook).
@@ -288,8 +292,14 @@ def role_statements(logical: str, function: dict[str, Any], access: Access) -> l
                 ]
             },
             _arn("ses", "configuration-set/${SesConfigurationSet}"),
+            # A lender's own domain (/v1/tenant/sending-domain) is named at run time: any identity of the account,
+            # and SES sends only from the verified ones.
+            _arn("ses", "identity/*"),
         ]
         statements.append(_statement("SendEmail", ("ses:SendEmail",), identities))
+    if access.sending_domains:
+        lender_domains = ("ses:CreateEmailIdentity", "ses:GetEmailIdentity", "ses:DeleteEmailIdentity")
+        statements.append(_statement("LenderSendingDomains", lender_domains, [_arn("ses", "identity/*")]))
     if access.sms:
         # SMS goes to a phone number, not a topic: AWS defines no resource for it or for the opt-out check.
         statements.append(_statement("SmsHasNoResourceArn", ("sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"), "*"))

@@ -32,6 +32,8 @@ class Email:
     sender_name: str | None
     reply_to: str | None
     tags: dict[str, str]
+    # The lender's verified domain address (domain/sending_domain.py ``sending_address``); None: the platform's.
+    sender_address: str | None = None
 
 
 class OptedOut(DeliveryRefused):
@@ -44,24 +46,25 @@ class Mailer:
         self.sender = sender
         self.configuration_set = configuration_set
 
-    def from_address(self, name: str | None) -> str:
+    def from_address(self, name: str | None, address: str | None = None) -> str:
         """The From header: the name quoted as needed and, when not ASCII, an RFC 2047 encoded word (SES v2 takes
         no raw UTF-8 there). Raises DeliveryRefused for a name no header can carry: retrying cannot fix it."""
+        sender = address or self.sender
         if not name:
-            return self.sender
+            return sender
         problem = display_name_problem(name)
         if problem:
             raise DeliveryRefused(
                 f"the sender name {problem}; change sender_name (or branding.display_name) in /v1/tenant/settings"
             )
-        return formataddr((name, self.sender), charset="utf-8")
+        return formataddr((name, sender), charset="utf-8")
 
     def send(self, email: Email) -> str:
         """Send through SES v2 and return the SES message id.
 
         Raises DeliveryRefused (final: do not retry) or UpstreamError (transient: retry later).
         """
-        sender = self.from_address(email.sender_name)
+        sender = self.from_address(email.sender_name, email.sender_address)
         params: dict[str, Any] = {
             "FromEmailAddress": sender,
             "Destination": {"ToAddresses": [email.to]},

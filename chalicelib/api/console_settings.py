@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 from pydantic import ValidationError
@@ -10,11 +10,14 @@ from pydantic import ValidationError
 from chalicelib.api.console_invitations import INTEGRATIONS, field_errors
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import validation_fields
-from chalicelib.bootstrap import services, staff
+from chalicelib.bootstrap import sending_domains, services, staff
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, DomainError
 from chalicelib.services.tenants import CreateApiKey
+
+if TYPE_CHECKING:
+    from chalicelib.domain.sending_domain import SendingDomain
 
 bp = Blueprint(__name__)
 
@@ -72,6 +75,16 @@ def _settings_values(ctx: Ctx) -> dict[str, str]:
     }
 
 
+def _sending_domain(ctx: Ctx) -> SendingDomain | None:
+    """The lender's domain as SES sees it now; what was last recorded when SES cannot be asked."""
+    if ctx.tenant.sending_domain is None:
+        return None
+    try:
+        return sending_domains().current(ctx.tenant)
+    except DomainError:
+        return ctx.tenant.sending_domain
+
+
 def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
     settings = services().settings
     return ctx.render(
@@ -84,6 +97,8 @@ def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], sta
         providers=PROVIDERS,
         join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
         notice=NOTICES.get(ctx.query.get("notice", "")),
+        sending_domain=_sending_domain(ctx),
+        platform_sender=settings.sender_email,
     )
 
 

@@ -8,8 +8,9 @@ from chalice import Blueprint
 
 from chalicelib.api.forms import client_ip
 from chalicelib.api.routing import endpoint
-from chalicelib.bootstrap import sending, services
+from chalicelib.bootstrap import sending, sending_domains, services
 from chalicelib.domain.model import Model
+from chalicelib.domain.sending_domain import SendingDomain, SendingDomainRequest
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
 from chalicelib.services.sending import VerificationStarted
 from chalicelib.services.tenants import ApiKeyCreated, CreateApiKey, CreateTenant, TenantCreated
@@ -64,6 +65,47 @@ def get_tenant(tenant: Tenant, **_: Any) -> Tenant:
 )
 def restart_verification(tenant: Tenant, **_: Any) -> VerificationStarted:
     return sending().restart_verification(tenant)
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/sending-domain",
+    "PUT",
+    summary="Send from your own domain: registers it with SES and returns the DKIM records (CNAMEs) to publish; "
+    "emails go from an address at it once verified ('<name> via <platform>' stays the display name)",
+    body=SendingDomainRequest,
+    response=SendingDomain,
+    errors=(409,),
+    tags=("tenants",),
+)
+def put_sending_domain(tenant: Tenant, body: SendingDomainRequest, **_: Any) -> SendingDomain:
+    return sending_domains().register(tenant, body)
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/sending-domain",
+    "GET",
+    summary="Your sending domain: the DNS records to publish and whether SES has verified them",
+    response=SendingDomain,
+    errors=(404,),
+    tags=("tenants",),
+)
+def get_sending_domain(tenant: Tenant, **_: Any) -> SendingDomain:
+    return sending_domains().current(tenant)
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/sending-domain",
+    "DELETE",
+    summary="Stop sending from your domain: emails go from the platform's address again",
+    status=204,
+    errors=(404,),
+    tags=("tenants",),
+)
+def delete_sending_domain(tenant: Tenant, **_: Any) -> None:
+    sending_domains().remove(tenant)
 
 
 @endpoint(bp, "/v1/tenant/settings", "GET", summary="Lender settings", response=TenantSettings, tags=("tenants",))

@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain.model import Model
 from chalicelib.domain.sending import SendingState
+from chalicelib.domain.sending_domain import SendingDomain
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -211,6 +212,9 @@ class Tenant(Model):
     sending: SendingState = Field(
         default_factory=SendingState,
         description="The lender's standing as a sender: verification, pauses and suspensions, with reasons",
+    )
+    sending_domain: SendingDomain | None = Field(
+        default=None, description="The lender's own sending domain, once registered (/v1/tenant/sending-domain)"
     )
 
     @property

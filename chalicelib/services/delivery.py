@@ -30,6 +30,7 @@ from chalicelib.domain.invitation import (
 from chalicelib.domain.model import Model
 from chalicelib.domain.sending import Channel as Medium
 from chalicelib.domain.sending import next_day
+from chalicelib.domain.sending_domain import sending_address
 from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
 from chalicelib.errors import ConcurrentModification, Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import count, logger, mask_email, mask_phone
@@ -252,6 +253,7 @@ class DeliveryService:
                     ),
                     reply_to=str(tenant.settings.reply_to) if tenant.settings.reply_to else None,
                     tags={"tenant": tenant.tenant_id, "send": str(request["send_id"])},
+                    sender_address=sending_address(self.invitations.settings.sender_email, tenant.sending_domain),
                 )
                 results["email"] = self._channel(
                     tenant,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.domain import ids, links
+from chalicelib.domain.sending_domain import sending_address
 from chalicelib.domain.staff import (
     INVITE_PURPOSE,
     INVITE_TTL_SECONDS,
@@ -382,6 +383,7 @@ class StaffMail:
             sender_name=sender_display(tenant.settings.sender_name or tenant.display_name, self.settings.platform_name),
             reply_to=None,
             tags={"type": message.purpose},
+            sender_address=sending_address(self.settings.sender_email, tenant.sending_domain),
         )
 
         outcome = send_once(self.mailer, self.once, f"staff-email:{message.staff_id}:{message.nonce_hash}", email)

@@ -25,6 +25,11 @@ def subdomain_guard(subdomain: str) -> Key:
     return {"PK": f"SUBDOMAIN#{subdomain}", "SK": "SUBDOMAIN"}
 
 
+def sending_domain_claim(domain: str) -> Key:
+    """One lender per sending domain (global: the domain is the lookup); carries the tenant id."""
+    return {"PK": f"SENDINGDOMAIN#{domain}", "SK": "SENDINGDOMAIN"}
+
+
 def api_key_lookup(key_hash: str) -> Key:
     return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
 

@@ -1,0 +1,110 @@
+"""Use cases of a lender's own sending domain (issue 15 item 3): register it with SES (Easy DKIM), show the DNS
+records to publish and the verification status; once SES has verified it, the lender's emails go from an address
+at that domain (domain/sending_domain.py ``sending_address``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.invitation import utcnow
+from chalicelib.domain.sending_domain import (
+    DomainStatus,
+    SendingDomain,
+    dkim_records,
+    mailbox_at,
+    platform_domain_problem,
+    status_from_ses,
+)
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.sending_domains import SendingDomainRepository
+    from chalicelib.adapters.dynamo.tenants import TenantRepository
+    from chalicelib.adapters.ses_identities import IdentityState, SesIdentities
+    from chalicelib.config import Settings
+    from chalicelib.domain.sending_domain import SendingDomainRequest
+    from chalicelib.domain.tenant import Tenant
+
+
+class SendingDomainService:
+    def __init__(
+        self,
+        repo: SendingDomainRepository,
+        tenants: TenantRepository,
+        identities: SesIdentities,
+        settings: Settings,
+    ) -> None:
+        self.repo = repo
+        self.tenants = tenants
+        self.identities = identities
+        self.settings = settings
+
+    def register(self, tenant: Tenant, request: SendingDomainRequest) -> SendingDomain:
+        """Claim the domain for this lender and register it with SES; the same domain again refreshes its status.
+
+        Raises ValidationFailed (the platform's own domain), Conflict (another lender's domain: 409 naming
+        ``domain``) or UpstreamError (SES unavailable: retry; the claim stays this lender's).
+        """
+        problem = platform_domain_problem(request.domain, self.settings.sender_email)
+        if problem:
+            raise ValidationFailed(f"domain {problem}", fields={"domain": problem})
+        current = tenant.sending_domain
+        if current is not None and current.domain == request.domain:
+            return self._refreshed(tenant, current)
+        now = utcnow()
+        pending = SendingDomain(
+            domain=request.domain,
+            status=DomainStatus.PENDING,
+            records=[],
+            from_address=mailbox_at(self.settings.sender_email, request.domain),
+            requested_at=now,
+        )
+        # Claimed before SES is asked, so a domain another lender holds never reaches SES.
+        self.repo.claim(tenant.tenant_id, pending, current.domain if current else None)
+        self.tenants.forget(tenant.tenant_id)
+        record = self._with_state(pending, self.identities.register(request.domain))
+        self.repo.save(tenant.tenant_id, record)
+        if current is not None:
+            self.identities.remove(current.domain)
+        logger.info(
+            "Sending domain registered",
+            extra={"tenant_id": tenant.tenant_id, "domain": record.domain, "status": record.status.value},
+        )
+        return record
+
+    def current(self, tenant: Tenant) -> SendingDomain:
+        """The lender's domain, its records and status (asked of SES again until verified). Raises NotFound."""
+        if tenant.sending_domain is None:
+            raise NotFound("no sending domain: PUT /v1/tenant/sending-domain registers one")
+        return self._refreshed(tenant, tenant.sending_domain)
+
+    def remove(self, tenant: Tenant) -> None:
+        """Back to the platform's address: the claim is freed and SES forgets the identity. Raises NotFound."""
+        current = tenant.sending_domain
+        if current is None:
+            raise NotFound("no sending domain")
+        self.repo.release(tenant.tenant_id, current.domain)
+        self.tenants.forget(tenant.tenant_id)
+        self.identities.remove(current.domain)
+
+    def _refreshed(self, tenant: Tenant, record: SendingDomain) -> SendingDomain:
+        if record.status is DomainStatus.VERIFIED and record.records:
+            return record
+        state = self.identities.state(record.domain) or self.identities.register(record.domain)
+        fresh = self._with_state(record, state)
+        if fresh != record:
+            self.repo.save(tenant.tenant_id, fresh)
+            self.tenants.forget(tenant.tenant_id)
+        return fresh
+
+    @staticmethod
+    def _with_state(record: SendingDomain, state: IdentityState) -> SendingDomain:
+        status = status_from_ses(state.verified_for_sending, state.dkim_status)
+        return record.model_copy(
+            update={
+                "status": status,
+                "records": dkim_records(record.domain, state.tokens) or record.records,
+                "verified_at": record.verified_at or (utcnow() if status is DomainStatus.VERIFIED else None),
+            }
+        )

@@ -1,0 +1,129 @@
+"""A lender's own sending domain through the API (issue 15 item 3), on the embedded SES as the local stack runs it
+(devstack/embedded_aws.py: a domain identity gets Easy DKIM tokens and is verified at once)."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Any
+
+import pytest
+
+from chalicelib.config import SEND_QUEUE
+from devstack.embedded_aws import ses_domains_verify_at_once
+from tests.integration.feedback_helpers import invite
+from tests.integration.helpers import call, drain, sent_emails
+
+PATH = "/v1/tenant/sending-domain"
+
+
+@pytest.fixture
+def key(lender: dict[str, Any]) -> str:
+    ses_domains_verify_at_once()
+    return str(lender["api_key"])
+
+
+def test_a_verified_domain_gives_its_records_and_becomes_the_from_address(client: Any, key: str) -> None:
+    assert call(client, "GET", PATH, key)[0] == 404
+    status, domain = call(client, "PUT", PATH, key, {"domain": "Mail.Acme-Lending.com."})
+    assert status == 200, domain
+    assert (domain["domain"], domain["status"]) == ("mail.acme-lending.com", "verified")
+    assert domain["from_address"] == "invitations@mail.acme-lending.com"
+    assert len(domain["records"]) == 3
+    for record in domain["records"]:
+        token = record["name"].split(".", 1)[0]
+        assert record == {
+            "type": "CNAME",
+            "name": f"{token}._domainkey.mail.acme-lending.com",
+            "value": f"{token}.dkim.amazonses.com",
+        }
+    assert call(client, "GET", PATH, key) == (200, domain)
+    assert call(client, "GET", "/v1/tenant", key)[1]["sending_domain"]["domain"] == "mail.acme-lending.com"
+
+    inv = invite(client, key)
+    drain(SEND_QUEUE)
+    [message] = [m for m in sent_emails() if inv["email"] in str(m.destinations)]
+    name, address = parseaddr(message.source)
+    assert address == "invitations@mail.acme-lending.com"
+    assert name == "Acme Lending via MyOnboarding"  # still the honest display name
+
+
+def test_without_a_domain_or_after_removing_it_mail_goes_from_the_platform(client: Any, key: str) -> None:
+    assert call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})[0] == 200
+    status, _ = call(client, "DELETE", PATH, key)
+    assert status == 204
+    assert call(client, "GET", PATH, key)[0] == 404
+    inv = invite(client, key)
+    drain(SEND_QUEUE)
+    [message] = [m for m in sent_emails() if inv["email"] in str(m.destinations)]
+    assert parseaddr(message.source)[1] == "invitations@myonboarding.com"
+
+
+@pytest.mark.parametrize(
+    "domain", ["not a domain", "ops@acme-lending.com", "https://acme-lending.com", "localhost", "10.0.0.1", ""]
+)
+def test_a_bad_domain_is_400_naming_the_field(client: Any, key: str, domain: str) -> None:
+    status, body = call(client, "PUT", PATH, key, {"domain": domain})
+    assert status == 400, body
+    assert set(body["error"]["fields"]) == {"domain"}
+
+
+def test_the_platforms_own_domain_is_refused(client: Any, key: str) -> None:
+    for domain in ("myonboarding.com", "mail.myonboarding.com"):
+        status, body = call(client, "PUT", PATH, key, {"domain": domain})
+        assert status == 400 and set(body["error"]["fields"]) == {"domain"}, body
+
+
+def test_a_domain_another_lender_claimed_is_409(client: Any, key: str) -> None:
+    assert call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})[0] == 200
+    status, other = call(
+        client, "POST", "/v1/tenants", body={"name": "Other", "subdomain": "other", "admin_email": "ops@other.com"}
+    )
+    assert status == 201, other
+    status, body = call(client, "PUT", PATH, other["api_key"], {"domain": "ACME-lending.com"})
+    assert status == 409 and set(body["error"]["fields"]) == {"domain"}, body
+    # Changing to another domain frees the first for someone else.
+    assert call(client, "PUT", PATH, key, {"domain": "mail.acme-lending.com"})[0] == 200
+    status, taken = call(client, "PUT", PATH, other["api_key"], {"domain": "acme-lending.com"})
+    assert status == 200 and taken["status"] == "verified", taken
+
+
+def test_a_pending_domain_keeps_the_platform_address_until_ses_verifies_it(client: Any, lender: dict[str, Any]) -> None:
+    import boto3
+
+    from chalicelib import bootstrap
+    from tests.unit.test_ses_identities import FakeSesV2
+
+    ses = FakeSesV2()  # SES as in production: PENDING until the records are published
+    bootstrap.sending_domains().identities.client = ses
+    key = lender["api_key"]
+    status, domain = call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})
+    assert status == 200 and domain["status"] == "pending" and len(domain["records"]) == 3, domain
+    inv = invite(client, key)
+    drain(SEND_QUEUE)
+    [message] = [m for m in sent_emails() if inv["email"] in str(m.destinations)]
+    assert parseaddr(message.source)[1] == "invitations@myonboarding.com"
+
+    ses.publish("acme-lending.com")  # the lender published the CNAMEs; SES saw them
+    boto3.client("ses").verify_domain_identity(Domain="acme-lending.com")  # the embedded SES sends from it too
+    status, domain = call(client, "GET", PATH, key)
+    assert (status, domain["status"]) == (200, "verified") and domain["verified_at"], domain
+    inv = invite(client, key)
+    drain(SEND_QUEUE)
+    [message] = [m for m in sent_emails() if inv["email"] in str(m.destinations)]
+    assert parseaddr(message.source)[1] == "invitations@acme-lending.com"
+
+
+def test_the_console_settings_page_shows_the_domain_its_records_and_status(client: Any) -> None:
+    from tests.integration.console_helpers import sign_up
+
+    ses_domains_verify_at_once()
+    admin, lender = sign_up(client)
+    page = admin.get("/console/settings")
+    assert page.status == 200 and 'id="sending-domain"' in page.text and "invitations@myonboarding.com" in page.text
+    status, domain = call(client, "PUT", PATH, lender["api_key"], {"domain": "mail.acme-lending.com"})
+    assert status == 200, domain
+    page = admin.get("/console/settings")
+    assert "mail.acme-lending.com" in page.text
+    assert "data-domain-status>verified<" in page.text
+    for record in domain["records"]:
+        assert record["name"] in page.text and record["value"] in page.text
