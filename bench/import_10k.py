@@ -19,7 +19,7 @@ from typing import Any
 from bench import Row
 from bench.create_invitation import embedded_aws, signed_up_key
 
-ROWS = 10_000
+ROWS = int(__import__("os").environ.get("BENCH_IMPORT_ROWS", "10000"))
 RATIO_GOAL = 3.0
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
@@ -71,11 +71,16 @@ class SendQueueSink:
     def __call__(self, parsed: Any = None, model: Any = None, **_: Any) -> None:
         if model is None or model.name != "SendMessageBatch":
             return
+        self.sent += self.empty()
+
+    def empty(self) -> int:
+        """Drop the queue's messages; returns how many there were."""
         from moto.backends import get_backend
 
         queue = get_backend("sqs")["123456789012"]["us-east-1"].get_queue(self.queue_name)
-        self.sent += len(queue._messages)
+        dropped = len(queue._messages)
         queue._messages = []
+        return dropped
 
 
 def import_once(client: Any, key: str, body: bytes, query: str) -> tuple[float, dict[str, Any]]:
@@ -167,6 +172,7 @@ def run() -> list[Row]:
             ):
                 key = signed_up_key(client, subdomain)
                 tenant = services().tenants.authenticate(f"Bearer {key}")
+                sink.empty()  # the sign-up's own email (the admin's verification link) is not the import's
                 counter.calls.clear()
                 sink.sent = 0
                 counter.enabled = True
@@ -183,7 +189,7 @@ def run() -> list[Row]:
         detail = ", ".join(f"{name} {count / ROWS:.3g}" for name, count in sorted(writes.items()))
         rows.append(
             Row(
-                f"import 10k CSV rows, {label}",
+                f"import {ROWS:,} CSV rows, {label}",
                 f"{ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s)",
                 f"{floor_rows / floor:,.0f} rows/s ({floor:.1f} s)",
                 elapsed / floor,
