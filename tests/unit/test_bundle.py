@@ -6,6 +6,7 @@ package stays, without its geocoder and carrier data; these tests show nothing n
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -50,12 +51,42 @@ def test_the_runtimes_sdk_and_unused_phone_data_are_left_out(tmp_path: Path) -> 
     }
     size = slim_bundle(_zip(tmp_path / "in.zip", {**kept, **left_out}), tmp_path / "out.zip")
     with zipfile.ZipFile(tmp_path / "out.zip") as slim:
-        assert set(slim.namelist()) == set(kept)
+        assert {n for n in slim.namelist() if "__pycache__" not in n} == set(kept)
         assert all(slim.read(name) == data for name, data in kept.items())
-    assert size.unzipped == sum(len(data) for data in kept.values())
+        compiled = sum(slim.getinfo(n).file_size for n in slim.namelist() if "__pycache__" in n)
+    assert size.unzipped == sum(len(data) for data in kept.values()) + compiled
     assert size.left_out == sum(len(data) for data in left_out.values())
     assert size.zipped == (tmp_path / "out.zip").stat().st_size
     assert "250 MiB" in size.describe()
+
+
+def test_every_module_ships_compiled_so_a_cold_start_compiles_nothing(tmp_path: Path) -> None:
+    """Lambda's /var/task is read-only: a module without its pyc in the bundle is compiled at every cold start."""
+    entries = {
+        "pkg/__init__.py": b"VALUE = 42\n",
+        "pkg/template.py": b"{% if lender %}{{ lender }}{% endif %}",  # a file named .py that is not a module
+        "pkg/__pycache__/__init__.cpython-311.opt-1.pyc": b"another optimisation level, kept as it is",
+    }
+    slim_bundle(_zip(tmp_path / "in.zip", entries), tmp_path / "out.zip")
+    bundle = tmp_path / "bundle"
+    with zipfile.ZipFile(tmp_path / "out.zip") as slim:
+        names = set(slim.namelist())
+        slim.extractall(bundle)
+    pyc = f"pkg/__pycache__/__init__.{sys.implementation.cache_tag}.pyc"
+    assert names == {*entries, pyc}
+    header = (bundle / pyc).read_bytes()[:8]
+    assert header == importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little")  # hash-based, unchecked
+
+    env = {**os.environ, "PYTHONPATH": str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-v", "-c", "import pkg; print(pkg.VALUE)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "42"
+    assert f"code object from '{bundle / pyc}'" in result.stderr  # read from the bundle, not compiled
 
 
 def test_a_bundle_over_lambdas_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
