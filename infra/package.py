@@ -209,8 +209,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # an SMS opt-out or a paused lender becomes a lender notification (webhook).
     "SendWorker": Access(send_to=("SendQueue", "WebhookQueue"), email=True, sms=True),
     # Writes the rows of one import chunk and enqueues their sends; writes an invitation export's CSV to the bucket
-    # (PutObject covers the multipart calls but the abort of a failed one).
-    "ImportWorker": Access(send_to=("SendQueue",), documents=("s3:PutObject", "s3:AbortMultipartUpload")),
+    # one part per step, queuing the next step (PutObject covers the multipart calls but the abort of a failed one;
+    # GetObject reads the rows a sparse step left pending for the next).
+    "ImportWorker": Access(
+        send_to=("SendQueue", "ImportQueue"), documents=("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")
+    ),
     # Re-enqueues sends left in the outbox.
     "OutboxRelay": Access(send_to=("SendQueue",)),
     # Provider link sessions and the data step: answers the waterfall, stores fetched data, notifies the lender.

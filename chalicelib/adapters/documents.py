@@ -7,7 +7,6 @@ anything larger than allowed. Raises UpstreamError when S3 fails; a missing obje
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 from dataclasses import dataclass
@@ -19,13 +18,11 @@ from chalicelib.errors import UpstreamError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from mypy_boto3_s3 import S3Client
 
 UPLOAD_EXPIRES_SECONDS = 15 * 60
-# S3 multipart parts must be at least 5 MiB (but the last): a streamed upload buffers this much per part.
-STREAM_PART_BYTES = 8 * 1024 * 1024
+# S3 multipart parts must be at least 5 MiB (but the last).
+PART_MIN_BYTES = 5 * 1024 * 1024
 DOWNLOAD_EXPIRES_SECONDS = 5 * 60
 
 
@@ -108,49 +105,72 @@ class DocumentStore:
             raise UpstreamError("document storage is unavailable, please retry") from exc
         return StoredObject(int(response["ContentLength"]), str(response.get("ContentType", "")))
 
-    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
-        """Store the concatenation of ``chunks`` under ``key`` holding at most one part in memory: one
-        PutObject when it is small, a multipart upload (aborted on failure) when not. Returns its size.
-
-        Raises UpstreamError; an exception from ``chunks`` itself propagates after the abort.
-        """
-        buffer = bytearray()
-        size = 0
-        upload_id: str | None = None
-        parts: list[Any] = []
+    # --- a file written in steps (an export job: one part per worker invocation) ----------------------
+    def start_multipart(self, key: str, content_type: str) -> str:
+        """Open a multipart upload of ``key``; returns its upload id. Raises UpstreamError."""
         try:
-            for chunk in chunks:
-                buffer += chunk
-                size += len(chunk)
-                if len(buffer) >= STREAM_PART_BYTES:
-                    if upload_id is None:
-                        created = self.client.create_multipart_upload(
-                            Bucket=self.bucket, Key=key, ContentType=content_type
-                        )
-                        upload_id = str(created["UploadId"])
-                    parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-                    buffer.clear()
-            if upload_id is None:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), ContentType=content_type)
-                return size
-            if buffer:
-                parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-            return size
-        except BaseException as exc:
-            if upload_id is not None:
-                with contextlib.suppress(ClientError, BotoCoreError):
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            if isinstance(exc, ClientError | BotoCoreError):
-                logger.exception("Storing a file failed")
-                raise UpstreamError("document storage is unavailable, please retry") from exc
-            raise
+            created = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("CreateMultipartUpload failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return str(created["UploadId"])
 
-    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
-        part = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
-        return {"ETag": part["ETag"], "PartNumber": number}
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        """Upload part ``number`` (again: the same number replaces it); every part but the last must be at least
+        5 MiB (:data:`PART_MIN_BYTES`). Returns what :meth:`complete_multipart` needs. Raises UpstreamError."""
+        try:
+            part = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("UploadPart failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        return {"ETag": str(part["ETag"]), "PartNumber": number}
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        """Join the parts into the object. A second call after a success (a redelivered message) finds the upload
+        gone and the object there, and succeeds. Raises UpstreamError."""
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) == "NoSuchUpload" and self.head(key) is not None:
+                return
+            logger.exception("CompleteMultipartUpload failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
+        """Store ``body`` as it is. Raises UpstreamError."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            logger.exception("PutObject failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """What :meth:`put_bytes` stored; None when it is not there. Raises UpstreamError."""
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            logger.exception("GetObject failed")
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError("document storage is unavailable, please retry") from exc
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished upload's parts (the bucket's lifecycle rule is the safety net)."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (ClientError, BotoCoreError):
+            logger.warning("AbortMultipartUpload failed; the lifecycle rule will drop the parts")
 
     def put_json(self, key: str, data: Any) -> None:
         """Store ``data`` as gzip-compressed JSON (financial data: a 20,000-transaction history is ~0.5 MB).

@@ -3,8 +3,9 @@
 One request may read only so much (API Gateway answers within 29 s, Lambda returns at most 6 MB), so
 ``GET /v1/invitations/export`` reads at most :data:`DIRECT_EXPORT_PAGES` list pages and, when more
 match, says to start a job. A job (``POST /v1/invitations/exports``) is one message on the import queue
-(the bulk-CSV worker): the worker pages through the list and streams the CSV to S3, and the job's
-status gives a short-lived presigned download URL once it is written. Cells are neutralised by the
+(the bulk-CSV worker): each step reads list pages for one multipart part of the file in S3 and queues
+the next step, the last one completes the file, and the job's status then gives a short-lived presigned
+download URL. Cells are neutralised by the
 domain's CSV writer either way.
 """
 
@@ -23,8 +24,6 @@ from chalicelib.observability import logger
 from chalicelib.services.invitations import ListQuery
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from chalicelib.adapters.documents import DocumentStore
     from chalicelib.adapters.dynamo.exports import ExportRepository
     from chalicelib.adapters.dynamo.table import Item
@@ -37,6 +36,11 @@ if TYPE_CHECKING:
 # Rows per list page read for an export, and how many pages a direct (in-request) export may read.
 EXPORT_PAGE = 200
 DIRECT_EXPORT_PAGES = 5
+# CSV bytes one worker step writes (one multipart part; S3 wants at least 5 MiB but for the last part): a step reads
+# list pages until it has this much, so each invocation is bounded (about 25,000 rows) whatever the export's size.
+PART_BYTES = 8 * 1024 * 1024
+# List pages one step may read (each a bounded read of at most PAGE_READ_LIMIT queries), however few rows match.
+STEP_PAGES = 25
 # Matches maxReceiveCount of the import queue's redrive policy: the last try marks the job failed.
 MAX_RECEIVES = 5
 DOWNLOAD_EXPIRES_SECONDS = 5 * 60
@@ -100,6 +104,7 @@ class ExportMessage(Model):
     type: Literal["export"] = "export"
     tenant_id: str
     export_id: str
+    step: int = Field(default=0, ge=0, description="Which part of the file this message writes")
 
 
 def export_key(tenant_id: str, export_id: str) -> str:
@@ -163,15 +168,15 @@ class ExportService:
                 "tenant_id": tenant.tenant_id,
                 "state": "queued",
                 "filters": query.model_dump(mode="json", exclude_none=True),
+                "step": 0,
                 "created_at": now.isoformat(),
                 "updated_at": now.isoformat(),
                 # DynamoDB's TTL removes the job a little after its file is gone.
                 "expires_at": int((now + EXPORT_RETENTION + timedelta(days=1)).timestamp()),
             }
         )
-        message = ExportMessage(tenant_id=tenant.tenant_id, export_id=export_id).model_dump()
         try:
-            self.queue.send(self.settings.import_queue_url, message)
+            self._enqueue(tenant.tenant_id, export_id, 0)
         except UpstreamError:
             self.repo.set_job(
                 tenant.tenant_id,
@@ -200,9 +205,14 @@ class ExportService:
 
     # --- worker -------------------------------------------------------------------------------
     def run(self, message: ExportMessage, receive_count: int = 1) -> str:
-        """Write the job's CSV to S3 (idempotent: a redelivered message for a finished job does nothing,
-        one for an interrupted job writes the same key again). Raises to have SQS retry; the last try
-        marks the job failed."""
+        """One step of a job: read list pages from the job's cursor until a part's worth of CSV
+        (:data:`PART_BYTES`) or the end, upload it as part ``step + 1``, then queue the next step or
+        complete the file. Each invocation is bounded like a request, however many invitations match.
+
+        Idempotent: the job records the next step (a conditional write), so a redelivered step uploads
+        the same part number again at most and is then recognised; a step whose successor was never
+        queued queues it again. Raises to have SQS retry; the last try marks the job failed.
+        """
         tenant_id, export_id = message.tenant_id, message.export_id
         job = self.repo.job(tenant_id, export_id)
         tenant = self.tenants.get(tenant_id)
@@ -210,16 +220,17 @@ class ExportService:
             return "gone"
         if job["state"] in ("completed", "failed"):
             return "duplicate"
-        self.repo.set_job(
-            tenant_id, export_id, {"state": "running", "updated_at": utcnow().isoformat()}, only_if_state=("queued",)
-        )
-        key = export_key(tenant_id, export_id)
-        counted = [0]
+        step = int(job.get("step", 0))
+        if message.step != step:
+            if message.step == step - 1:  # done, but its successor may not have been queued
+                self._enqueue(tenant_id, export_id, step)
+            return "duplicate"
         try:
-            query = ExportQuery.model_validate(job["filters"])
-            size = self.documents.put_stream(key, self._csv(tenant, query, counted), "text/csv; charset=utf-8")
+            return self._step(tenant, job, step)
         except Exception:
             if receive_count >= MAX_RECEIVES:
+                if job.get("upload_id"):
+                    self.documents.abort_multipart(export_key(tenant_id, export_id), str(job["upload_id"]))
                 self.repo.set_job(
                     tenant_id,
                     export_id,
@@ -228,34 +239,68 @@ class ExportService:
                 )
                 logger.error("Export failed for good", extra={"tenant_id": tenant_id, "export_id": export_id})
             raise
+
+    def _step(self, tenant: Tenant, job: Item, step: int) -> str:
+        tenant_id, export_id = tenant.tenant_id, str(job["export_id"])
+        key = export_key(tenant_id, export_id)
+        upload_id = job.get("upload_id")
+        if upload_id is None:
+            upload_id = self.documents.start_multipart(key, "text/csv; charset=utf-8")
+            if not self.repo.set_job(
+                tenant_id,
+                export_id,
+                {"state": "running", "upload_id": upload_id, "updated_at": utcnow().isoformat()},
+                only_if_state=("queued",),
+            ):
+                self.documents.abort_multipart(key, upload_id)
+                return "duplicate"  # another copy of this first step started the upload
+        query = ExportQuery.model_validate(job["filters"])
+        cursor: str | None = job.get("cursor")
+        if step == 0:
+            buffer = bytearray(csv_rows.to_csv([EXPORT_COLUMNS]).encode())
+        else:  # what the previous step read but was too little for a part of its own
+            buffer = bytearray(self.documents.get_bytes(f"{key}.pending-{step}") or b"")
+        rows = 0
+        for _ in range(STEP_PAGES):
+            page, cursor = self._page(tenant, query, cursor)
+            rows += len(page)
+            if page:
+                buffer += csv_rows.to_csv(page).encode()
+            if cursor is None or len(buffer) >= PART_BYTES:
+                break
+        parts = list(job.get("parts") or [])
+        if cursor is not None and len(buffer) < PART_BYTES:
+            # A sparse filter: this step read its share of the list, not a part's worth of rows. S3 wants 5 MiB
+            # in every part but the last, so the rows wait in a pending object for the next step.
+            self.documents.put_bytes(f"{key}.pending-{step + 1}", bytes(buffer), "text/csv; charset=utf-8")
+        elif buffer or not parts:
+            parts.append(self.documents.upload_part(key, str(upload_id), len(parts) + 1, bytes(buffer)))
+        total = int(job.get("rows", 0)) + rows
         now = utcnow().isoformat()
-        self.repo.set_job(
+        if cursor is None:
+            self.documents.complete_multipart(key, str(upload_id), parts)
+            self.repo.set_job(
+                tenant_id,
+                export_id,
+                {"state": "completed", "rows": total, "key": key, "completed_at": now, "updated_at": now},
+                only_if_state=("running",),
+            )
+            logger.info("Export completed", extra={"tenant_id": tenant_id, "export_id": export_id, "rows": total})
+            return "written"
+        moved = self.repo.advance(
             tenant_id,
             export_id,
-            {
-                "state": "completed",
-                "rows": counted[0],
-                "bytes": size,
-                "key": key,
-                "completed_at": now,
-                "updated_at": now,
-            },
-            only_if_state=("queued", "running"),
+            step,
+            {"step": step + 1, "cursor": cursor, "parts": parts, "rows": total, "updated_at": now},
         )
-        logger.info("Export completed", extra={"tenant_id": tenant_id, "export_id": export_id, "rows": counted[0]})
-        return "written"
+        if not moved:
+            return "duplicate"  # a concurrent copy of this step advanced the job first
+        self._enqueue(tenant_id, export_id, step + 1)
+        return "part written"
 
-    def _csv(self, tenant: Tenant, query: ExportQuery, counted: list[int]) -> Iterator[bytes]:
-        """The CSV page by page (a worker reads on until the list ends; each page is one bounded read)."""
-        yield csv_rows.to_csv([EXPORT_COLUMNS]).encode()
-        cursor: str | None = None
-        while True:
-            rows, cursor = self._page(tenant, query, cursor)
-            counted[0] += len(rows)
-            if rows:
-                yield csv_rows.to_csv(rows).encode()
-            if cursor is None:
-                return
+    def _enqueue(self, tenant_id: str, export_id: str, step: int) -> None:
+        message = ExportMessage(tenant_id=tenant_id, export_id=export_id, step=step).model_dump()
+        self.queue.send(self.settings.import_queue_url, message)
 
 
 def _job_model(item: Item) -> ExportJob:

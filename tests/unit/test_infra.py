@@ -334,7 +334,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
         "ses:DeleteEmailIdentity",
     },
     "SendWorker": {*CONSUMER, "sqs:SendMessage", "ses:SendEmail", "sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"},
-    "ImportWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", "s3:AbortMultipartUpload"},
+    "ImportWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},
     "OutboxRelay": {*BASE, "sqs:SendMessage"},
     "LinkRequestWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", *TASK_TOKENS},
     "SesFeedbackWorker": {*CONSUMER, "sqs:SendMessage"},
@@ -344,7 +344,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
 EXPECTED_SENDS = {
     "APIHandler": {"SendQueue", "ImportQueue", "PortalEventsQueue", "WebhookQueue"},
     "SendWorker": {"SendQueue", "WebhookQueue"},  # held sends come back with a delay
-    "ImportWorker": {"SendQueue"},
+    "ImportWorker": {"SendQueue", "ImportQueue"},  # an export's next step
     "OutboxRelay": {"SendQueue"},
     "LinkRequestWorker": {"WebhookQueue"},
     "SesFeedbackWorker": {"SendQueue", "WebhookQueue"},

@@ -38,3 +38,18 @@ class ExportRepository:
         except Conflict:
             return False
         return True
+
+    def advance(self, tenant_id: str, export_id: str, step: int, changes: dict[str, Any]) -> bool:
+        """SET ``changes`` (the next step, its cursor, the parts so far) if the job is still at ``step``; False
+        when another copy of that step got there first."""
+        try:
+            self.table.update(
+                keys.export_job(tenant_id, export_id),
+                changes,
+                condition="#state = :running AND #step = :step",
+                names={"#state": "state", "#step": "step"},
+                values={":running": "running", ":step": step},
+            )
+        except Conflict:
+            return False
+        return True
