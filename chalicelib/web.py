@@ -1,4 +1,8 @@
-"""Server-rendered pages: one Jinja2 environment, built on first use (keeps cold start light)."""
+"""Server-rendered pages: one Jinja2 environment per language, each built on first use (keeps cold start light).
+
+Templates mark their text with ``{% trans %}`` / ``_()`` (jinja2.ext.i18n); the environment of a locale carries
+that locale's gettext catalog (chalicelib/i18n.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalice import Response
+
+from chalicelib.i18n import DEFAULT, supported, translations
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -24,22 +30,34 @@ SECURITY_HEADERS = {
 
 
 @cache
-def environment() -> Environment:
+def environment(locale: str = DEFAULT) -> Environment:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "xml", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks wrap like HTML: one msgid per sentence
+    words = translations(locale)
+    env.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]
+    # A word of the data (a status, a delivery outcome) shown in the page's language; unknown words as they are.
+    # A filter rather than _(value): its result is escaped like any other value.
+    env.filters["term"] = lambda value: words.gettext(str(value).replace("_", " "))
+    return env
 
 
 def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+    """``locale`` (English unless given) picks the catalog; the template gets it too (``<html lang>``)."""
+    locale = supported(context.pop("locale", None))
+    return environment(locale).get_template(template).render(locale=locale, **context)
 
 
 def page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
     return Response(
-        body=render(template, **context), status_code=status, headers={**SECURITY_HEADERS, **(headers or {})}
+        body=render(template, **context),
+        status_code=status,
+        headers={**SECURITY_HEADERS, "Content-Language": supported(context.get("locale")), **(headers or {})},
     )

@@ -11,13 +11,16 @@ from chalicelib.api.console_web import (
     LENDER_COOKIE,
     SESSION_COOKIE,
     Ctx,
+    Words,
     console_page,
     redirect,
+    request_locale,
     session_cookie,
 )
 from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
 from chalicelib.bootstrap import services, staff
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from chalicelib.i18n import N_
 from chalicelib.observability import logger
 from chalicelib.web import page
 
@@ -28,8 +31,21 @@ bp = Blueprint(__name__)
 
 FORM = ["application/x-www-form-urlencoded"]
 SCRIPT = Path(__file__).resolve().parents[1] / "templates" / "console" / "console.js"
-LOGIN_LABELS = {"lender": "Lender subdomain", "email": "Email", "password": "Password", "csrf_token": "Form"}
-ACCEPT_LABELS = {"name": "Your name", "password": "Password", "csrf_token": "Form"}
+LOGIN_LABELS = {
+    "lender": N_("Lender subdomain"),
+    "email": N_("Email"),
+    "password": N_("Password"),
+    "csrf_token": N_("Form"),
+}
+MISSING = {
+    "lender": N_("enter your lender subdomain"),
+    "email": N_("enter your email"),
+    "password": N_("enter your password"),
+}
+ACCEPT_LABELS = {"name": N_("Your name"), "password": N_("Password"), "csrf_token": N_("Form")}
+EXPIRED = N_("the form expired, please submit it again")
+INVITE_GONE = N_("This invitation link was already used or has expired. Ask an administrator to invite you again.")
+LINK_GONE_TITLE = N_("This link no longer works")
 
 
 def _safe_next(value: str | None) -> str:
@@ -39,18 +55,38 @@ def _safe_next(value: str | None) -> str:
     return "/console/invitations"
 
 
+def _words(request: Request) -> Words:
+    return Words(request_locale(request))
+
+
 def _anonymous(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """A page for someone not signed in, with the double-submit CSRF cookie its form needs."""
+    """A page for someone not signed in, with the double-submit CSRF cookie its form needs, in the language
+    their browser asks for (there is no lender yet to ask)."""
     token, fresh = csrf_token(request)
     settings = services().settings
     headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=not settings.is_local)} if fresh else {}
+    words = _words(request)
+    if "labels" in context:
+        context["labels"] = words.each(context["labels"])
     return page(
         f"console/{template}",
         status=status,
         headers=headers,
+        locale=words.locale,
         csrf_token=token,
         base_domain=settings.base_domain_us,
         **context,
+    )
+
+
+def _link_gone(request: Request, message: str) -> Response:
+    words = _words(request)
+    return page(
+        "console/error.html",
+        status=404,
+        locale=words.locale,
+        title=words.gettext(LINK_GONE_TITLE),
+        message=message,
     )
 
 
@@ -86,7 +122,7 @@ def login_page() -> Response:
         errors={},
         labels=LOGIN_LABELS,
         next=_safe_next(query.get("next")),
-        notice="You are signed out." if query.get("signed_out") else None,
+        notice=_words(request).gettext("You are signed out.") if query.get("signed_out") else None,
     )
 
 
@@ -96,6 +132,7 @@ def login_submit() -> Response:
     form = parse_form(request)
     values = {"lender": form.get("lender", "").strip().lower(), "email": form.get("email", "").strip()}
     nxt = _safe_next(form.get("next"))
+    words = _words(request)
 
     def again(status: int, errors: dict[str, str], headers: dict[str, str] | None = None) -> Response:
         response = _anonymous(
@@ -105,8 +142,8 @@ def login_submit() -> Response:
         return response
 
     if not csrf_valid(request, form):
-        return again(400, {"csrf_token": "the form expired, please sign in again"})
-    missing = {k: "enter your " + LOGIN_LABELS[k].lower() for k in ("lender", "email", "password") if not form.get(k)}
+        return again(400, {"csrf_token": words.gettext("the form expired, please sign in again")})
+    missing = {k: words.gettext(MISSING[k]) for k in ("lender", "email", "password") if not form.get(k)}
     if missing:
         return again(400, missing)
     try:
@@ -114,16 +151,19 @@ def login_submit() -> Response:
     except RateLimited as exc:
         return again(
             429,
-            {"password": f"too many attempts; try again in {exc.retry_after} seconds"},
+            {
+                "password": words.gettext("too many attempts; try again in %(seconds)s seconds")
+                % {"seconds": exc.retry_after}
+            },
             {"Retry-After": str(exc.retry_after)},
         )
     except Unauthorized:
-        return again(401, {"password": "the lender, email or password is incorrect"})
+        return again(401, {"password": words.gettext("the lender, email or password is incorrect")})
     except Forbidden as exc:
         return again(403, {"email": exc.message})
     except DomainError:
         logger.exception("Console sign-in failed")
-        return again(503, {"password": "sign-in is unavailable right now, please try again"})
+        return again(503, {"password": words.gettext("sign-in is unavailable right now, please try again")})
     secure = not services().settings.is_local
     lender = signed_in.session.tenant.subdomain  # the stored name, never the typed text, goes in a header
     remember = cookie_header(LENDER_COOKIE, lender, secure=secure, max_age=365 * 24 * 3600, path="/console")
@@ -143,12 +183,7 @@ def accept_page(token: str) -> Response:
     request = bp.current_request
     found = staff().invitation(token)
     if found is None:
-        return page(
-            "console/error.html",
-            status=404,
-            title="This link no longer works",
-            message="This invitation link was already used or has expired. Ask an administrator to invite you again.",
-        )
+        return _link_gone(request, _words(request).gettext(INVITE_GONE))
     tenant, member = found
     return _anonymous(
         request,
@@ -168,12 +203,7 @@ def accept_submit(token: str) -> Response:
     form = parse_form(request)
     found = staff().invitation(token)
     if found is None:
-        return page(
-            "console/error.html",
-            status=404,
-            title="This link no longer works",
-            message="This invitation link was already used or has expired. Ask an administrator to invite you again.",
-        )
+        return _link_gone(request, _words(request).gettext(INVITE_GONE))
     tenant, member = found
     values = {"name": form.get("name", "")}
 
@@ -191,20 +221,20 @@ def accept_submit(token: str) -> Response:
         )
 
     if not csrf_valid(request, form):
-        return again(400, {"csrf_token": "the form expired, please submit it again"})
+        return again(400, {"csrf_token": _words(request).gettext(EXPIRED)})
     try:
         signed_in = staff().accept(token, form.get("name"), form.get("password", ""))
     except ValidationFailed as exc:
         return again(400, exc.fields or {"password": exc.message})
     except NotFound as exc:
-        return page("console/error.html", status=404, title="This link no longer works", message=exc.message)
+        return _link_gone(request, exc.message)
     return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})
 
 
 # --- forgotten password ---------------------------------------------------------------------------
-FORGOT_LABELS = {"lender": "Lender subdomain", "email": "Email", "csrf_token": "Form"}
-RESET_LABELS = {"password": "New password", "csrf_token": "Form"}
-GONE = "This link was already used, was replaced by a newer one or has expired. Ask for a new one."
+FORGOT_LABELS = {"lender": N_("Lender subdomain"), "email": N_("Email"), "csrf_token": N_("Form")}
+RESET_LABELS = {"password": N_("New password"), "csrf_token": N_("Form")}
+GONE = N_("This link was already used, was replaced by a newer one or has expired. Ask for a new one.")
 
 
 @bp.route("/console/forgot", methods=["GET"])
@@ -227,9 +257,9 @@ def forgot_submit() -> Response:
             values=values,
             labels=FORGOT_LABELS,
             sent=False,
-            errors={"csrf_token": "the form expired, please submit it again"},
+            errors={"csrf_token": _words(request).gettext(EXPIRED)},
         )
-    missing = {k: "enter your " + FORGOT_LABELS[k].lower() for k in ("lender", "email") if not values[k]}
+    missing = {k: _words(request).gettext(MISSING[k]) for k in ("lender", "email") if not values[k]}
     if missing:
         return _anonymous(request, "forgot.html", 400, values=values, labels=FORGOT_LABELS, sent=False, errors=missing)
     try:
@@ -242,7 +272,10 @@ def forgot_submit() -> Response:
             values=values,
             labels=FORGOT_LABELS,
             sent=False,
-            errors={"email": f"too many requests; try again in {exc.retry_after} seconds"},
+            errors={
+                "email": _words(request).gettext("too many requests; try again in %(seconds)s seconds")
+                % {"seconds": exc.retry_after}
+            },
         )
     return _anonymous(request, "forgot.html", values=values, labels=FORGOT_LABELS, errors={}, sent=True)
 
@@ -252,7 +285,7 @@ def reset_page(token: str) -> Response:
     request = bp.current_request
     found = staff().reset_link(token)
     if found is None:
-        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
+        return _link_gone(request, _words(request).gettext(GONE))
     return _anonymous(request, "reset.html", token=token, member=found[1], errors={}, labels=RESET_LABELS)
 
 
@@ -262,7 +295,7 @@ def reset_submit(token: str) -> Response:
     form = parse_form(request)
     found = staff().reset_link(token)
     if found is None:
-        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
+        return _link_gone(request, _words(request).gettext(GONE))
     if not csrf_valid(request, form):
         return _anonymous(
             request,
@@ -271,7 +304,7 @@ def reset_submit(token: str) -> Response:
             token=token,
             member=found[1],
             labels=RESET_LABELS,
-            errors={"csrf_token": "the form expired, please submit it again"},
+            errors={"csrf_token": _words(request).gettext(EXPIRED)},
         )
     try:
         signed_in = staff().reset(token, form.get("password", ""))
@@ -279,5 +312,5 @@ def reset_submit(token: str) -> Response:
         errors = {"password": exc.fields.get("password", exc.message)}
         return _anonymous(request, "reset.html", 400, token=token, member=found[1], labels=RESET_LABELS, errors=errors)
     except NotFound:
-        return page("console/error.html", status=404, title="This link no longer works", message=GONE)
+        return _link_gone(request, _words(request).gettext(GONE))
     return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})

@@ -15,12 +15,13 @@ from chalice import Blueprint, Response
 from pydantic import ValidationError
 
 from chalicelib import bootstrap
-from chalicelib.api.console_web import Ctx, console_page, redirect
+from chalicelib.api.console_web import Ctx, Words, console_page, redirect
 from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, exports, services, staff
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
 from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
 from chalicelib.services.exports import ExportQuery
+from chalicelib.i18n import N_
 from chalicelib.services.invitations import ListQuery, ResendRequest
 
 if TYPE_CHECKING:
@@ -29,53 +30,54 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 PAGE_SIZE = 25
-TABS = (("", "All"), ("PENDING", "Pending"), ("JOINED", "Joined"), ("INACTIVE", "Inactive"))
+TABS = (("", N_("All")), ("PENDING", N_("Pending")), ("JOINED", N_("Joined")), ("INACTIVE", N_("Inactive")))
 FIELDS = ("first_name", "last_name", "email", "phone", "business_legal_name", "owner", "banking_integration", "channel")
 LABELS = {
-    "first_name": "First name",
-    "last_name": "Last name",
-    "email": "Email",
-    "phone": "Phone number",
-    "business_legal_name": "Business legal name",
-    "owner": "Owner",
-    "banking_integration": "Banking integration",
-    "channel": "Invite by",
-    "form": "Form",
-    "ids": "Invitations",
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "email": N_("Email"),
+    "phone": N_("Phone number"),
+    "business_legal_name": N_("Business legal name"),
+    "owner": N_("Owner"),
+    "banking_integration": N_("Banking integration"),
+    "channel": N_("Invite by"),
+    "form": N_("Form"),
+    "ids": N_("Invitations"),
 }
 INTEGRATIONS = (
-    ("waterfall", "Waterfall: Plaid, then Finicity, then MX (recommended)"),
-    ("plaid", "Plaid only"),
-    ("finicity", "Finicity only"),
-    ("mx", "MX only"),
+    ("waterfall", N_("Waterfall: Plaid, then Finicity, then MX (recommended)")),
+    ("plaid", N_("Plaid only")),
+    ("finicity", N_("Finicity only")),
+    ("mx", N_("MX only")),
 )
-CHANNELS = (("email", "Email"), ("sms", "SMS"), ("both", "Email and SMS"))
+CHANNELS = (("email", N_("Email")), ("sms", N_("SMS")), ("both", N_("Email and SMS")))
 NOTICES = {
-    "created": "The customer was added and their invitation is on its way.",
-    "added": "The customer was added (no invitation sent).",
-    "edited": "The invitation was saved.",
-    "edited_sent": "The invitation was saved and sent again.",
-    "removed": "The invitation was removed.",
-    "resent": "The invitation was sent again.",
+    "created": N_("The customer was added and their invitation is on its way."),
+    "added": N_("The customer was added (no invitation sent)."),
+    "edited": N_("The invitation was saved."),
+    "edited_sent": N_("The invitation was saved and sent again."),
+    "removed": N_("The invitation was removed."),
+    "resent": N_("The invitation was sent again."),
 }
 OUTCOMES = {
-    "queued": "Sent again",
-    "not_found": "Not found",
-    "refused": "Not sent",
-    "rate_limited": "Not sent yet",
-    "error": "Failed, try again",
+    "queued": N_("Sent again"),
+    "not_found": N_("Not found"),
+    "refused": N_("Not sent"),
+    "rate_limited": N_("Not sent yet"),
+    "error": N_("Failed, try again"),
 }
 
 
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    """The model's errors by form field (a rule across fields lands on the field it is about)."""
+def field_errors(exc: ValidationError, words: Words) -> dict[str, str]:
+    """The model's errors by form field (a rule across fields lands on the field it is about). The models'
+    own messages are the API's English; only the commonest, a missing field, is in the page's language."""
     errors: dict[str, str] = {}
     for name, message in validation_fields(exc).items():
         target = name.split(".")[0]
         if target == "body":
             target = "phone" if "phone" in message else "form"
         if message == "Field required":
-            message = "this field is required"
+            message = words.gettext("this field is required")
         errors.setdefault(target, message)
     return errors
 
@@ -122,7 +124,7 @@ def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "invitations.html",
         status=status,
         items=result.items,
-        tabs=TABS,
+        tabs=ctx.words.options(TABS),
         current=ctx.query.get("status", ""),
         q=query.q or "",
         owner=query.owner or "",
@@ -130,7 +132,7 @@ def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         next_url=next_url,
         first_url=f"/console/invitations?{urlencode(base)}" if query.cursor else None,
         export_url=f"/console/invitations/export?{urlencode(base)}",
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         **extra,
     )
 
@@ -148,10 +150,10 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
         mode="new",
         values=values,
         errors=errors,
-        labels=LABELS,
+        labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, values.get("owner")),
-        integrations=INTEGRATIONS,
-        channels=CHANNELS,
+        integrations=ctx.words.options(INTEGRATIONS),
+        channels=ctx.words.options(CHANNELS),
         action="/console/invitations/new",
     )
 
@@ -176,7 +178,7 @@ def invitation_create(ctx: Ctx) -> Response:
     try:
         body = CreateInvitation.model_validate(data)
     except ValidationError as exc:
-        return _new_form(ctx, values, field_errors(exc), 400)
+        return _new_form(ctx, values, field_errors(exc, ctx.words), 400)
     # The form's own id makes a double submit (or a reload of the POST) create one invitation.
     key = values["form_id"] if 16 <= len(values["form_id"]) <= 64 else None
     try:
@@ -193,7 +195,12 @@ def invitation_create(ctx: Ctx) -> Response:
 def invitation_resend(ctx: Ctx) -> Response:
     chosen = [i for i in dict.fromkeys(ctx.lists.get("ids", [])) if i][:100]
     if not chosen:
-        return _list(ctx, 400, errors={"ids": "select at least one invitation to resend"}, labels=LABELS)
+        return _list(
+            ctx,
+            400,
+            errors={"ids": ctx.gettext("select at least one invitation to resend")},
+            labels=ctx.words.each(LABELS),
+        )
     result = services().invitations.resend(ctx.tenant, ResendRequest(ids=chosen), actor=ctx.actor)
     rows = []
     for outcome in result.results:
@@ -201,7 +208,7 @@ def invitation_resend(ctx: Ctx) -> Response:
             inv: Invitation | None = services().invitations.get(ctx.tenant, outcome.invitation_id)
         except DomainError:
             inv = None
-        rows.append({"outcome": outcome, "label": OUTCOMES[outcome.outcome], "invitation": inv})
+        rows.append({"outcome": outcome, "label": ctx.gettext(OUTCOMES[outcome.outcome]), "invitation": inv})
     sent = sum(1 for r in result.results if r.outcome == "queued")
     return ctx.render("resend_results.html", rows=rows, sent=sent, total=len(rows))
 
@@ -224,7 +231,7 @@ def invitation_export(ctx: Ctx) -> Response:
         return csv_response(exports().direct(ctx.tenant, query), "invitations.csv")
     except ExportTooLarge:
         filters = query.model_dump(mode="json", exclude_none=True)
-        message = "This view has too many invitations to download at once."
+        message = ctx.gettext("This view has too many invitations to download at once.")
         return ctx.render("export_start.html", filters=filters, message=message)
 
 
@@ -258,7 +265,7 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
         history=history.items,
         comms=comms.items,
         names=staff_names(ctx.tenant),
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
     )
 
 
@@ -272,10 +279,10 @@ def _edit_form(
         inv=inv,
         values=values,
         errors=errors,
-        labels=LABELS,
+        labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, values.get("owner")),
-        integrations=INTEGRATIONS,
-        channels=CHANNELS,
+        integrations=ctx.words.options(INTEGRATIONS),
+        channels=ctx.words.options(CHANNELS),
         action=f"/console/invitations/{inv.invitation_id}/edit",
     )
 
@@ -305,7 +312,7 @@ def invitation_update(ctx: Ctx, invitation_id: str) -> Response:
         patch = EditInvitation.model_validate(data)
         services().invitations.edit(ctx.tenant, invitation_id, patch, actor=ctx.actor)
     except ValidationError as exc:
-        return _edit_form(ctx, inv, values, field_errors(exc), 400)
+        return _edit_form(ctx, inv, values, field_errors(exc, ctx.words), 400)
     except RateLimited as exc:
         return _edit_form(ctx, inv, values, {"form": f"{exc.message}"}, 429)
     except Conflict as exc:

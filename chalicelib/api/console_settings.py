@@ -14,6 +14,7 @@ from chalicelib.bootstrap import sending_domains, services, staff
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
 from chalicelib.errors import Conflict, DomainError
+from chalicelib.i18n import N_
 from chalicelib.services.tenants import CreateApiKey
 
 if TYPE_CHECKING:
@@ -22,28 +23,28 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 SETTINGS_LABELS = {
-    "require_invitation": "Require invitation to join",
-    "require_email_confirmation": "Require email confirmation to join",
-    "default_banking_integration": "Default banking integration",
-    "invitation_ttl_days": "Invitation links last (days)",
-    "locale": "Language of messages",
-    "sender_name": "Sender name",
-    "reply_to": "Reply-to address",
-    "webhook_url": "Webhook URL",
-    "provider_order": "Provider order",
-    "branding_display_name": "Name shown to customers",
-    "branding_colour": "Brand colour",
-    "branding_logo_url": "Logo URL",
-    "form": "Form",
+    "require_invitation": N_("Require invitation to join"),
+    "require_email_confirmation": N_("Require email confirmation to join"),
+    "default_banking_integration": N_("Default banking integration"),
+    "invitation_ttl_days": N_("Invitation links last (days)"),
+    "locale": N_("Language of messages"),
+    "sender_name": N_("Sender name"),
+    "reply_to": N_("Reply-to address"),
+    "webhook_url": N_("Webhook URL"),
+    "provider_order": N_("Provider order"),
+    "branding_display_name": N_("Name shown to customers"),
+    "branding_colour": N_("Brand colour"),
+    "branding_logo_url": N_("Logo URL"),
+    "form": N_("Form"),
 }
 PROVIDERS = (("plaid", "Plaid"), ("finicity", "Finicity"), ("mx", "MX"))
-STAFF_LABELS = {"email": "Email", "name": "Name", "role": "Role", "form": "Form"}
-ROLES = (("officer", "Officer"), ("admin", "Administrator"))
+STAFF_LABELS = {"email": N_("Email"), "name": N_("Name"), "role": N_("Role"), "form": N_("Form")}
+ROLES = (("officer", N_("Officer")), ("admin", N_("Administrator")))
 NOTICES = {
-    "saved": "Settings saved.",
-    "revoked": "The API key was revoked; requests with it are refused from now on.",
-    "changed": "The staff member was changed.",
-    "deactivated": "The staff member was deactivated and signed out.",
+    "saved": N_("Settings saved."),
+    "revoked": N_("The API key was revoked; requests with it are refused from now on."),
+    "changed": N_("The staff member was changed."),
+    "deactivated": N_("The staff member was deactivated and signed out."),
 }
 
 
@@ -92,11 +93,11 @@ def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], sta
         status=status,
         values=values,
         errors=errors,
-        labels=SETTINGS_LABELS,
-        integrations=INTEGRATIONS,
+        labels=ctx.words.each(SETTINGS_LABELS),
+        integrations=ctx.words.options(INTEGRATIONS),
         providers=PROVIDERS,
         join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         sending_domain=_sending_domain(ctx),
         platform_sender=settings.sender_email,
     )
@@ -147,7 +148,7 @@ def _keys_page(ctx: Ctx, created: Any = None, status: int = 200) -> Response:
         status=status,
         keys=services().tenants.list_keys(ctx.tenant),
         created=created,
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
     )
 
 
@@ -183,9 +184,9 @@ def _staff_page(
         members=staff().members(ctx.tenant),
         values=values or {"role": "officer"},
         errors=errors or {},
-        labels=STAFF_LABELS,
-        roles=ROLES,
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        labels=ctx.words.each(STAFF_LABELS),
+        roles=ctx.words.options(ROLES),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         **extra,
     )
 
@@ -201,7 +202,7 @@ def staff_invite(ctx: Ctx) -> Response:
     try:
         request = NewStaff.model_validate({k: v for k, v in values.items() if v})
     except ValidationError as exc:
-        return _staff_page(ctx, values, field_errors(exc), 400)
+        return _staff_page(ctx, values, field_errors(exc, ctx.words), 400)
     try:
         invited = staff().invite(ctx.staff, ctx.tenant, request)
     except Conflict as exc:
@@ -218,6 +219,6 @@ def staff_change(ctx: Ctx, staff_id: str) -> Response:
     try:
         role = Role(ctx.form.get("role", ""))
     except ValueError:
-        return _staff_page(ctx, errors={"role": "choose officer or administrator"}, status=400)
+        return _staff_page(ctx, errors={"role": ctx.gettext("choose officer or administrator")}, status=400)
     staff().change(ctx.staff, ctx.tenant, staff_id, role=role)
     return redirect("/console/settings/staff?notice=changed")

@@ -19,6 +19,7 @@ from chalicelib.api.routing import STATUS_BY_ERROR
 from chalicelib.bootstrap import notifications, services, staff
 from chalicelib.domain.ids import same
 from chalicelib.errors import DomainError, RateLimited
+from chalicelib.i18n import N_, negotiate, supported, translations
 from chalicelib.observability import logger
 from chalicelib.web import page
 
@@ -39,12 +40,91 @@ CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "ap
 MAX_FORM_FIELDS = 300
 
 NAV = (
-    ("invitations", "Invitations", "/console/invitations"),
-    ("upload", "Upload account list", "/console/upload"),
-    ("customers", "Customers", "/console/customers"),
-    ("communications", "Communication log", "/console/communications"),
-    ("settings", "Settings", "/console/settings"),
+    ("invitations", N_("Invitations"), "/console/invitations"),
+    ("upload", N_("Upload account list"), "/console/upload"),
+    ("customers", N_("Customers"), "/console/customers"),
+    ("communications", N_("Communication log"), "/console/communications"),
+    ("settings", N_("Settings"), "/console/settings"),
 )
+ERROR_TITLES = {
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Not possible now"),
+    429: N_("Too many attempts"),
+}
+
+# Words of the data that pages show through the ``term`` filter (chalicelib/web.py), marked here for extraction.
+# The values themselves (in DynamoDB, the API, CSV exports) stay as they are.
+TERMS = (
+    # invitation status badges (the data keeps PENDING / JOINED / INACTIVE)
+    N_("PENDING"),
+    N_("JOINED"),
+    N_("INACTIVE"),
+    # delivery, portal progress, source
+    N_("not sent"),
+    N_("queued"),
+    N_("sent"),
+    N_("delivered"),
+    N_("bounced"),
+    N_("soft bounced"),
+    N_("complained"),
+    N_("opted out"),
+    N_("refused"),
+    N_("rejected"),
+    N_("failed"),
+    N_("not started"),
+    N_("opened"),
+    N_("bank linked"),
+    N_("documents uploaded"),
+    N_("completed"),
+    N_("lender"),
+    N_("import"),
+    N_("self signup"),
+    # messages, bank-link attempts, import jobs, staff
+    N_("invitation"),
+    N_("confirmation"),
+    N_("running"),
+    N_("linked"),
+    N_("exhausted"),
+    N_("pending"),
+    N_("processing"),
+    N_("admin"),
+    N_("officer"),
+    N_("invited"),
+    N_("active"),
+    N_("deactivated"),
+)
+
+
+def request_locale(request: Request) -> str:
+    """Someone not signed in (no lender yet) gets the best match of their browser's languages."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+class Words:
+    """The console's words in one language, for text made in Python (notices, form errors, labels)."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = supported(locale)
+        self._catalog = translations(self.locale)
+
+    def gettext(self, message: str) -> str:
+        return self._catalog.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog.ngettext(singular, plural, n)
+
+    def each(self, messages: dict[str, str]) -> dict[str, str]:
+        """A table of marked strings (field labels, notices) in this language."""
+        return {key: self.gettext(text) for key, text in messages.items()}
+
+    def options(self, pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``(value, marked text)`` pairs for a select or tabs, the text in this language."""
+        return [(value, self.gettext(text)) for value, text in pairs]
+
+    def notice(self, table: dict[str, str], key: str | None) -> str | None:
+        text = table.get(key or "")
+        return self.gettext(text) if text else None
 
 
 def form_lists(request: Request) -> dict[str, list[str]]:
@@ -102,10 +182,25 @@ class Ctx:
     def query(self) -> dict[str, str]:
         return dict(self.request.query_params or {})
 
+    @functools.cached_property
+    def words(self) -> Words:
+        """The lender's language (its settings' locale) for every page of its console."""
+        return Words(self.tenant.settings.locale)
+
+    def gettext(self, message: str) -> str:
+        return self.words.gettext(message)
+
     def render(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
-        return page(f"console/{template}", status=status, headers=headers, **self.base_context(), **context)
+        return page(
+            f"console/{template}",
+            status=status,
+            headers=headers,
+            locale=self.words.locale,
+            **self.base_context(),
+            **context,
+        )
 
     def base_context(self) -> dict[str, Any]:
         try:
@@ -117,22 +212,24 @@ class Ctx:
             "me": self.staff,
             "csrf_token": self.session.csrf_token,
             "unread": unread,
-            "nav": NAV,
+            "nav": [(key, self.gettext(label), href) for key, label, href in NAV],
             "section": self.section,
             "brand_name": self.tenant.display_name,
             "colour": self.tenant.settings.branding.colour,
         }
 
 
-def error_page(ctx: Ctx | None, exc: DomainError) -> Response:
+def error_page(ctx: Ctx | None, exc: DomainError, locale: str) -> Response:
+    """A refused request as a page. The title is in the page's language; the message is the service's own
+    (the API's English text, which names what was wrong)."""
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
     log = logger.info if status < 500 else logger.error
     log("Console request refused", extra={"error_code": exc.code, "status": status})
-    titles = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 429: "Too many attempts"}
-    context = {"title": titles.get(status, "Something is wrong"), "message": exc.message}
+    words = ctx.words if ctx is not None else Words(locale)
+    context = {"title": words.gettext(ERROR_TITLES.get(status, N_("Something is wrong"))), "message": exc.message}
     if ctx is None:
-        return page("console/error.html", status=status, headers=headers, **context)
+        return page("console/error.html", status=status, headers=headers, locale=words.locale, **context)
     return ctx.render("error.html", status=status, headers=headers, **context)
 
 
@@ -153,18 +250,22 @@ def console_page(
         def view(**params: Any) -> Response:
             request = bp.current_request
             ctx: Ctx | None = None
+            locale = request_locale(request)
             try:
                 session = staff().session(cookies(request).get(SESSION_COOKIE))
                 if session is None:
                     if request.method == "GET":
                         return redirect(f"/console/login?next={quote(request.path or '/console', safe='/')}")
+                    words = Words(locale)
                     return page(
                         "console/error.html",
                         status=401,
-                        title="Signed out",
-                        message="Your session has ended. Please sign in again.",
+                        locale=locale,
+                        title=words.gettext("Signed out"),
+                        message=words.gettext("Your session has ended. Please sign in again."),
                     )
                 ctx = Ctx(request, session, section)
+                locale = ctx.words.locale
                 if request.method == "POST" and not multipart:
                     ctx.lists = form_lists(request) if _urlencoded(request) else {}
                     if not same(ctx.form.get("csrf_token", ""), session.csrf_token) and not _csrf_header(
@@ -173,21 +274,23 @@ def console_page(
                         return ctx.render(
                             "error.html",
                             status=403,
-                            title="The form expired",
-                            message="Please go back, reload the page and try again.",
+                            title=ctx.gettext("The form expired"),
+                            message=ctx.gettext("Please go back, reload the page and try again."),
                         )
                 if admin:
                     session.staff.ensure_admin()
                 return fn(ctx, **params)
             except DomainError as exc:
-                return error_page(ctx, exc)
+                return error_page(ctx, exc, locale)
             except Exception:
                 logger.exception("Console page failed", extra={"route": path})
+                words = Words(locale)
                 return page(
                     "console/error.html",
                     status=500,
-                    title="Something went wrong",
-                    message="Something went wrong on our side. Please try again.",
+                    locale=locale,
+                    title=words.gettext("Something went wrong"),
+                    message=words.gettext("Something went wrong on our side. Please try again."),
                 )
 
         functools.update_wrapper(view, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())

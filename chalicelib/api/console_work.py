@@ -17,6 +17,7 @@ from chalicelib.bootstrap import customers, imports, notifications, services
 from chalicelib.domain.invitation import CommunicationStatus, Status
 from chalicelib.domain.notifications import NotificationQuery
 from chalicelib.errors import Conflict, ValidationFailed
+from chalicelib.i18n import N_
 from chalicelib.services.imports import StatusQuery, UploadQuery
 from chalicelib.services.invitations import CommunicationQuery, ListQuery
 
@@ -25,20 +26,21 @@ bp = Blueprint(__name__)
 PAGE_SIZE = 50
 # The browser's multipart upload reaches Lambda base64-encoded (a binary type: 4 bytes for 3), inside the 6 MB
 # Lambda takes per request: 4 MB of file is 5.3 MB encoded, with room for the form around it.
+UPLOAD_LABELS = {"file": N_("Account list (CSV)"), "form": N_("Form")}
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 NOTIFICATION_WORDS = {
-    "completion": "Customer completed the portal",
-    "bounce": "Email bounced",
-    "complaint": "Email marked as spam",
-    "opt_out": "SMS opt-out (replied STOP)",
-    "waterfall_exhausted": "No bank link worked: documents requested",
-    "financial_data_ready": "Bank data ready (accounts and transactions)",
+    "completion": N_("Customer completed the portal"),
+    "bounce": N_("Email bounced"),
+    "complaint": N_("Email marked as spam"),
+    "opt_out": N_("SMS opt-out (replied STOP)"),
+    "waterfall_exhausted": N_("No bank link worked: documents requested"),
+    "financial_data_ready": N_("Bank data ready (accounts and transactions)"),
 }
 NOTICES = {
-    "read": "Marked as read.",
-    "all_read": "All notifications marked as read.",
-    "disconnected": "The customer's financial data (bank links and documents) was deleted; the record stays.",
-    "deleted": "The customer was removed: their access is revoked and their financial data deleted.",
+    "read": N_("Marked as read."),
+    "all_read": N_("All notifications marked as read."),
+    "disconnected": N_("The customer's financial data (bank links and documents) was deleted; the record stays."),
+    "deleted": N_("The customer was removed: their access is revoked and their financial data deleted."),
 }
 
 
@@ -55,9 +57,9 @@ def notification_list(ctx: Ctx) -> Response:
     return ctx.render(
         "notifications.html",
         items=result.items,
-        words=NOTIFICATION_WORDS,
+        words=ctx.words.each(NOTIFICATION_WORDS),
         next_url=f"/console/notifications?{urlencode({'cursor': result.next_cursor})}" if result.next_cursor else None,
-        notice=NOTICES.get(ctx.query.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
     )
 
 
@@ -117,7 +119,7 @@ def _upload_form(ctx: Ctx, errors: dict[str, str], status: int = 200) -> Respons
         "upload.html",
         status=status,
         errors=errors,
-        labels={"file": "Account list (CSV)", "form": "Form"},
+        labels=ctx.words.each(UPLOAD_LABELS),
         max_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
     )
 
@@ -139,15 +141,19 @@ def upload_submit(ctx: Ctx) -> Response:
     fields = multipart_fields(ctx.request)
     if not ctx.csrf_ok({k: v[1].decode("utf-8", "replace") for k, v in fields.items() if k == "csrf_token"}):
         return ctx.render(
-            "error.html", status=403, title="The form expired", message="Please reload the page and try again."
+            "error.html",
+            status=403,
+            title=ctx.gettext("The form expired"),
+            message=ctx.gettext("Please reload the page and try again."),
         )
     name, content = fields.get("file", (None, b""))
     if not content.strip():
-        return _upload_form(ctx, {"file": "choose a CSV file to upload"}, 400)
+        return _upload_form(ctx, {"file": ctx.gettext("choose a CSV file to upload")}, 400)
     if len(content) > MAX_UPLOAD_BYTES:
-        limit = MAX_UPLOAD_BYTES // (1024 * 1024)
-        message = f"the file is larger than {limit} MB; split it into several files and upload each"
-        return _upload_form(ctx, {"file": message}, 413)
+        too_big = ctx.gettext("the file is larger than %(mb)s MB; split it into several files and upload each") % {
+            "mb": MAX_UPLOAD_BYTES // (1024 * 1024)
+        }
+        return _upload_form(ctx, {"file": too_big}, 413)
     options = UploadQuery(
         dry_run=fields.get("dry_run", (None, b""))[1] == b"1", send=fields.get("no_send", (None, b""))[1] != b"1"
     )
@@ -209,7 +215,7 @@ def customer_list(ctx: Ctx) -> Response:
         next_url=f"/console/customers?{urlencode({**base, 'cursor': result.next_cursor})}"
         if result.next_cursor
         else None,
-        notice=NOTICES.get(q.get("notice", "")),
+        notice=ctx.words.notice(NOTICES, q.get("notice")),
     )
 
 
@@ -229,7 +235,9 @@ def customer_disconnect(ctx: Ctx, customer_id: str) -> Response:
 def customer_delete_confirm(ctx: Ctx, customer_id: str) -> Response:
     inv = services().invitations.get(ctx.tenant, customer_id)
     if inv.status is Status.PENDING:
-        raise Conflict("this customer has not joined yet: remove their invitation from the Invitations page")
+        raise Conflict(
+            ctx.gettext("this customer has not joined yet: remove their invitation from the Invitations page")
+        )
     return ctx.render("customer_confirm.html", inv=inv, action="delete")
 
 

@@ -1,5 +1,10 @@
 // The console works without this script; it adds clipboard copies and "select all".
 "use strict";
+
+// The page's words in its language (data-word-* on <body>, from the console's catalog).
+function word(name, fallback) {
+  return document.body.dataset["word" + name.charAt(0).toUpperCase() + name.slice(1)] || fallback;
+}
 async function copyText(text) {
   try { await navigator.clipboard.writeText(text); return true; } catch (e) { return false; }
 }
@@ -10,12 +15,12 @@ document.addEventListener("click", async (event) => {
     const out = document.getElementById(link.dataset.output);
     const menu = link.closest("details"); if (menu) menu.open = false;
     const answer = await fetch(link.dataset.copyLink, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!answer.ok) { out.textContent = "The link could not be made (" + answer.status + ")."; return; }
+    if (!answer.ok) { out.textContent = word("linkFailed", "The link could not be made") + " (" + answer.status + ")."; return; }
     const data = await answer.json();
     const copied = await copyText(data.url);
     out.textContent = "";
     const label = document.createElement("span");
-    label.textContent = copied ? "Copied to the clipboard: " : "Copy this link: ";
+    label.textContent = (copied ? word("copiedTo", "Copied to the clipboard:") : word("copyThis", "Copy this link:")) + " ";
     const code = document.createElement("span");
     code.className = "portal-url"; code.textContent = data.url;
     out.append(label, code);
@@ -26,7 +31,7 @@ document.addEventListener("click", async (event) => {
     const field = document.getElementById(button.dataset.copyFrom);
     const copied = await copyText(field.value);
     if (!copied) { field.select(); }
-    document.getElementById(button.dataset.output).textContent = copied ? "Copied." : "Press Ctrl+C (or Cmd+C) to copy.";
+    document.getElementById(button.dataset.output).textContent = copied ? word("copied", "Copied.") : word("pressKeys", "Press Ctrl+C (or Cmd+C) to copy.");
   }
 });
 document.addEventListener("change", (event) => {
