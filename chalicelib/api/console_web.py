@@ -93,6 +93,27 @@ TERMS = (
     N_("invited"),
     N_("active"),
     N_("deactivated"),
+    # an invitation's history (its event types; their details stay as recorded)
+    N_("bank link decision"),
+    N_("bank link exhausted"),
+    N_("contact confirmed"),
+    N_("created"),
+    N_("customer removed"),
+    N_("document uploaded"),
+    N_("edited"),
+    N_("fallback sms sent"),
+    N_("financial data disconnected"),
+    N_("financial data failed"),
+    N_("financial data ready"),
+    N_("join requested"),
+    N_("joined"),
+    N_("link rotated"),
+    N_("portal completed"),
+    N_("portal opened"),
+    N_("portal submitted"),
+    N_("retry scheduled"),
+    N_("send failed"),
+    N_("send requested"),
 )
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
@@ -38,10 +39,14 @@ def marked_in_code() -> set[tuple[str | None, str]]:
     return found
 
 
-def catalog(path: Path) -> dict[tuple[str | None, str], tuple[str, bool]]:
+def catalog(path: Path) -> dict[tuple[str | None, str], Message]:
     with path.open("rb") as f:
         po = read_po(f)
-    return {_key(m.id, m.context): (str(m.string), m.fuzzy) for m in po if m.id}
+    return {_key(m.id, m.context): m for m in po if m.id}
+
+
+def forms(message: Message) -> list[str]:
+    return [str(s) for s in message.string] if isinstance(message.string, tuple) else [str(message.string or "")]
 
 
 def test_the_template_lists_every_marked_string() -> None:
@@ -58,18 +63,33 @@ def test_every_string_is_translated_and_compiled(locale: str) -> None:
     with (LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo").open("rb") as f:
         assert isinstance(gettext.GNUTranslations(f), gettext.GNUTranslations)
     problems = []
-    for key in catalog(POT):
+    for key, source in catalog(POT).items():
         context, msgid = key
-        string, fuzzy = po.get(key, ("", False))
-        if not string or fuzzy:
+        message = po.get(key)
+        if message is None or not all(forms(message)) or message.fuzzy:
             problems.append(f"untranslated or fuzzy: {msgid!r}")
             continue
-        if sorted(PLACEHOLDER.findall(string)) != sorted(PLACEHOLDER.findall(msgid)):
-            problems.append(f"placeholders differ: {msgid!r} -> {string!r}")
-        shown = compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
-        if shown != string:
-            problems.append(f"the .mo is stale (run `make catalogs`): {msgid!r} -> {shown!r}, the .po says {string!r}")
+        for string in forms(message):
+            if sorted(PLACEHOLDER.findall(string)) != sorted(PLACEHOLDER.findall(msgid)):
+                problems.append(f"placeholders differ: {msgid!r} -> {string!r}")
+        if isinstance(source.id, tuple):  # a plural: one form for 1, another for 2
+            shown = [compiled.ngettext(source.id[0], source.id[1], n) for n in (1, 2)]
+            expected = [forms(message)[po_index(locale, n)] for n in (1, 2)]
+        else:
+            shown = [compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)]
+            expected = forms(message)
+        if shown != expected:
+            problems.append(
+                f"the .mo is stale (run `make catalogs`): {msgid!r} -> {shown!r}, the .po says {expected!r}"
+            )
     assert not problems, "\n".join(problems)
+
+
+def po_index(locale: str, n: int) -> int:
+    """Which plural form the .po's own Plural-Forms rule picks for ``n``."""
+    with (LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
+        rule = read_po(f).plural_expr
+    return int(gettext.c2py(rule)(n))
 
 
 @pytest.mark.parametrize(
