@@ -20,8 +20,8 @@ from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, exports, services, staff
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
 from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
-from chalicelib.services.exports import ExportQuery
 from chalicelib.i18n import N_
+from chalicelib.services.exports import ExportQuery
 from chalicelib.services.invitations import ListQuery, ResendRequest
 
 if TYPE_CHECKING:

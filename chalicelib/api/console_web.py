@@ -93,6 +93,8 @@ TERMS = (
     N_("invited"),
     N_("active"),
     N_("deactivated"),
+    # banking integration
+    N_("waterfall"),
     # an invitation's history (its event types; their details stay as recorded)
     N_("bank link decision"),
     N_("bank link exhausted"),
