@@ -20,7 +20,7 @@ from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, exports, services, staff
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
 from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
-from chalicelib.i18n import N_
+from chalicelib.i18n import DEFAULT, N_
 from chalicelib.services.exports import ExportQuery
 from chalicelib.services.invitations import ListQuery, ResendRequest
 
@@ -59,6 +59,10 @@ NOTICES = {
     "removed": N_("The invitation was removed."),
     "resent": N_("The invitation was sent again."),
 }
+INVALID = {
+    "email": N_("enter a valid email address, like name@example.com"),
+    "phone": N_("enter a valid phone number, like 514 555 0123"),
+}
 OUTCOMES = {
     "queued": N_("Sent again"),
     "not_found": N_("Not found"),
@@ -78,6 +82,9 @@ def field_errors(exc: ValidationError, words: Words) -> dict[str, str]:
             target = "phone" if "phone" in message else "form"
         if message == "Field required":
             message = words.gettext("this field is required")
+        elif target in INVALID and words.locale != DEFAULT:
+            # The models' detailed reasons (email-validator's, phonenumbers') exist in English only.
+            message = words.gettext(INVALID[target])
         errors.setdefault(target, message)
     return errors
 

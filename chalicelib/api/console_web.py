@@ -95,6 +95,8 @@ TERMS = (
     N_("deactivated"),
     # banking integration
     N_("waterfall"),
+    # a sending domain
+    N_("verified"),
     # an invitation's history (its event types; their details stay as recorded)
     N_("bank link decision"),
     N_("bank link exhausted"),

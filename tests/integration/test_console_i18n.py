@@ -56,6 +56,13 @@ def test_a_french_lenders_officer_sees_the_console_in_french(client: Any) -> Non
 
     owner = re.search(r'id="owner".*?<option value="([^"]*)" selected', form.text, re.S)
     assert owner, "the add-customer form preselects the signed-in officer as owner"
+    # The models' detailed reasons are English-only: a French page says what to enter instead.
+    bad = admin.post(
+        "/console/invitations/new",
+        {"email": "pas un courriel", "owner": owner.group(1), "send": "1"},
+        admin.get("/console/invitations/new").csrf(),
+    )
+    assert bad.status == 400 and "entrez une adresse courriel valide, p. ex. nom@exemple.com" in text(bad)
     created = admin.submit(
         "/console/invitations/new", None, {"email": "lea@example.com", "owner": owner.group(1), "send": "1"}
     )
