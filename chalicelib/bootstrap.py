@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo.invitations import InvitationRepository
+from chalicelib.adapters.dynamo.staff import StaffRepository
 from chalicelib.adapters.dynamo.table import Table
 from chalicelib.adapters.dynamo.tenants import TenantRepository
 from chalicelib.adapters.queue import QueuePublisher
@@ -68,7 +69,7 @@ def services() -> Services:
             settings.lender_signups_per_ip_per_hour,
             after_sign_up=lambda tenant: sending().start_verification(tenant),
         ),
-        invitations=InvitationService(invitation_repo, queue, settings),
+        invitations=InvitationService(invitation_repo, queue, settings, StaffRepository(table)),
     )
 
 

@@ -7,6 +7,7 @@ through the composition root (``chalicelib.bootstrap``).
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from typing import Literal
 
@@ -38,6 +39,9 @@ PRODUCTION_SECRETS = (
     "mx_webhook_password",
 )
 MIN_LINK_KEY_LENGTH = 32
+
+# One DNS label: what a lender subdomain or a customer account name can be in a host.
+HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class Settings(BaseSettings):
@@ -149,6 +153,25 @@ class Settings(BaseSettings):
 
     def base_domain(self, data_residency: str) -> str:
         return self.base_domain_ca if data_residency == "ca" else self.base_domain_us
+
+    def host_label(self, host: str) -> tuple[str, str] | None:
+        """(label, residency) when ``host`` (a Host header) is ``<label>.<base domain>``: the host form of a
+        lender's pages (join page, console) or a customer account's; None for any other host."""
+        host = host.strip().lower().rstrip(".")
+        host = host.rsplit(":", 1)[0] if ":" in host else host
+        for residency, domain in (("us", self.base_domain_us), ("ca", self.base_domain_ca)):
+            suffix = "." + domain.lower()
+            if host.endswith(suffix):
+                label = host[: -len(suffix)]
+                if HOST_LABEL.match(label):
+                    return label, residency
+        return None
+
+    def console_url(self, subdomain: str, data_residency: str, path: str = "/console/login") -> str:
+        """A console page of the lender: on its own host in production, the path form locally."""
+        if self.host_based_links:
+            return f"https://{subdomain}.{self.base_domain(data_residency)}{path}"
+        return f"{self.base_url}{path}"
 
     def join_url(self, subdomain: str, data_residency: str) -> str:
         if self.host_based_links:

@@ -18,7 +18,7 @@ from chalicelib.api.console_web import (
     session_cookie,
 )
 from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
-from chalicelib.bootstrap import services, staff
+from chalicelib.bootstrap import sending, services, staff
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 from chalicelib.i18n import N_
 from chalicelib.observability import logger
@@ -26,6 +26,8 @@ from chalicelib.web import page
 
 if TYPE_CHECKING:
     from chalice.app import Request
+
+    from chalicelib.domain.tenant import Tenant
 
 bp = Blueprint(__name__)
 
@@ -55,6 +57,18 @@ def _safe_next(value: str | None) -> str:
     return "/console/invitations"
 
 
+def _host_lender(request: Request) -> Tenant | None:
+    """The lender whose own host (``<subdomain>.<base domain>``, its residency's domain) the request came
+    to: in production the console is served there, so sign-in needs no lender field. None on any other
+    host (the path form, used locally, keeps the field)."""
+    found = services().settings.host_label(request.headers.get("host") or "")
+    if found is None:
+        return None
+    label, residency = found
+    tenant = services().tenant_repo.by_subdomain(label)
+    return tenant if tenant is not None and tenant.data_residency == residency else None
+
+
 def _words(request: Request) -> Words:
     return Words(request_locale(request))
 
@@ -75,6 +89,7 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
         locale=words.locale,
         csrf_token=token,
         base_domain=settings.base_domain_us,
+        host_lender=_host_lender(request),
         **context,
     )
 
@@ -130,7 +145,9 @@ def login_page() -> Response:
 def login_submit() -> Response:
     request = bp.current_request
     form = parse_form(request)
-    values = {"lender": form.get("lender", "").strip().lower(), "email": form.get("email", "").strip()}
+    host_lender = _host_lender(request)
+    typed = host_lender.subdomain if host_lender is not None else form.get("lender", "").strip().lower()
+    values = {"lender": typed, "email": form.get("email", "").strip()}
     nxt = _safe_next(form.get("next"))
     words = _words(request)
 
@@ -143,7 +160,8 @@ def login_submit() -> Response:
 
     if not csrf_valid(request, form):
         return again(400, {"csrf_token": words.gettext("the form expired, please sign in again")})
-    missing = {k: words.gettext(MISSING[k]) for k in ("lender", "email", "password") if not form.get(k)}
+    given = {**form, "lender": values["lender"]}
+    missing = {k: words.gettext(MISSING[k]) for k in ("lender", "email", "password") if not given.get(k)}
     if missing:
         return again(400, missing)
     try:
@@ -176,6 +194,14 @@ def login_submit() -> Response:
 def logout(ctx: Ctx) -> Response:
     staff().sign_out(cookies(ctx.request).get(SESSION_COOKIE))
     return redirect("/console/login?signed_out=1", {"Set-Cookie": session_cookie("", max_age=0)})
+
+
+@console_page(bp, "/console/verification", ("POST",), admin=True)
+def verification_resend(ctx: Ctx) -> Response:
+    """The sandbox banner's button: the same use case as POST /v1/tenant/verification."""
+    sending().restart_verification(ctx.tenant)
+    back = _safe_next(ctx.form.get("next"))
+    return redirect(f"{back}{'&' if '?' in back else '?'}verification=sent")
 
 
 @bp.route("/console/accept/{token}", methods=["GET"])
@@ -248,7 +274,9 @@ def forgot_page() -> Response:
 def forgot_submit() -> Response:
     request = bp.current_request
     form = parse_form(request)
-    values = {"lender": form.get("lender", "").strip().lower(), "email": form.get("email", "").strip()}
+    host_lender = _host_lender(request)
+    typed = host_lender.subdomain if host_lender is not None else form.get("lender", "").strip().lower()
+    values = {"lender": typed, "email": form.get("email", "").strip()}
     if not csrf_valid(request, form):
         return _anonymous(
             request,

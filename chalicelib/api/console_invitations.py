@@ -7,6 +7,7 @@ CustomerService); these views only turn forms into the API's models and results 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -18,9 +19,12 @@ from chalicelib import bootstrap
 from chalicelib.api.console_web import Ctx, Words, console_page, redirect
 from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, exports, services, staff
+from chalicelib.domain.financial import FinancialDataView, TransactionFilter
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
+from chalicelib.domain.staff import StaffStatus
 from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
 from chalicelib.i18n import DEFAULT, N_
+from chalicelib.observability import logger
 from chalicelib.services.exports import ExportQuery
 from chalicelib.services.invitations import ListQuery, ResendRequest
 
@@ -51,6 +55,9 @@ INTEGRATIONS = (
     ("mx", N_("MX only")),
 )
 CHANNELS = (("email", N_("Email")), ("sms", N_("SMS")), ("both", N_("Email and SMS")))
+KEEP_TEXT_OWNER = N_("Keep %(owner)s (free text, from the API or an upload)")
+KEEP_STAFF_OWNER = N_("Keep %(owner)s (no longer active)")
+STAFF_ID = re.compile(r"^stf_[0-9A-Za-z]{1,40}$")
 NOTICES = {
     "created": N_("The customer was added and their invitation is on its way."),
     "added": N_("The customer was added (no invitation sent)."),
@@ -75,9 +82,16 @@ OUTCOMES = {
 def field_errors(exc: ValidationError, words: Words) -> dict[str, str]:
     """The model's errors by form field (a rule across fields lands on the field it is about). The models'
     own messages are the API's English; only the commonest, a missing field, is in the page's language."""
+    return form_errors(validation_fields(exc), words)
+
+
+def form_errors(fields: dict[str, str], words: Words) -> dict[str, str]:
+    """Errors named by the API's fields, by form field: the owner select sends ``owner_staff_id``."""
     errors: dict[str, str] = {}
-    for name, message in validation_fields(exc).items():
+    for name, message in fields.items():
         target = name.split(".")[0]
+        if target == "owner_staff_id":
+            target = "owner"
         if target == "body":
             target = "phone" if "phone" in message else "form"
         if message == "Field required":
@@ -89,12 +103,36 @@ def field_errors(exc: ValidationError, words: Words) -> dict[str, str]:
     return errors
 
 
-def owner_options(tenant: Tenant, current: str | None = None) -> list[tuple[str, str]]:
-    """The lender's staff; an owner set through the API (free text, from a CRM) stays selectable."""
-    names = staff().owners(tenant)
-    if current and current not in names:
-        names.append(current)
-    return [(n, n) for n in names]
+def owner_options(tenant: Tenant, words: Words, inv: Invitation | None = None) -> list[tuple[str, str]]:
+    """The lender's active staff by id and current name. Editing an invitation whose owner is not
+    one of them (free text from the API or an upload, or a deactivated member) offers to keep it ("")."""
+    options = [(m.staff_id, m.display_name) for m in staff().members(tenant) if m.status is StaffStatus.ACTIVE]
+    if inv is not None and inv.owner_staff_id not in {v for v, _ in options}:
+        current = owner_names(tenant).get(inv.owner_staff_id or "") or inv.owner
+        keep = KEEP_STAFF_OWNER if inv.owner_staff_id else KEEP_TEXT_OWNER
+        options.insert(0, ("", words.gettext(keep) % {"owner": current}))
+    return options
+
+
+def filter_options(tenant: Tenant, current: str) -> list[tuple[str, str]]:
+    """The owner filter: every staff member (deactivated ones keep their invitations), and a
+    free-text owner in the URL (an owner set through the API or an upload) stays selected."""
+    options = [(m.staff_id, m.display_name) for m in staff().members(tenant)]
+    if current and current not in {v for v, _ in options}:
+        options.append((current, current))
+    return options
+
+
+def owner_names(tenant: Tenant) -> dict[str, str]:
+    """Each staff member's current name by id (an invitation's owner_staff_id)."""
+    return {m.staff_id: m.display_name for m in staff().members(tenant)}
+
+
+def owner_filter(value: str | None) -> dict[str, str]:
+    """The console's ``owner`` parameter: a staff id, or the free text of an owner set through the API."""
+    if not value:
+        return {}
+    return {"owner_staff_id": value} if STAFF_ID.match(value) else {"owner": value}
 
 
 def staff_names(tenant: Tenant) -> dict[str, str]:
@@ -106,7 +144,7 @@ def _list_query(ctx: Ctx) -> ListQuery:
     params = {
         "status": q.get("status") or None,
         "q": (q.get("q") or "").strip() or None,
-        "owner": q.get("owner") or None,
+        **owner_filter(q.get("owner")),
         "cursor": q.get("cursor") or None,
         "limit": PAGE_SIZE,
     }
@@ -119,11 +157,8 @@ def _list_query(ctx: Ctx) -> ListQuery:
 def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     query = _list_query(ctx)
     result = services().invitations.search(ctx.tenant, query)
-    base = {
-        k: v
-        for k, v in {"status": ctx.query.get("status", ""), "q": query.q or "", "owner": query.owner or ""}.items()
-        if v
-    }
+    owner = query.owner_staff_id or query.owner or ""
+    base = {k: v for k, v in {"status": ctx.query.get("status", ""), "q": query.q or "", "owner": owner}.items() if v}
     next_url = (
         f"/console/invitations?{urlencode({**base, 'cursor': result.next_cursor})}" if result.next_cursor else None
     )
@@ -134,8 +169,9 @@ def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         tabs=ctx.words.options(TABS),
         current=ctx.query.get("status", ""),
         q=query.q or "",
-        owner=query.owner or "",
-        owners=owner_options(ctx.tenant),
+        owner=owner,
+        owners=filter_options(ctx.tenant, owner),
+        names=owner_names(ctx.tenant),
         next_url=next_url,
         first_url=f"/console/invitations?{urlencode(base)}" if query.cursor else None,
         export_url=f"/console/invitations/export?{urlencode(base)}",
@@ -158,7 +194,7 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
         values=values,
         errors=errors,
         labels=ctx.words.each(LABELS),
-        owners=owner_options(ctx.tenant, values.get("owner")),
+        owners=owner_options(ctx.tenant, ctx.words),
         integrations=ctx.words.options(INTEGRATIONS),
         channels=ctx.words.options(CHANNELS),
         action="/console/invitations/new",
@@ -168,7 +204,7 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
 @console_page(bp, "/console/invitations/new", section="invitations")
 def invitation_new(ctx: Ctx) -> Response:
     values = {
-        "owner": ctx.staff.display_name,
+        "owner": ctx.staff.staff_id,
         "banking_integration": ctx.tenant.settings.default_banking_integration.value,
         "channel": "email",
         "form_id": secrets.token_urlsafe(16),
@@ -181,6 +217,7 @@ def invitation_create(ctx: Ctx) -> Response:
     form = ctx.form
     values = {k: form.get(k, "").strip() for k in FIELDS} | {"form_id": form.get("form_id", "")}
     data: dict[str, Any] = {k: v for k, v in values.items() if v and k in FIELDS}
+    data["owner_staff_id"] = data.pop("owner", None)  # the select names a staff member
     data["send"] = form.get("send", "1") == "1"
     try:
         body = CreateInvitation.model_validate(data)
@@ -193,7 +230,7 @@ def invitation_create(ctx: Ctx) -> Response:
     except Conflict as exc:
         return _new_form(ctx, values, {"email": exc.message}, 409)
     except ValidationFailed as exc:
-        return _new_form(ctx, values, exc.fields or {"form": exc.message}, 400)
+        return _new_form(ctx, values, form_errors(exc.fields, ctx.words) or {"form": exc.message}, 400)
     return redirect(f"/console/invitations/{inv.invitation_id}?notice={'created' if body.send else 'added'}")
 
 
@@ -221,7 +258,9 @@ def invitation_resend(ctx: Ctx) -> Response:
 
 
 def _export_query(values: dict[str, str]) -> ExportQuery:
-    params = {k: values.get(k, "").strip() for k in ("status", "q", "owner")}
+    # "owner" from the list's URL; "owner_staff_id" back from the export-job form (the query's own field).
+    owner = (values.get("owner") or values.get("owner_staff_id") or "").strip()
+    params = {k: values.get(k, "").strip() for k in ("status", "q")} | owner_filter(owner)
     try:
         return ExportQuery.model_validate({k: v for k, v in params.items() if v})
     except ValidationError as exc:
@@ -264,6 +303,12 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
     # The API's own views of the bank-link attempts and the documents (short-lived download URLs).
     links = bootstrap.bank_links().view(ctx.tenant, invitation_id)
     documents = bootstrap.portal().lender_documents(ctx.tenant, invitation_id)
+    financial: FinancialDataView | None
+    try:
+        financial = bootstrap.financial_data().view(ctx.tenant, invitation_id)
+    except DomainError:
+        logger.exception("Financial data unavailable on the customer page")
+        financial = None  # the rest of the page still shows; the section says the data is unavailable
     return ctx.render(
         "invitation_detail.html",
         inv=inv,
@@ -272,8 +317,19 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
         history=history.items,
         comms=comms.items,
         names=staff_names(ctx.tenant),
+        owner_name=owner_names(ctx.tenant).get(inv.owner_staff_id or ""),
+        financial=financial,
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
     )
+
+
+@console_page(bp, "/console/invitations/{invitation_id}/transactions.csv", section="invitations")
+def invitation_transactions_csv(ctx: Ctx, invitation_id: str) -> Response:
+    """The same CSV as GET /v1/invitations/{id}/financial-data.csv (every transaction)."""
+    from chalicelib.api.imports import csv_response
+
+    text = bootstrap.financial_data().transactions_csv(ctx.tenant, invitation_id, TransactionFilter())
+    return csv_response(text, f"{invitation_id}-transactions.csv")
 
 
 def _edit_form(
@@ -287,7 +343,7 @@ def _edit_form(
         values=values,
         errors=errors,
         labels=ctx.words.each(LABELS),
-        owners=owner_options(ctx.tenant, values.get("owner")),
+        owners=owner_options(ctx.tenant, ctx.words, inv),
         integrations=ctx.words.options(INTEGRATIONS),
         channels=ctx.words.options(CHANNELS),
         action=f"/console/invitations/{inv.invitation_id}/edit",
@@ -299,6 +355,7 @@ def invitation_edit(ctx: Ctx, invitation_id: str) -> Response:
     inv = services().invitations.get(ctx.tenant, invitation_id)
     inv.ensure_editable()
     values = {k: str(getattr(inv, k) or "") for k in FIELDS} | {"version": str(inv.version)}
+    values["owner"] = inv.owner_staff_id if inv.owner_staff_id in dict(owner_options(ctx.tenant, ctx.words)) else ""
     return _edit_form(ctx, inv, values, {})
 
 
@@ -308,7 +365,10 @@ def invitation_update(ctx: Ctx, invitation_id: str) -> Response:
     form = ctx.form
     values = {k: form.get(k, "").strip() for k in FIELDS} | {"version": form.get("version", "")}
     data: dict[str, Any] = {k: (v or None) for k, v in values.items() if k in FIELDS}
-    data["email"], data["owner"] = values["email"], values["owner"]  # required: blank is an error, not "unchanged"
+    data["email"] = values["email"]  # required: blank is an error, not "unchanged"
+    data.pop("owner")
+    if values["owner"]:  # blank keeps an owner that is not among the active staff
+        data["owner_staff_id"] = values["owner"]
     if not data["banking_integration"]:
         data.pop("banking_integration")
     if not data["channel"]:
@@ -328,7 +388,7 @@ def invitation_update(ctx: Ctx, invitation_id: str) -> Response:
         fresh = services().invitations.get(ctx.tenant, invitation_id)
         return _edit_form(ctx, fresh, values | {"version": str(fresh.version)}, {"form": exc.message}, 409)
     except ValidationFailed as exc:
-        return _edit_form(ctx, inv, values, exc.fields or {"form": exc.message}, 400)
+        return _edit_form(ctx, inv, values, form_errors(exc.fields, ctx.words) or {"form": exc.message}, 400)
     return redirect(f"/console/invitations/{invitation_id}?notice={'edited_sent' if patch.send else 'edited'}")
 
 

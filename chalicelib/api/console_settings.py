@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from chalicelib.api.console_invitations import INTEGRATIONS, field_errors
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import validation_fields
-from chalicelib.bootstrap import sending_domains, services, staff
+from chalicelib.bootstrap import sending_domains, services, staff, webhooks
+from chalicelib.domain.notifications import RotateWebhookSecret, WebhookSecretCreated
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
 from chalicelib.errors import Conflict, DomainError
@@ -30,7 +31,6 @@ SETTINGS_LABELS = {
     "locale": N_("Language of messages"),
     "sender_name": N_("Sender name"),
     "reply_to": N_("Reply-to address"),
-    "webhook_url": N_("Webhook URL"),
     "provider_order": N_("Provider order"),
     "branding_display_name": N_("Name shown to customers"),
     "branding_colour": N_("Brand colour"),
@@ -45,7 +45,22 @@ NOTICES = {
     "revoked": N_("The API key was revoked; requests with it are refused from now on."),
     "changed": N_("The staff member was changed."),
     "deactivated": N_("The staff member was deactivated and signed out."),
+    "invitation_resent": N_("A new invitation link was emailed; the previous link no longer works."),
+    "webhook_saved": N_("The webhook URL was saved."),
+    "secret_revoked": N_("The signing secret was revoked; events are no longer signed with it."),
 }
+WEBHOOK_LABELS = {
+    "webhook_url": N_("Webhook URL"),
+    "previous_valid_for_seconds": N_("Keep the current secret"),
+    "form": N_("Form"),
+}
+# How long the secret being replaced keeps signing (the API's previous_valid_for_seconds).
+OVERLAPS = (
+    ("86400", N_("24 hours (recommended)")),
+    ("3600", N_("1 hour")),
+    ("604800", N_("7 days")),
+    ("0", N_("No: stop it now")),
+)
 
 
 def settings_errors(exc: ValidationError) -> dict[str, str]:
@@ -68,7 +83,6 @@ def _settings_values(ctx: Ctx) -> dict[str, str]:
         "locale": current.locale,
         "sender_name": current.sender_name or "",
         "reply_to": str(current.reply_to or ""),
-        "webhook_url": str(current.webhook_url or ""),
         **{f"provider_{i + 1}": p.value for i, p in enumerate(current.provider_order)},
         "branding_display_name": current.branding.display_name or "",
         "branding_colour": current.branding.colour,
@@ -122,7 +136,6 @@ def settings_save(ctx: Ctx) -> Response:
         # A blank optional field clears it.
         "sender_name": values["sender_name"] or None,
         "reply_to": values["reply_to"] or None,
-        "webhook_url": values["webhook_url"] or None,
         "provider_order": [values[f"provider_{i}"] for i in (1, 2, 3) if values[f"provider_{i}"]],
         "branding": {
             "display_name": values["branding_display_name"] or None,
@@ -139,6 +152,60 @@ def settings_save(ctx: Ctx) -> Response:
         return _settings_page(ctx, values, settings_errors(exc), 400)
     services().tenants.update_settings(ctx.tenant, patch)
     return redirect("/console/settings?notice=saved")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+def _webhooks_page(
+    ctx: Ctx,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    created: WebhookSecretCreated | None = None,
+) -> Response:
+    return ctx.render(
+        "webhooks.html",
+        status=status,
+        values=values
+        or {"webhook_url": str(ctx.tenant.settings.webhook_url or ""), "previous_valid_for_seconds": "86400"},
+        errors=errors or {},
+        labels=ctx.words.each(WEBHOOK_LABELS),
+        overlaps=ctx.words.options(OVERLAPS),
+        secrets=webhooks().list_secrets(ctx.tenant).items,
+        created=created,
+        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
+    )
+
+
+@console_page(bp, "/console/settings/webhooks", section="settings", admin=True)
+def webhook_settings(ctx: Ctx) -> Response:
+    return _webhooks_page(ctx)
+
+
+@console_page(bp, "/console/settings/webhooks", ("POST",), section="settings", admin=True)
+def webhook_url_save(ctx: Ctx) -> Response:
+    values = {"webhook_url": ctx.form.get("webhook_url", "").strip()}
+    try:
+        patch = TenantSettingsPatch.model_validate({"webhook_url": values["webhook_url"] or None})
+    except ValidationError as exc:
+        return _webhooks_page(ctx, values, settings_errors(exc), 400)
+    services().tenants.update_settings(ctx.tenant, patch)
+    return redirect("/console/settings/webhooks?notice=webhook_saved")
+
+
+@console_page(bp, "/console/settings/webhooks/secrets", ("POST",), section="settings", admin=True)
+def webhook_secret_create(ctx: Ctx) -> Response:
+    overlap = ctx.form.get("previous_valid_for_seconds", "86400")
+    try:
+        request = RotateWebhookSecret.model_validate({"previous_valid_for_seconds": overlap})
+    except ValidationError as exc:
+        return _webhooks_page(ctx, errors=settings_errors(exc), status=400)
+    return _webhooks_page(ctx, created=webhooks().rotate_secret(ctx.tenant, request), status=201)
+
+
+@console_page(bp, "/console/settings/webhooks/secrets/{secret_id}/revoke", ("POST",), section="settings", admin=True)
+def webhook_secret_revoke(ctx: Ctx, secret_id: str) -> Response:
+    webhooks().revoke_secret(ctx.tenant, secret_id)
+    return redirect("/console/settings/webhooks?notice=secret_revoked")
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -208,6 +275,12 @@ def staff_invite(ctx: Ctx) -> Response:
     except Conflict as exc:
         return _staff_page(ctx, values, exc.fields or {"email": exc.message}, 409)
     return _staff_page(ctx, status=201, invited=invited)
+
+
+@console_page(bp, "/console/settings/staff/{staff_id}/resend", ("POST",), section="settings", admin=True)
+def staff_resend(ctx: Ctx, staff_id: str) -> Response:
+    staff().resend_invitation(ctx.staff, ctx.tenant, staff_id)
+    return redirect("/console/settings/staff?notice=invitation_resent")
 
 
 @console_page(bp, "/console/settings/staff/{staff_id}", ("POST",), section="settings", admin=True)

@@ -16,7 +16,7 @@ from chalice import Response
 
 from chalicelib.api.forms import cookie_header, cookies
 from chalicelib.api.routing import STATUS_BY_ERROR
-from chalicelib.bootstrap import notifications, services, staff
+from chalicelib.bootstrap import notifications, sending, services, staff
 from chalicelib.domain.ids import same
 from chalicelib.errors import DomainError, RateLimited
 from chalicelib.i18n import N_, negotiate, supported, translations
@@ -232,6 +232,7 @@ class Ctx:
             unread = notifications().unread_count(self.tenant)
         except DomainError:
             unread = None  # the bell must never take a page down
+        path = self.request.path or "/console/invitations"
         return {
             "tenant": self.tenant,
             "me": self.staff,
@@ -241,6 +242,9 @@ class Ctx:
             "section": self.section,
             "brand_name": self.tenant.display_name,
             "colour": self.tenant.settings.branding.colour,
+            "sending_hold": sending().standing(self.tenant),
+            "verification_sent": self.query.get("verification") == "sent",
+            "here": path if self.request.method == "GET" else "/console/invitations",
         }
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
+from chalicelib.api.console_invitations import owner_names
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import invalid
 from chalicelib.bootstrap import customers, imports, notifications, services
@@ -210,6 +211,7 @@ def customer_list(ctx: Ctx) -> Response:
     return ctx.render(
         "customers.html",
         items=result.items,
+        names=owner_names(ctx.tenant),
         current=status,
         q=query.q or "",
         next_url=f"/console/customers?{urlencode({**base, 'cursor': result.next_cursor})}"

@@ -8,7 +8,6 @@ only picks the lender or account; every link is built from settings, never from 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from chalicelib.api.join_words import wait_text, words
 from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import joins, services
+from chalicelib.config import HOST_LABEL
 from chalicelib.errors import ConcurrentModification, NotFound, RateLimited, UpstreamError
 from chalicelib.observability import logger
 from chalicelib.services.join import (
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 FORM = ["application/x-www-form-urlencoded"]
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = HOST_LABEL
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
 
 
@@ -62,16 +62,7 @@ _ip = client_ip
 
 def _host_label(request: Request) -> tuple[str, str] | None:
     """(label, residency) when the request's Host is ``<label>.<base domain>``."""
-    host = (request.headers.get("host") or "").strip().lower().rstrip(".")
-    host = host.rsplit(":", 1)[0] if ":" in host else host
-    settings = services().settings
-    for residency, domain in (("us", settings.base_domain_us), ("ca", settings.base_domain_ca)):
-        suffix = "." + domain.lower()
-        if host.endswith(suffix):
-            label = host[: -len(suffix)]
-            if _LABEL.match(label):
-                return label, residency
-    return None
+    return services().settings.host_label(request.headers.get("host") or "")
 
 
 def _context(tenant: Tenant | None) -> dict[str, Any]:

@@ -104,3 +104,17 @@ def list_webhook_secrets(tenant: Tenant, **_: Any) -> WebhookSecretList:
 )
 def rotate_webhook_secret(tenant: Tenant, body: RotateWebhookSecret, **_: Any) -> WebhookSecretCreated:
     return webhooks().rotate_secret(tenant, body)
+
+
+@endpoint(
+    bp,
+    "/v1/tenant/webhook-secrets/{secret_id}",
+    "DELETE",
+    summary="Revoke a webhook signing secret at once (not the only one: create a new one first); "
+    "returns the secrets left",
+    response=WebhookSecretList,
+    errors=(404, 409),
+    tags=("webhooks",),
+)
+def revoke_webhook_secret(tenant: Tenant, secret_id: str, **_: Any) -> WebhookSecretList:
+    return webhooks().revoke_secret(tenant, secret_id)

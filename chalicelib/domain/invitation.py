@@ -120,10 +120,35 @@ def business_key(name: str | None) -> str:
 class InvitationFields(Model):
     """The customer data a lender provides; shared by create, edit and CSV import."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # An owner is required as text or as a staff member's id (the field descriptions say so; a schema-level
+    # anyOf would say it too, but generated clients then lose the model): the examples show both forms.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"email": "jane@smallbiz.com", "owner": "Olivia Officer"},
+                {"email": "jane@smallbiz.com", "owner_staff_id": "stf_01JD0000000000000000000000"},
+            ]
+        },
+    )
 
     email: str = Field(max_length=254, examples=["jane@smallbiz.com"])
-    owner: str = Field(min_length=1, max_length=120, description="Relationship manager or loan officer responsible")
+    # Before owner: owner is required only without it.
+    owner_staff_id: str | None = Field(
+        default=None,
+        pattern=r"^stf_[0-9A-Za-z]{1,40}$",
+        description="The staff member (an active console user of the lender) responsible for this customer, as "
+        "chosen in the console; owner then holds their name. Give it or owner",
+    )
+    owner: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        validate_default=True,
+        description="Relationship manager or loan officer responsible, as free text (e.g. from a CRM); "
+        "required unless owner_staff_id is given, which takes precedence",
+    )
     first_name: str | None = Field(default=None, max_length=80)
     last_name: str | None = Field(default=None, max_length=80)
     # Before phone: the phone's check depends on the channel.
@@ -144,6 +169,13 @@ class InvitationFields(Model):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not info.data.get("owner_staff_id"):
+            raise ValueError("is required")
+        return value
 
     @field_validator("phone")
     @classmethod
@@ -181,7 +213,12 @@ class EditInvitation(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: str | None = Field(default=None, max_length=254)
-    owner: str | None = Field(default=None, min_length=1, max_length=120)
+    owner: str | None = Field(
+        default=None, min_length=1, max_length=120, description="A free-text owner (clears owner_staff_id)"
+    )
+    owner_staff_id: str | None = Field(
+        default=None, pattern=r"^stf_[0-9A-Za-z]{1,40}$", description="A staff member as owner (sets owner)"
+    )
     first_name: str | None = Field(default=None, max_length=80)
     last_name: str | None = Field(default=None, max_length=80)
     phone: str | None = Field(default=None, max_length=32)
@@ -197,7 +234,13 @@ class Invitation(Model):
     invitation_id: str
     tenant_id: str
     email: str
-    owner: str
+    owner: str = Field(
+        description="Who is responsible: free text from the API, or the name the staff member "
+        "of owner_staff_id had when assigned (the console shows their current name)"
+    )
+    owner_staff_id: str | None = Field(
+        default=None, description="Set when the owner is one of the lender's staff; null for a free-text owner"
+    )
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None

@@ -85,20 +85,30 @@ def daily_quota(channel: Channel, yesterday: DayStats | None, platform_cap: int,
     return min(quota, *caps)
 
 
-def hold_for(
-    state: SendingState, channel: Channel, recipient: str, own: set[str], *, require_verification: bool = True
-) -> Hold | None:
-    """The standing of the lender only (quota and quiet hours are checked by the worker, which counts)."""
+def standing(state: SendingState, *, require_verification: bool = True) -> Hold | None:
+    """What holds the lender's sending as a whole (suspended, paused, or sandbox until verified): what the
+    console's banner says; None when the lender sends normally."""
     if state.suspended_at is not None:
         return Hold(reason="suspended", detail=state.suspended_reason or "suspended by the platform")
     if state.paused_at is not None:
         return Hold(reason="paused", detail=state.paused_reason or "sending paused")
-    if require_verification and not state.verified and not (channel == "email" and recipient.lower() in own):
+    if require_verification and not state.verified:
         return Hold(
             reason="unverified",
             detail="the lender's admin email is not confirmed yet: messages reach only the lender's own address",
         )
     return None
+
+
+def hold_for(
+    state: SendingState, channel: Channel, recipient: str, own: set[str], *, require_verification: bool = True
+) -> Hold | None:
+    """The standing of the lender only (quota and quiet hours are checked by the worker, which counts).
+    In sandbox mode an email to the lender's own address goes."""
+    hold = standing(state, require_verification=require_verification)
+    if hold is not None and hold.reason == "unverified" and channel == "email" and recipient.lower() in own:
+        return None
+    return hold
 
 
 def pause_reason(days: list[DayStats]) -> str | None:

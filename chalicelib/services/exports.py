@@ -78,6 +78,7 @@ class ExportQuery(Model):
 
     status: Status | None = None
     owner: str | None = Field(default=None, max_length=120)
+    owner_staff_id: str | None = Field(default=None, max_length=44)
     email: str | None = Field(default=None, max_length=254)
     delivery_status: DeliveryStatus | None = None
     q: str | None = Field(default=None, max_length=254, description="Search, as in the list")

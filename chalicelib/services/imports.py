@@ -368,7 +368,7 @@ class ImportService:
             invitation_id=csv_rows.row_id("inv", job_id, row),
             tenant_id=tenant.tenant_id,
             email=fields.email,
-            owner=fields.owner,
+            owner=fields.owner or "-",  # a required column: a row without it is refused before this
             first_name=fields.first_name,
             last_name=fields.last_name,
             phone=fields.phone,

@@ -30,6 +30,7 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.domain.model import Model
+from chalicelib.domain.staff import StaffStatus
 from chalicelib.errors import (
     ConcurrentModification,
     Conflict,
@@ -45,6 +46,7 @@ from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
+    from chalicelib.adapters.dynamo.staff import StaffRepository
     from chalicelib.adapters.queue import QueuePublisher
     from chalicelib.config import Settings
     from chalicelib.domain.tenant import Tenant
@@ -57,7 +59,10 @@ class ListQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
-    owner: str | None = Field(default=None, max_length=120)
+    owner: str | None = Field(default=None, max_length=120, description="The owner's text, as stored")
+    owner_staff_id: str | None = Field(
+        default=None, max_length=44, description="Invitations owned by this staff member"
+    )
     email: str | None = Field(default=None, max_length=254)
     delivery_status: DeliveryStatus | None = None
     q: str | None = Field(
@@ -146,10 +151,31 @@ class ResolvedLink:
 
 
 class InvitationService:
-    def __init__(self, repo: InvitationRepository, queue: QueuePublisher, settings: Settings) -> None:
+    def __init__(
+        self,
+        repo: InvitationRepository,
+        queue: QueuePublisher,
+        settings: Settings,
+        staff: StaffRepository | None = None,
+    ) -> None:
         self.repo = repo
         self.queue = queue
         self.settings = settings
+        self.staff = staff
+
+    def _owner(self, tenant: Tenant, owner: str | None, owner_staff_id: str | None) -> tuple[str, str | None]:
+        """(owner text, owner_staff_id): a staff owner's text is their name at assignment.
+
+        Raises ValidationFailed naming owner_staff_id when it is not an active member of this lender."""
+        if not owner_staff_id:
+            if not owner:
+                raise ValidationFailed("owner is required", fields={"owner": "is required"})
+            return owner, None
+        member = self.staff.get(tenant.tenant_id, owner_staff_id) if self.staff else None
+        if member is None or member.status is not StaffStatus.ACTIVE:
+            reason = "is not an active staff member of this lender"
+            raise ValidationFailed(f"owner_staff_id {reason}", fields={"owner_staff_id": reason})
+        return member.display_name[:120], member.staff_id
 
     # --- create -------------------------------------------------------------------------------
     def create(
@@ -171,13 +197,15 @@ class InvitationService:
             replay = self._replay(tenant, idempotency_key, body_hash)
             if replay is not None:
                 return replay
+        owner, owner_staff_id = self._owner(tenant, request.owner, request.owner_staff_id)
         now = utcnow()
         settings = tenant.settings
         inv = Invitation(
             invitation_id=ids.new_id("inv"),
             tenant_id=tenant.tenant_id,
             email=request.email,
-            owner=request.owner,
+            owner=owner,
+            owner_staff_id=owner_staff_id,
             first_name=request.first_name,
             last_name=request.last_name,
             phone=request.phone,
@@ -275,13 +303,19 @@ class InvitationService:
                 for i in page
                 if (query.status is None or i.status == query.status)
                 and (query.owner is None or i.owner.lower() == query.owner.strip().lower())
+                and (query.owner_staff_id is None or i.owner_staff_id == query.owner_staff_id)
                 and (query.delivery_status is None or i.delivery_status == query.delivery_status)
                 and (text is None or text in search_text(i))
             ]
             return InvitationPage(items=found, next_cursor=cursor)
         filters = {
             k: str(v.value if hasattr(v, "value") else v)
-            for k, v in {"status": query.status, "owner": query.owner, "delivery_status": query.delivery_status}.items()
+            for k, v in {
+                "status": query.status,
+                "owner": query.owner,
+                "owner_staff_id": query.owner_staff_id,
+                "delivery_status": query.delivery_status,
+            }.items()
             if v is not None
         }
         if "owner" in filters:
@@ -324,11 +358,16 @@ class InvitationService:
             )
         before.ensure_editable()
         changes = patch.model_dump(exclude_unset=True, exclude={"send", "expected_version"})
+        if "owner" in changes and "owner_staff_id" not in changes:
+            changes["owner_staff_id"] = None  # a free-text owner replaces a staff owner
         merged = before.model_dump(include=set(InvitationFields.model_fields)) | changes
         try:
             fields = InvitationFields.model_validate(merged)
         except ValidationError as exc:
             raise ValidationFailed.of_input(exc) from exc
+        if changes.get("owner_staff_id"):
+            owner, owner_staff_id = self._owner(tenant, None, changes["owner_staff_id"])
+            fields = fields.model_copy(update={"owner": owner, "owner_staff_id": owner_staff_id})
         now = utcnow()
         after = before.model_copy(update={**fields.model_dump(), "updated_at": now, "version": before.version + 1})
         if after.banking_integration is None:

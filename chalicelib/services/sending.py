@@ -27,6 +27,7 @@ from chalicelib.domain.sending import (
     hold_for,
     next_day,
     pause_reason,
+    standing,
 )
 from chalicelib.domain.sms import quiet_until
 from chalicelib.errors import Conflict, NotFound
@@ -107,6 +108,10 @@ class SendingService:
         if self.queue is not None:
             message = VerificationEmail(tenant_id=tenant.tenant_id, nonce_hash=_hash(nonce))
             self.queue.send(self.settings.send_queue_url, message.model_dump(mode="json"))
+
+    def standing(self, tenant: Tenant) -> Hold | None:
+        """What holds all of this lender's sending now (suspended, paused, sandbox), from ``tenant`` as given."""
+        return standing(tenant.sending, require_verification=self.settings.lender_verification_required)
 
     def restart_verification(self, tenant: Tenant) -> VerificationStarted:
         """The lender asks for a new link. Raises Conflict once verified."""

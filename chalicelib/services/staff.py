@@ -74,9 +74,10 @@ def staff_link_token(settings: Settings, staff_id: str, purpose: str, nonce: str
     return links.derive_token(settings.link_signing_key.get_secret_value(), purpose, staff_id, nonce)
 
 
-def staff_link_url(settings: Settings, purpose: str, token: str) -> str:
+def staff_link_url(settings: Settings, tenant: Tenant, purpose: str, token: str) -> str:
+    """The teammate's link, on the lender's console host (the path form locally)."""
     path = "accept" if purpose == INVITE_PURPOSE else "reset"
-    return f"{settings.base_url}/console/{path}/{token}"
+    return settings.console_url(tenant.subdomain, tenant.data_residency, f"/console/{path}/{token}")
 
 
 class StaffService:
@@ -233,6 +234,24 @@ class StaffService:
         self._enqueue(member, INVITE_PURPOSE)
         return member
 
+    def resend_invitation(self, actor: StaffMember, tenant: Tenant, staff_id: str) -> StaffMember:
+        """Email a teammate who has not joined yet a new single-use link; their previous link stops
+        working. Raises Forbidden (not an admin), NotFound, Conflict (already joined or deactivated)."""
+        actor.ensure_admin()
+        member = self.member(tenant, staff_id)
+        if member.status is not StaffStatus.INVITED:
+            raise Conflict(f"this teammate's account is {member.status.value}: only a pending invitation is resent")
+        nonce = links.new_nonce()
+        after = member.model_copy(update={"link_nonce": nonce, "version": member.version + 1})
+        token = self._token(member.staff_id, INVITE_PURPOSE, nonce)
+        expires = int(time.time()) + INVITE_TTL_SECONDS
+        self.repo.save(
+            member, after, [self.repo.token_put_action(links.token_hash(token), INVITE_PURPOSE, after, expires)]
+        )
+        logger.info("Staff invitation resent", extra={"tenant_id": tenant.tenant_id, "staff_id": staff_id})
+        self._enqueue(after, INVITE_PURPOSE)
+        return after
+
     def _link_owner(self, token: str, purpose: str, status: StaffStatus) -> tuple[Tenant, StaffMember] | None:
         if not links.looks_like_token(token):
             return None
@@ -369,7 +388,7 @@ class StaffMail:
             message.purpose,
             tenant.settings.locale,
             lender=tenant.display_name,
-            url=staff_link_url(self.settings, message.purpose, token),
+            url=staff_link_url(self.settings, tenant, message.purpose, token),
             name=member.name,
             expires=datetime.now(UTC) + timedelta(seconds=ttl),
             colour=tenant.settings.branding.colour,

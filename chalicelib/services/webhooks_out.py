@@ -288,6 +288,22 @@ class WebhookService:
             )
         raise ConcurrentModification("the webhook secrets kept changing; retry")
 
+    def revoke_secret(self, tenant: Tenant, secret_id: str) -> WebhookSecretList:
+        """Stop signing with one secret at once; returns the secrets left.
+
+        Raises NotFound (no such live secret), Conflict (the only live one: events are always signed, so
+        create a new secret first), ConcurrentModification (the secrets changed meanwhile: retry)."""
+        stored, version = self.repo.secrets(tenant.tenant_id)
+        now = utcnow()
+        active = [s for s in stored if not _expired(s, now)]
+        if not any(s["secret_id"] == secret_id for s in active):
+            raise NotFound("no such webhook signing secret")
+        if len(active) == 1:
+            raise Conflict("this is the only signing secret: create a new one first (events are always signed)")
+        self.repo.save_secrets(tenant.tenant_id, [s for s in active if s["secret_id"] != secret_id], version)
+        logger.info("Webhook secret revoked", extra={"tenant_id": tenant.tenant_id, "secret_id": secret_id})
+        return self.list_secrets(tenant)
+
     def list_secrets(self, tenant: Tenant) -> WebhookSecretList:
         stored, _ = self.repo.secrets(tenant.tenant_id)
         now = utcnow()

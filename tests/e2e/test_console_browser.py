@@ -92,6 +92,9 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             page.get_by_role("link", name="Open the console").click()
             expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
             expect(page.get_by_role("link", name="Notifications: 0 unread")).to_be_visible()
+            # A new lender sends in sandbox mode until its admin email is confirmed: every page says so.
+            expect(page.locator("#sending-banner")).to_contain_text("Sending is in sandbox mode")
+            expect(page.get_by_role("button", name="Resend verification email")).to_be_visible()
             shoot(page, "invitations-empty")
 
             # Add a customer: errors first, summarised and next to the field.
@@ -148,7 +151,7 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             # Bulk resend: Janet was just sent (refused, with why), Sam never was (sent).
             page.get_by_label("Select Janet Baker").check()
             page.get_by_label(f"Select {sam}").check()
-            page.get_by_role("button", name="Resend").click()
+            page.get_by_role("button", name="Resend", exact=True).click()  # not "Resend verification email"
             expect(page.get_by_role("heading", name="Resend: 1 of 2 sent again")).to_be_visible()
             expect(page.locator('tr[data-outcome="rate_limited"]')).to_contain_text("this invitation was just sent")
             expect(page.locator('tr[data-outcome="queued"]')).to_contain_text(sam)
@@ -218,10 +221,17 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             expect(page.locator("tr[data-outcome]").first).to_be_visible()
             shoot(page, "communications")
 
-            # Customers: the customer who completed the portal; disconnect after confirming.
+            # Customers: the customer who completed the portal, with their financial data; disconnect after confirming.
             page.get_by_role("link", name="Customers").click()
             expect(page.get_by_role("link", name="Janet Baker", exact=True)).to_be_visible()
             shoot(page, "customers")
+            page.get_by_role("link", name="Janet Baker", exact=True).click()
+            expect(page.locator("#financial-data")).to_have_attribute("data-status", "ready")
+            with page.expect_download() as transactions:
+                page.get_by_role("link", name="Download transactions (CSV)").click()
+            assert transactions.value.suggested_filename.endswith("-transactions.csv")
+            shoot(page, "customer-financial")
+            page.get_by_role("link", name="Customers").click()
             page.get_by_label("Actions for Janet Baker").click()
             page.get_by_role("link", name="Disconnect financial data").click()
             shoot(page, "disconnect-confirm")
@@ -232,6 +242,10 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             page.get_by_role("link", name="Settings").click()
             expect(page.get_by_label("Sender name")).to_be_visible()
             shoot(page, "settings")
+            page.get_by_role("navigation", name="Settings").get_by_role("link", name="Webhooks").click()
+            page.get_by_role("button", name="Create a secret").click()
+            expect(page.locator("#new-webhook-secret")).to_contain_text("whsec_")
+            shoot(page, "webhooks")
             page.get_by_role("link", name="API keys").click()
             shoot(page, "api-keys")
             page.get_by_role("link", name="Staff").click()
@@ -239,6 +253,7 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             page.get_by_label("Name").fill("Theo Teammate")
             page.get_by_role("button", name="Send invitation").click()
             expect(page.locator(".notice")).to_contain_text(f"{teammate} is invited as officer")
+            expect(page.get_by_role("button", name=f"Resend the invitation to {teammate}")).to_be_visible()
             shoot(page, "staff")
 
             # The teammate joins from the email, in a browser of their own, and is an officer.

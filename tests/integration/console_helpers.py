@@ -96,3 +96,10 @@ def sign_up(client: Any, subdomain: str | None = None, email: str | None = None)
 
 def csrf_of(browser: Browser, path: str = "/console/invitations") -> str:
     return browser.get(path).csrf()
+
+
+def selected_owner(browser: Browser) -> str:
+    """The staff id the add-customer form picks as owner (the signed-in member)."""
+    found = re.search(r'<option value="(stf_[0-9A-Za-z]+)" selected>', browser.get("/console/invitations/new").text)
+    assert found, "no owner selected on the add-customer form"
+    return found.group(1)

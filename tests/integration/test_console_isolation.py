@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.integration.console_helpers import PASSWORD, sign_up
+from tests.integration.console_helpers import PASSWORD, selected_owner, sign_up
 from tests.integration.helpers import drain
 from tests.integration.test_console_work import upload
 from tests.integration.test_tenant_isolation import owned_by, table_items
@@ -42,7 +42,7 @@ def test_no_console_url_reaches_another_lenders_data(client: Any, aws: dict[str,
         None,
         {
             "email": "jane.alpha@customer.example",
-            "owner": "Olivia Officer",
+            "owner": selected_owner(alpha),
             "channel": "email",
             "first_name": "Janealpha",
             "form_id": "alpha-form-0000001",
