@@ -14,7 +14,7 @@ from chalicelib.bootstrap import sending_domains, services, staff, webhooks
 from chalicelib.domain.notifications import RotateWebhookSecret, WebhookSecretCreated
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
-from chalicelib.errors import Conflict, DomainError
+from chalicelib.errors import Conflict, DomainError, NotFound
 from chalicelib.i18n import N_
 from chalicelib.services.tenants import CreateApiKey
 
@@ -96,6 +96,8 @@ def _sending_domain(ctx: Ctx) -> SendingDomain | None:
         return None
     try:
         return sending_domains().current(ctx.tenant)
+    except NotFound:  # the claim lapsed and another lender took the domain
+        return None
     except DomainError:
         return ctx.tenant.sending_domain
 

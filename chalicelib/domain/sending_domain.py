@@ -9,7 +9,7 @@ either way (services/messages.py ``sender_display``).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -24,6 +24,9 @@ _DOMAIN = re.compile(rf"^(?=.{{4,253}}$)(?:{_LABEL}\.)+(?!\d+$){_LABEL}$")
 # Easy DKIM: each token is published as <token>._domainkey.<domain> CNAME <token>.dkim.amazonses.com
 # [SES DG "Easy DKIM in Amazon SES"].
 DKIM_TARGET = "dkim.amazonses.com"
+# How long an unverified claim keeps a domain from other lenders. SES looks for the records for 72 hours; a lender
+# that registers a domain it cannot verify (not its own) must not keep the real owner out after that.
+CLAIM_HOLD = timedelta(hours=72)
 
 
 class DomainStatus(StrEnum):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.invitation import utcnow
 from chalicelib.domain.sending_domain import (
+    CLAIM_HOLD,
     DomainStatus,
     SendingDomain,
     dkim_records,
@@ -61,11 +62,13 @@ class SendingDomainService:
             requested_at=now,
         )
         # Claimed before SES is asked, so a domain another lender holds never reaches SES.
-        self.repo.claim(tenant.tenant_id, pending, current.domain if current else None)
+        previous_held = current is not None and self.repo.holds(tenant.tenant_id, current.domain)
+        self.repo.claim(tenant.tenant_id, pending, current.domain if current else None, now, now + CLAIM_HOLD)
         self.tenants.forget(tenant.tenant_id)
         record = self._with_state(pending, self.identities.register(request.domain))
+        self._remember_verified(tenant, record)
         self.repo.save(tenant.tenant_id, record)
-        if current is not None:
+        if current is not None and previous_held:  # a lapsed claim's identity is its new owner's now
             self.identities.remove(current.domain)
         logger.info(
             "Sending domain registered",
@@ -84,15 +87,35 @@ class SendingDomainService:
         current = tenant.sending_domain
         if current is None:
             raise NotFound("no sending domain")
+        self._still_held(tenant, current)
         self.repo.release(tenant.tenant_id, current.domain)
         self.tenants.forget(tenant.tenant_id)
         self.identities.remove(current.domain)
 
+    def _still_held(self, tenant: Tenant, record: SendingDomain) -> None:
+        """Raise NotFound (and drop the lender's record) when its unverified claim lapsed and another lender took
+        the domain: the lender never sends from it, nor removes the identity its new owner uses."""
+        if record.status is DomainStatus.VERIFIED or self.repo.holds(tenant.tenant_id, record.domain):
+            return
+        self.repo.forget(tenant.tenant_id)
+        self.tenants.forget(tenant.tenant_id)
+        logger.info("Lapsed sending domain claim dropped", extra={"tenant_id": tenant.tenant_id})
+        raise NotFound(
+            f"{record.domain} was not verified within 72 hours and another lender has claimed it: "
+            "no sending domain (PUT /v1/tenant/sending-domain registers one)"
+        )
+
+    def _remember_verified(self, tenant: Tenant, record: SendingDomain) -> None:
+        if record.status is DomainStatus.VERIFIED:
+            self.repo.claim_verified(tenant.tenant_id, record.domain, record.verified_at or utcnow())
+
     def _refreshed(self, tenant: Tenant, record: SendingDomain) -> SendingDomain:
         if record.status is DomainStatus.VERIFIED and record.records:
             return record
+        self._still_held(tenant, record)
         state = self.identities.state(record.domain) or self.identities.register(record.domain)
         fresh = self._with_state(record, state)
+        self._remember_verified(tenant, fresh)
         if fresh != record:
             self.repo.save(tenant.tenant_id, fresh)
             self.tenants.forget(tenant.tenant_id)

@@ -127,3 +127,59 @@ def test_the_console_settings_page_shows_the_domain_its_records_and_status(clien
     assert "data-domain-status>verified<" in page.text
     for record in domain["records"]:
         assert record["name"] in page.text and record["value"] in page.text
+
+
+def test_an_unverified_claim_lapses_so_a_squatter_cannot_hold_a_domain(
+    client: Any, lender: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lender that registers a domain it cannot verify must not keep the real owner out: after 72 hours without
+    verification another lender may take it, and the first loses it (never sends from it, never deletes the identity
+    the new owner uses)."""
+    from datetime import timedelta
+
+    from chalicelib import bootstrap
+    from chalicelib.domain import sending_domain
+    from chalicelib.domain.invitation import utcnow
+    from tests.unit.test_ses_identities import FakeSesV2
+
+    ses = FakeSesV2()  # PENDING until the records are published
+    bootstrap.sending_domains().identities.client = ses
+    squatter = lender["api_key"]
+    status, owner = call(
+        client, "POST", "/v1/tenants", body={"name": "Real Owner", "subdomain": "owner", "admin_email": "ops@owner.com"}
+    )
+    assert status == 201, owner
+    assert call(client, "PUT", PATH, squatter, {"domain": "owner.com"})[1]["status"] == "pending"
+    status, body = call(client, "PUT", PATH, owner["api_key"], {"domain": "owner.com"})
+    assert status == 409, body  # within the hold
+    assert "72 hours" in body["error"]["message"]
+
+    later = utcnow() + sending_domain.CLAIM_HOLD + timedelta(minutes=1)
+    monkeypatch.setattr("chalicelib.services.sending_domains.utcnow", lambda: later)
+    status, taken = call(client, "PUT", PATH, owner["api_key"], {"domain": "owner.com"})
+    assert status == 200 and taken["status"] == "pending", taken
+    ses.publish("owner.com")  # the real owner can publish the DNS records
+    assert call(client, "GET", PATH, owner["api_key"])[1]["status"] == "verified"
+
+    status, lost = call(client, "GET", PATH, squatter)
+    assert status == 404 and "another lender" in lost["error"]["message"], lost
+    assert call(client, "GET", "/v1/tenant", squatter)[1]["sending_domain"] is None
+    assert call(client, "DELETE", PATH, squatter)[0] == 404
+    assert "owner.com" in ses.identities  # the owner's identity was not deleted
+    assert call(client, "GET", PATH, owner["api_key"])[1]["status"] == "verified"
+
+
+def test_a_verified_claim_never_lapses(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain import sending_domain
+    from chalicelib.domain.invitation import utcnow
+
+    assert call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})[1]["status"] == "verified"
+    later = utcnow() + sending_domain.CLAIM_HOLD * 10 + timedelta(days=1)
+    monkeypatch.setattr("chalicelib.services.sending_domains.utcnow", lambda: later)
+    status, other = call(
+        client, "POST", "/v1/tenants", body={"name": "Other", "subdomain": "other", "admin_email": "ops@other.com"}
+    )
+    assert status == 201, other
+    assert call(client, "PUT", PATH, other["api_key"], {"domain": "acme-lending.com"})[0] == 409
