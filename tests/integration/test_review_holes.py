@@ -134,6 +134,24 @@ class GatedHasher:
         return self.real.needs_rehash(password_hash)
 
 
+@pytest.fixture
+def atomic_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies an UpdateItem atomically; in-process moto reads, changes and writes the item with no lock, so
+    two parallel ADDs can both return the same count (this test failed now and then with 6 checked). Serialise
+    them, as the local stack's request lock does (devstack/embedded_aws.py), so the test sees DynamoDB's behaviour."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    real = DynamoDBBackend.update_item
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+
+@pytest.mark.usefixtures("atomic_updates")
 def test_parallel_wrong_passwords_cannot_outrun_the_account_limit(client: Any, key: str) -> None:
     settings(client, key, require_email_confirmation=False)
     call(client, "POST", "/v1/invitations", key, {"email": "jane@smallbiz.com", "owner": "O", "send": False})
