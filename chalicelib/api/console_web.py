@@ -97,6 +97,13 @@ TERMS = (
     N_("waterfall"),
     # a sending domain
     N_("verified"),
+    # bank account types (financial data)
+    N_("checking"),
+    N_("savings"),
+    N_("credit"),
+    N_("loan"),
+    N_("investment"),
+    N_("other"),
     # an invitation's history (its event types; their details stay as recorded)
     N_("bank link decision"),
     N_("bank link exhausted"),
