@@ -175,7 +175,8 @@ def test_a_transient_sqs_error_is_retried_on_the_same_provider(waterfall: Waterf
 def test_an_unavailable_provider_is_asked_again_then_left_for_the_next(waterfall: Waterfall) -> None:
     sfn, sqs, env = waterfall
     queue = env["LINK_REQUEST_QUEUE_URL"]
-    arn = _start(sfn, env, "inv-t-2", ["plaid", "mx"])
+    # A step timeout well past any pause of a loaded machine: only the partner's answers may move this run.
+    arn = _start(sfn, env, "inv-t-2", ["plaid", "mx"], timeout=120)
     retries = []
     unavailable = _matching(ASL["States"]["TryProvider"]["Retry"], PROVIDER_UNAVAILABLE)
     assert unavailable is not None
