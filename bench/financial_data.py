@@ -101,10 +101,10 @@ def data_step_rows() -> list[Row]:
         accounts, transactions = plaid_answers(as_of)
 
         class Source:
-            provider = Provider.PLAID
+            provider = Provider("plaid")
 
             def connect(self, credential: str) -> Connection:
-                return Connection(Provider.PLAID, "access-bench", "item-bench")
+                return Connection(Provider("plaid"), "access-bench", "item-bench")
 
             def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
                 data = normalise_plaid(accounts, transactions, start, end, datetime.now(UTC))
@@ -152,14 +152,14 @@ def data_step_rows() -> list[Row]:
                 }
             )
             service = bootstrap.financial_data()
-            service.sources = {Provider.PLAID: Source()}  # type: ignore[dict-item]
+            service.sources = {Provider("plaid"): Source()}  # type: ignore[dict-item]
             message = FinancialDataRequest(
                 type="financial_data",
                 task_token="bench-token",  # answered to a closed task: the call is counted all the same
                 tenant_id=tenant_id,
                 invitation_id=inv_id,
                 attempt=1,
-                provider=Provider.PLAID,
+                provider=Provider("plaid"),
             )
             counter = CallCounter()
             counter.attach()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.dynamo.invitations import InvitationRepository
@@ -22,7 +22,8 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
-    from chalicelib.domain.tenant import Provider
+    from chalicelib.adapters.providers.base import Adapter, BankLinkClient
+    from chalicelib.domain.providers import Provider
     from chalicelib.services.bank_links import BankLinkService
     from chalicelib.services.customers import CustomerService
     from chalicelib.services.delivery import DeliveryService
@@ -164,31 +165,19 @@ def bank_links() -> BankLinkService:
     from chalicelib.adapters.documents import DocumentStore
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
     from chalicelib.adapters.idempotency import Once
-    from chalicelib.adapters.providers import (
-        build_plaid_key_cache,
-        verify_finicity,
-        verify_mx,
-        verify_plaid,
-    )
     from chalicelib.adapters.workflow import Workflow
-    from chalicelib.domain.tenant import Provider
     from chalicelib.services.bank_links import BankLinkService
 
     s = services()
     st = s.settings
-    clients = provider_clients()
-    keys = build_plaid_key_cache(st, clients[Provider.PLAID])
+    adapters = provider_adapters()
     return BankLinkService(
         repo=BankLinkRepository(s.table),
         invitations=s.invitation_repo,
         tenants=s.tenant_repo,
         workflow=Workflow(st.state_machine_arn, aws.client("stepfunctions")),
-        providers=clients,
-        verifiers={
-            Provider.PLAID: lambda h, b: verify_plaid(h, b, keys),
-            Provider.FINICITY: lambda h, b: verify_finicity(h, b, st.finicity_webhook_secret),
-            Provider.MX: lambda h, b: verify_mx(h, b, st.mx_webhook_username, st.mx_webhook_password),
-        },
+        providers=provider_clients(),
+        verifiers={key: adapter.verify for key, adapter in adapters.items()},
         documents=DocumentStore(st.documents_bucket, aws.client("s3")),
         once=Once(st.table_name, aws.client("dynamodb")),
         settings=st,
@@ -198,11 +187,17 @@ def bank_links() -> BankLinkService:
 
 
 @cache
-def provider_clients() -> dict[Provider, Any]:
-    """One HTTP client per provider (they keep sessions and tokens): link sessions and financial data."""
-    from chalicelib.adapters.providers import build_clients
+def provider_adapters() -> dict[Provider, Adapter]:
+    """Every registered provider's adapter (chalicelib/domain/providers.py): its client and webhook verifier."""
+    from chalicelib.adapters.providers import build_adapters
 
-    return dict(build_clients(services().settings))
+    return build_adapters(services().settings)
+
+
+@cache
+def provider_clients() -> dict[Provider, BankLinkClient]:
+    """One HTTP client per provider (they keep sessions and tokens): link sessions and financial data."""
+    return {key: adapter.client for key, adapter in provider_adapters().items()}
 
 
 @cache
@@ -380,6 +375,7 @@ def reset() -> None:
         feedback,
         imports,
         exports,
+        provider_adapters,
         provider_clients,
         financial_data,
         staff,

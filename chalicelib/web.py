@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
+from chalicelib.domain.providers import label as provider_label
 from chalicelib.i18n import DEFAULT, supported, translations
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def environment(locale: str = DEFAULT) -> Environment:
     # A word of the data (a status, a delivery outcome) shown in the page's language; unknown words as they are.
     # A filter rather than _(value): its result is escaped like any other value.
     env.filters["term"] = lambda value: words.gettext(str(value).replace("_", " "))
+    # A bank-link provider's name as the console shows it (from the registry; a key it no longer holds as is).
+    env.filters["provider"] = lambda value: provider_label(str(value))
     return env
 
 

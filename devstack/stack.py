@@ -207,6 +207,8 @@ class LocalStack:
         self.sandbox_port = self._sandbox.port  # port 0 asks for any free port
 
     def _configure_app(self) -> Chalice:
+        from chalicelib.domain.providers import known as known_providers
+
         for name in UNSET:
             os.environ.pop(name, None)
         os.environ.update(DUMMY_CREDENTIALS)
@@ -222,10 +224,8 @@ class LocalStack:
             "STAGE": "local",
             "AWS_ENDPOINT_URL": self.aws_url,
             "PUBLIC_BASE_URL": self.api_url,
-            # Every bank-link partner is the local sandbox: the whole flow runs offline.
-            "PLAID_BASE_URL": self.sandbox_url,
-            "FINICITY_BASE_URL": self.sandbox_url,
-            "MX_BASE_URL": self.sandbox_url,
+            # Every bank-link partner is the local sandbox (<KEY>_BASE_URL by convention): the flow runs offline.
+            **{f"{key.upper()}_BASE_URL": self.sandbox_url for key in known_providers()},
         }
         os.environ.update(self.env)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")

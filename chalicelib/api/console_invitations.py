@@ -21,6 +21,8 @@ from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, exports, services, staff
 from chalicelib.domain.financial import FinancialDataView, TransactionFilter
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
+from chalicelib.domain.providers import WATERFALL, Provider, banking_integrations
+from chalicelib.domain.providers import label as provider_label
 from chalicelib.domain.staff import StaffStatus
 from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
 from chalicelib.i18n import DEFAULT, N_
@@ -48,12 +50,10 @@ LABELS = {
     "form": N_("Form"),
     "ids": N_("Invitations"),
 }
-INTEGRATIONS = (
-    ("waterfall", N_("Waterfall: Plaid, then Finicity, then MX (recommended)")),
-    ("plaid", N_("Plaid only")),
-    ("finicity", N_("Finicity only")),
-    ("mx", N_("MX only")),
-)
+# The banking integrations come from the provider registry (chalicelib/domain/providers.py).
+WATERFALL_OPTION = N_("Waterfall: %(order)s (recommended)")
+THEN = N_("%(earlier)s, then %(next)s")
+ALONE_OPTION = N_("%(provider)s only")
 CHANNELS = (("email", N_("Email")), ("sms", N_("SMS")), ("both", N_("Email and SMS")))
 KEEP_TEXT_OWNER = N_("Keep %(owner)s (free text, from the API or an upload)")
 KEEP_STAFF_OWNER = N_("Keep %(owner)s (no longer active)")
@@ -185,6 +185,18 @@ def invitation_list(ctx: Ctx) -> Response:
     return _list(ctx)
 
 
+def integration_options(words: Words, order: list[Provider]) -> list[tuple[str, str]]:
+    """The banking integration select: the waterfall (naming the lender's order), then each provider a lender
+    may choose alone, from the registry."""
+    names = [provider_label(p) for p in order]
+    chain = names[0] if names else ""
+    for name in names[1:]:
+        chain = words.gettext(THEN) % {"earlier": chain, "next": name}
+    options = [(WATERFALL, words.gettext(WATERFALL_OPTION) % {"order": chain})]
+    alone = [key for key in banking_integrations() if key != WATERFALL]
+    return options + [(key, words.gettext(ALONE_OPTION) % {"provider": provider_label(key)}) for key in alone]
+
+
 # --- add a customer ------------------------------------------------------------------------------
 def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
     return ctx.render(
@@ -195,7 +207,7 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
         errors=errors,
         labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, ctx.words),
-        integrations=ctx.words.options(INTEGRATIONS),
+        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
         channels=ctx.words.options(CHANNELS),
         action="/console/invitations/new",
     )
@@ -205,7 +217,7 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
 def invitation_new(ctx: Ctx) -> Response:
     values = {
         "owner": ctx.staff.staff_id,
-        "banking_integration": ctx.tenant.settings.default_banking_integration.value,
+        "banking_integration": str(ctx.tenant.settings.default_banking_integration),
         "channel": "email",
         "form_id": secrets.token_urlsafe(16),
     }
@@ -344,7 +356,7 @@ def _edit_form(
         errors=errors,
         labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, ctx.words, inv),
-        integrations=ctx.words.options(INTEGRATIONS),
+        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
         channels=ctx.words.options(CHANNELS),
         action=f"/console/invitations/{inv.invitation_id}/edit",
     )

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
-from chalicelib.api.console_invitations import INTEGRATIONS, field_errors
+from chalicelib.api.console_invitations import field_errors, integration_options
 from chalicelib.api.console_web import Ctx, console_page, redirect
 from chalicelib.api.routing import validation_fields
 from chalicelib.bootstrap import sending_domains, services, staff, webhooks
 from chalicelib.domain.notifications import RotateWebhookSecret, WebhookSecretCreated
+from chalicelib.domain.providers import PROVIDERS
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
 from chalicelib.errors import Conflict, DomainError, NotFound
@@ -37,7 +38,9 @@ SETTINGS_LABELS = {
     "branding_logo_url": N_("Logo URL"),
     "form": N_("Form"),
 }
-PROVIDERS = (("plaid", "Plaid"), ("finicity", "Finicity"), ("mx", "MX"))
+# The provider order's select boxes, one per registered provider.
+ORDINALS = (N_("First"), N_("Second"), N_("Third"), N_("Fourth"), N_("Fifth"), N_("Sixth"))
+LATER = N_("Number %(n)s")
 STAFF_LABELS = {"email": N_("Email"), "name": N_("Name"), "role": N_("Role"), "form": N_("Form")}
 ROLES = (("officer", N_("Officer")), ("admin", N_("Administrator")))
 NOTICES = {
@@ -78,16 +81,24 @@ def _settings_values(ctx: Ctx) -> dict[str, str]:
     return {
         "require_invitation": "yes" if current.require_invitation else "no",
         "require_email_confirmation": "yes" if current.require_email_confirmation else "no",
-        "default_banking_integration": current.default_banking_integration.value,
+        "default_banking_integration": str(current.default_banking_integration),
         "invitation_ttl_days": str(current.invitation_ttl_days),
         "locale": current.locale,
         "sender_name": current.sender_name or "",
         "reply_to": str(current.reply_to or ""),
-        **{f"provider_{i + 1}": p.value for i, p in enumerate(current.provider_order)},
+        **{f"provider_{i + 1}": str(p) for i, p in enumerate(current.provider_order)},
         "branding_display_name": current.branding.display_name or "",
         "branding_colour": current.branding.colour,
         "branding_logo_url": str(current.branding.logo_url or ""),
     }
+
+
+def _order_slots(ctx: Ctx) -> list[tuple[int, str]]:
+    """``(position, label)`` of each select of the provider order: as many as there are providers."""
+    return [
+        (n, ctx.words.gettext(ORDINALS[n - 1]) if n <= len(ORDINALS) else ctx.words.gettext(LATER) % {"n": n})
+        for n in range(1, len(PROVIDERS) + 1)
+    ]
 
 
 def _sending_domain(ctx: Ctx) -> SendingDomain | None:
@@ -110,8 +121,9 @@ def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], sta
         values=values,
         errors=errors,
         labels=ctx.words.each(SETTINGS_LABELS),
-        integrations=ctx.words.options(INTEGRATIONS),
-        providers=PROVIDERS,
+        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
+        providers=[(info.key, info.label) for info in PROVIDERS.values()],
+        order_slots=_order_slots(ctx),
         join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         sending_domain=_sending_domain(ctx),
@@ -128,7 +140,8 @@ def settings_page(ctx: Ctx) -> Response:
 def settings_save(ctx: Ctx) -> Response:
     form = ctx.form
     names = [k for k in SETTINGS_LABELS if k not in ("form", "provider_order")]
-    values = {k: form.get(k, "").strip() for k in [*names, "provider_1", "provider_2", "provider_3"]}
+    slots = [f"provider_{i}" for i in range(1, len(PROVIDERS) + 1)]
+    values = {k: form.get(k, "").strip() for k in [*names, *slots]}
     data: dict[str, Any] = {
         "require_invitation": values["require_invitation"] == "yes",
         "require_email_confirmation": values["require_email_confirmation"] == "yes",
@@ -138,7 +151,7 @@ def settings_save(ctx: Ctx) -> Response:
         # A blank optional field clears it.
         "sender_name": values["sender_name"] or None,
         "reply_to": values["reply_to"] or None,
-        "provider_order": [values[f"provider_{i}"] for i in (1, 2, 3) if values[f"provider_{i}"]],
+        "provider_order": [values[slot] for slot in slots if values[slot]],
         "branding": {
             "display_name": values["branding_display_name"] or None,
             "colour": values["branding_colour"] or "#1f4e79",

@@ -17,6 +17,7 @@ from chalice import Blueprint, Response
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.routing import ROUTES, RouteSpec, endpoint
+from chalicelib.domain.providers import PROVIDERS, ProviderInfo
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -164,11 +165,17 @@ def _operation(spec: RouteSpec, schemas: Schemas) -> dict[str, Any]:
     return op
 
 
-@cache
 def document() -> dict[str, Any]:
-    schemas = Schemas(ROUTES)
+    """The API's document; made once per process, and again only if the provider registry changed (tests)."""
+    return _document(tuple(PROVIDERS.values()))
+
+
+@cache
+def _document(registry: tuple[ProviderInfo, ...]) -> dict[str, Any]:
+    specs = [documented for spec in ROUTES for documented in spec.documented()]
+    schemas = Schemas(specs)
     paths: dict[str, Any] = {}
-    for spec in ROUTES:
+    for spec in specs:
         paths.setdefault(spec.path, {})[spec.method] = _operation(spec, schemas)
     for name in schemas.unused_query_models({"paths": paths, "components": schemas.components}):
         del schemas.components[name]

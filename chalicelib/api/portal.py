@@ -38,6 +38,7 @@ from chalicelib.api.forms import (
 )
 from chalicelib.api.routing import endpoint, error_response, invalid, json_response, parse_json
 from chalicelib.domain.ids import same
+from chalicelib.domain.providers import customer_name
 from chalicelib.domain.waterfall import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES, UploadRequest
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 from chalicelib.services.portal import PortalState
@@ -140,8 +141,6 @@ TEXT: dict[str, dict[str, str]] = {
         "sign_out": "Me déconnecter",
     },
 }
-
-PROVIDER_NAMES = {"plaid": "Plaid", "finicity": "Mastercard Open Banking (Finicity)", "mx": "MX"}
 
 
 def brand(tenant: Any, locale: str | None = None) -> dict[str, Any]:
@@ -272,7 +271,7 @@ def portal_response(
         notice=notice,
         refresh=running,
         signed_in=signed_in,
-        provider_names=PROVIDER_NAMES,
+        provider_name=customer_name,
         document_types=sorted(DOCUMENT_TYPES),
         **brand(ctx.tenant, locale),
     )

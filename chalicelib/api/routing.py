@@ -75,6 +75,12 @@ class RouteSpec:
     responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     # What a client must know beyond the summary (e.g. that a page may come back short).
     description: str | None = None
+    # A route serving a registry (``/webhooks/{provider}``) is documented as the routes it serves, one per
+    # registered value, each with its own path, summary and operation id: asked when the document is made.
+    documented_as: Callable[[RouteSpec], list[RouteSpec]] | None = None
+
+    def documented(self) -> list[RouteSpec]:
+        return self.documented_as(self) if self.documented_as else [self]
 
 
 ROUTES: list[RouteSpec] = []
@@ -189,6 +195,7 @@ def endpoint(
     document: bool = True,
     responses: dict[int, type[BaseModel]] | None = None,
     description: str | None = None,
+    documented_as: Callable[[RouteSpec], list[RouteSpec]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a route. The view gets ``request`` (the Chalice request), ``tenant`` when ``auth``,
     ``body`` / ``query`` parsed into their models when given, and the URL parameters."""
@@ -212,6 +219,7 @@ def endpoint(
                     operation_id=fn.__name__,
                     responses=dict(responses or {}),
                     description=description,
+                    documented_as=documented_as,
                 )
             )
 

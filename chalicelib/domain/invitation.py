@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chalicelib.domain.model import Model
-from chalicelib.domain.tenant import BankingIntegration, Locale
+from chalicelib.domain.providers import BankingIntegration, describe_integrations
+from chalicelib.domain.tenant import Locale
 from chalicelib.errors import Conflict, DeliveryRefused, RateLimited
 
 RESEND_COOLDOWN_SECONDS = 60
@@ -160,9 +161,7 @@ class InvitationFields(Model):
         "refused; a fixed line is kept but cannot be used with channel sms or both",
     )
     business_legal_name: str | None = Field(default=None, max_length=200)
-    banking_integration: BankingIntegration | None = Field(
-        default=None, description="waterfall (the lender's default), plaid, finicity or mx"
-    )
+    banking_integration: BankingIntegration | None = Field(default=None, json_schema_extra=describe_integrations)
     locale: Locale | None = None
 
     @field_validator("email")

@@ -6,11 +6,12 @@ import re
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain.model import Model
+from chalicelib.domain.providers import BankingIntegration, Provider, default_order, known
 from chalicelib.domain.sending import SendingState
 from chalicelib.domain.sending_domain import SendingDomain
 
@@ -96,19 +97,6 @@ class DataResidency(StrEnum):
     CA = "ca"
 
 
-class Provider(StrEnum):
-    PLAID = "plaid"
-    FINICITY = "finicity"
-    MX = "mx"
-
-
-class BankingIntegration(StrEnum):
-    WATERFALL = "waterfall"
-    PLAID = "plaid"
-    FINICITY = "finicity"
-    MX = "mx"
-
-
 Locale = Literal["en", "fr"]
 HexColour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1f4e79"])]
 
@@ -134,9 +122,16 @@ class BrandingInput(Branding):
 
 
 def distinct_providers(value: list[Provider]) -> list[Provider]:
+    """Each provider at most once (so the list is never longer than the registry)."""
     if len(set(value)) != len(value):
         raise ValueError("each provider may appear only once")
     return value
+
+
+def _at_most_every_provider(schema: dict[str, Any]) -> None:
+    """The documented ``maxItems`` of a provider list: the registry's size when the document is made."""
+    target = next((s for s in schema.get("anyOf", []) if s.get("type") == "array"), schema)
+    target["maxItems"] = len(known())
 
 
 class TenantSettings(Model):
@@ -148,9 +143,7 @@ class TenantSettings(Model):
     require_email_confirmation: bool = True
     default_banking_integration: BankingIntegration = BankingIntegration.WATERFALL
     provider_order: list[Provider] = Field(
-        default_factory=lambda: [Provider.PLAID, Provider.FINICITY, Provider.MX],
-        min_length=1,
-        max_length=len(Provider),
+        default_factory=default_order, min_length=1, json_schema_extra=_at_most_every_provider
     )
     invitation_ttl_days: int = Field(default=14, ge=1, le=90)
     locale: Locale = "en"
@@ -176,7 +169,7 @@ class TenantSettingsPatch(Model):
     require_invitation: bool | None = None
     require_email_confirmation: bool | None = None
     default_banking_integration: BankingIntegration | None = None
-    provider_order: list[Provider] | None = Field(default=None, min_length=1, max_length=len(Provider))
+    provider_order: list[Provider] | None = Field(default=None, min_length=1, json_schema_extra=_at_most_every_provider)
     invitation_ttl_days: int | None = Field(default=None, ge=1, le=90)
     locale: Locale | None = None
     sender_name: str | None = Field(default=None, max_length=80)

@@ -70,12 +70,12 @@ OPEN_SLOT_STATES = (SlotState.REQUESTED.value, SlotState.OPEN.value)
 
 def providers_for(banking_integration: BankingIntegration, settings: TenantSettings) -> list[Provider]:
     """``waterfall`` tries the lender's order; a chosen provider is tried alone."""
-    if banking_integration is BankingIntegration.WATERFALL:
+    if banking_integration == BankingIntegration.WATERFALL:
         order = list(dict.fromkeys(settings.provider_order))
         if not order:
             raise ValueError("provider_order must name at least one provider")
         return order
-    return [Provider(banking_integration.value)]
+    return [Provider(banking_integration)]
 
 
 def execution_input(
@@ -94,7 +94,7 @@ def execution_input(
         "tenant_id": tenant_id,
         "invitation_id": invitation_id,
         "attempt": attempt,
-        "providers": [p.value for p in providers],
+        "providers": [str(p) for p in providers],
         "timeout_seconds": timeout_seconds,
         "heartbeat_seconds": heartbeat,
         "last_error": None,  # the first provider's request forwards it as ``previous``

@@ -166,7 +166,7 @@ class BankLinkService:
                 "invitation_id": inv.invitation_id,
                 "attempt": attempt,
                 "state": AttemptState.RUNNING.value,
-                "providers": [p.value for p in providers],
+                "providers": [str(p) for p in providers],
                 "started_at": now.isoformat(),
                 "execution_name": execution_name(inv.invitation_id, attempt),
                 "input": payload,
@@ -320,7 +320,7 @@ class BankLinkService:
                 "invitation_id": inv.invitation_id,
                 "attempt": message.attempt,
                 "slot": message.slot,
-                "provider": message.provider.value,
+                "provider": str(message.provider),
                 "started_at": now.isoformat(),
             }
         )
@@ -339,7 +339,7 @@ class BankLinkService:
         base = self.settings.base_url
         try:
             if client is None:
-                raise ProviderError(f"{message.provider.value} is not configured")
+                raise ProviderError(f"{message.provider} is not configured")
             session = client.create_link_session(
                 CustomerInfo(
                     invitation_id=inv.invitation_id,
@@ -350,7 +350,7 @@ class BankLinkService:
                     last_name=inv.last_name,
                     locale=inv.locale,
                 ),
-                webhook_url=f"{base}/webhooks/{message.provider.value}",
+                webhook_url=f"{base}/webhooks/{message.provider}",
                 # Never the portal token: it would leak a bearer link to the partner.
                 redirect_url=f"{base}/portal/return",
                 reference=f"{inv.invitation_id}-{message.attempt}-{message.slot}",
@@ -362,7 +362,7 @@ class BankLinkService:
                 logger.warning(
                     "Provider unavailable, the state machine retries it",
                     extra={
-                        "provider": message.provider.value,
+                        "provider": str(message.provider),
                         "invitation_id": inv.invitation_id,
                         "partner_code": exc.partner_code,
                     },
@@ -373,7 +373,7 @@ class BankLinkService:
             logger.warning(
                 "Provider refused a link session",
                 extra={
-                    "provider": message.provider.value,
+                    "provider": str(message.provider),
                     "invitation_id": inv.invitation_id,
                     "partner_code": exc.partner_code,
                 },
@@ -387,7 +387,7 @@ class BankLinkService:
             self.repo.open_slot(
                 slot,
                 {
-                    "provider": session.provider.value,
+                    "provider": str(session.provider),
                     "session_id": session.session_id,
                     "link_url": session.link_url,
                     "session_expires_at": session.expires_at.isoformat() if session.expires_at else None,
@@ -398,7 +398,7 @@ class BankLinkService:
             return "closed"
         logger.info(
             "Link session opened",
-            extra={"provider": message.provider.value, "invitation_id": inv.invitation_id, "slot": message.slot},
+            extra={"provider": str(message.provider), "invitation_id": inv.invitation_id, "slot": message.slot},
         )
         return "opened"
 
@@ -577,8 +577,8 @@ class BankLinkService:
         """
         from chalicelib.adapters.workflow import TaskResult
 
-        log = {"provider": outcome.provider.value, "event_id": outcome.event_id}
-        lookup = self.repo.session_lookup(outcome.provider.value, outcome.session_id)
+        log = {"provider": str(outcome.provider), "event_id": outcome.event_id}
+        lookup = self.repo.session_lookup(str(outcome.provider), outcome.session_id)
         if lookup is None:
             logger.info("Webhook for an unknown session", extra=log)
             return "unknown_session"
@@ -587,7 +587,7 @@ class BankLinkService:
         slot = self.repo.slot(tenant_id, invitation_id, int(lookup["attempt"]), int(lookup["slot"]))
         if inv is None or slot is None:
             return "unknown_session"
-        scope = f"webhook:{outcome.provider.value}"
+        scope = f"webhook:{outcome.provider}"
         if SlotState(slot["state"]).closed or self.repo.seen(scope, outcome.event_id):
             logger.info("Webhook after the decision: nothing to do", extra=log)
             return "duplicate"
@@ -599,9 +599,7 @@ class BankLinkService:
                 outcome.credential,
             )
         if outcome.linked:
-            result = self.workflow.succeed(
-                token, {"provider": outcome.provider.value, "session_id": outcome.session_id}
-            )
+            result = self.workflow.succeed(token, {"provider": str(outcome.provider), "session_id": outcome.session_id})
         else:
             error = outcome.error_class.value if outcome.error_class else "provider_error"
             result = self.workflow.fail(token, error, "the customer did not link at this provider")
@@ -618,7 +616,7 @@ class BankLinkService:
                     invitation_id,
                     int(slot["attempt"]),
                     AttemptState.LINKED,
-                    {"ended_at": now.isoformat(), "linked_provider": outcome.provider.value},
+                    {"ended_at": now.isoformat(), "linked_provider": str(outcome.provider)},
                 )
             )
         closed = self._close(
@@ -627,7 +625,7 @@ class BankLinkService:
             linked=outcome.linked,
             reason=None if outcome.linked else (outcome.error_class.value if outcome.error_class else "provider_error"),
             detail=outcome.detail,
-            actor=outcome.provider.value,
+            actor=str(outcome.provider),
             extra=extra,
         )
         if not closed:

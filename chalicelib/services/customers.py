@@ -84,7 +84,7 @@ class CustomerService:
         result = self.bank_links.disconnect(tenant, inv)
         if result.revoke_failed:
             # Deleting now would lose the only way to revoke the provider's access: keep it, retry later.
-            names = ", ".join(p.value for p in result.revoke_failed)
+            names = ", ".join(result.revoke_failed)
             raise UpstreamError(f"the bank connection at {names} could not be revoked; please retry")
         self.invitations.delete(tenant, invitation_id)
 

@@ -147,7 +147,7 @@ class FinancialDataService:
             logger.info(
                 "Financial data not ready; the state machine retries",
                 extra={
-                    "provider": provider.value,
+                    "provider": str(provider),
                     "invitation_id": inv.invitation_id,
                     "partner_code": exc.partner_code,
                 },
@@ -158,7 +158,7 @@ class FinancialDataService:
             logger.warning(
                 "Financial data fetch failed",
                 extra={
-                    "provider": provider.value,
+                    "provider": str(provider),
                     "invitation_id": inv.invitation_id,
                     "partner_code": exc.partner_code,
                 },
@@ -188,7 +188,7 @@ class FinancialDataService:
         from chalicelib.adapters.providers.base import Connection, ProviderError
 
         session = str(slot.get("session_id") or "")
-        stored = self.repo.connection(inv.tenant_id, inv.invitation_id, provider.value)
+        stored = self.repo.connection(inv.tenant_id, inv.invitation_id, str(provider))
         if stored and stored.get("session_id") == session:
             return Connection(provider, stored["access"], stored.get("item_id"))
         credential = slot.get("credential")
@@ -199,7 +199,7 @@ class FinancialDataService:
             inv.tenant_id,
             inv.invitation_id,
             {
-                "provider": provider.value,
+                "provider": str(provider),
                 "session_id": session,
                 "access": connection.access,
                 "item_id": connection.item_id,
@@ -220,7 +220,7 @@ class FinancialDataService:
         record = {
             "state": FinancialDataStatus.READY.value,
             "attempt": attempt,
-            "provider": data.provider.value,
+            "provider": str(data.provider),
             "institution": data.institution,
             "fetched_at": data.fetched_at.isoformat(),
             "period_start": data.period_start.isoformat(),
@@ -238,7 +238,7 @@ class FinancialDataService:
             at=now,
             details={
                 "attempt": attempt,
-                "provider": data.provider.value,
+                "provider": str(data.provider),
                 "accounts": len(data.accounts),
                 "transactions": len(data.transactions),
             },
@@ -252,7 +252,7 @@ class FinancialDataService:
         if created:
             logger.info(
                 "Financial data ready",
-                extra={"invitation_id": inv.invitation_id, "provider": data.provider.value},
+                extra={"invitation_id": inv.invitation_id, "provider": str(data.provider)},
             )
         if self.notifications is not None:
             # Raised again with the same key after a crash between the write and here: the lender gets it once.
@@ -261,7 +261,7 @@ class FinancialDataService:
                 NotificationType.FINANCIAL_DATA_READY,
                 inv.invitation_id,
                 {
-                    "provider": data.provider.value,
+                    "provider": str(data.provider),
                     "accounts": len(data.accounts),
                     "transactions": len(data.transactions),
                     "period_start": data.period_start.isoformat(),
@@ -405,7 +405,7 @@ class FinancialDataService:
                 if source is not None:
                     source.revoke(Connection(provider, item["access"], item.get("item_id")))
             except ProviderError:
-                logger.warning("Revoking a provider connection failed", extra={"provider": provider.value})
+                logger.warning("Revoking a provider connection failed", extra={"provider": str(provider)})
                 failed.append(provider)
                 continue
             self.repo.delete_connection(item)

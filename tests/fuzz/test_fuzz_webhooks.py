@@ -1,5 +1,6 @@
 """Random bodies and headers to every inbound webhook (every route under /webhooks/, found in
-``app.routes``): never a 5xx, and an unverified call stores and queues nothing."""
+``app.routes``; ``/webhooks/{provider}`` once per registered provider): never a 5xx, and an unverified call
+stores and queues nothing."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ payloads = st.one_of(
 
 def webhook_paths() -> list[str]:
     from app import app
+    from chalicelib.domain.providers import known
 
-    return sorted(path for path, methods in app.routes.items() if path.startswith("/webhooks/") and "POST" in methods)
+    routes = [path for path, methods in app.routes.items() if path.startswith("/webhooks/") and "POST" in methods]
+    return sorted({path.replace("{provider}", key) for path in routes for key in known()})
 
 
 def test_every_webhook_refuses_random_calls_without_a_5xx_or_a_trace(client: Any, aws: dict[str, str]) -> None:

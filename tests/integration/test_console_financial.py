@@ -52,7 +52,7 @@ def test_no_bank_link_yet_and_a_provider_that_never_gave_the_data_are_said_plain
     assert 'data-status="none"' in page.text and "has not linked a bank account yet" in page.text
     assert "transactions.csv" not in page.text
 
-    world.providers[Provider.PLAID].refuse_data = True
+    world.providers[Provider("plaid")].refuse_data = True
     failed_id = linked_with_data(client, lender["api_key"])
     page = admin.get(f"/console/invitations/{failed_id}")
     assert 'data-status="failed"' in page.text and "did not give us the data" in page.text

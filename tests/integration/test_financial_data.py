@@ -59,7 +59,7 @@ def test_data_step_stores_accounts_summary_and_transactions(
     lender: dict[str, Any],
 ) -> None:
     inv_id = linked_with_data(client, key)
-    plaid = world.providers[Provider.PLAID]
+    plaid = world.providers[Provider("plaid")]
     assert plaid.connects == ["public-sandbox-1"]
 
     status, data = call(client, "GET", f"/v1/invitations/{inv_id}/financial-data", key)
@@ -117,10 +117,10 @@ def test_come_back_later_is_retried_by_the_state_machine(
     key: str,  # noqa: F811
     world: World,  # noqa: F811
 ) -> None:
-    world.providers[Provider.PLAID].not_ready = 2
+    world.providers[Provider("plaid")].not_ready = 2
     inv_id = linked_with_data(client, key)
-    assert world.providers[Provider.PLAID].fetches == 3
-    assert world.providers[Provider.PLAID].connects == ["public-sandbox-1"]  # the token is exchanged once
+    assert world.providers[Provider("plaid")].fetches == 3
+    assert world.providers[Provider("plaid")].connects == ["public-sandbox-1"]  # the token is exchanged once
     _, data = call(client, "GET", f"/v1/invitations/{inv_id}/financial-data", key)
     assert data["status"] == "ready"
     # The retries are the state machine's (Retry on the named error), visible in the execution's history.
@@ -156,7 +156,7 @@ def test_a_redelivered_data_step_writes_nothing_twice(
     response = client.lambda_.invoke("link_request_worker", event)
     assert response.payload == {"batchItemFailures": []}
     assert sorted(objects(inv_id, tenant_id)) == before  # no new object version
-    assert world.providers[Provider.PLAID].fetches == 1
+    assert world.providers[Provider("plaid")].fetches == 1
     assert history_types(client, key, inv_id).count("financial_data_ready") == 1
     _, notes = call(client, "GET", "/v1/notifications?type=financial_data_ready", key)
     assert len(notes["items"]) == 1
@@ -167,7 +167,7 @@ def test_a_provider_that_never_gives_the_data_is_reported(
     key: str,  # noqa: F811
     world: World,  # noqa: F811
 ) -> None:
-    world.providers[Provider.PLAID].refuse_data = True
+    world.providers[Provider("plaid")].refuse_data = True
     inv_id = linked_with_data(client, key)
     _, data = call(client, "GET", f"/v1/invitations/{inv_id}/financial-data", key)
     assert data["status"] == "failed" and data["reason"]
@@ -192,7 +192,7 @@ def test_disconnect_revokes_the_provider_and_leaves_nothing(
     if status == 409:  # the customer counts as joined: use the customer route
         status, result = call(client, "POST", f"/v1/customers/{inv_id}/disconnect", key)
     assert status in (200, 204), result
-    assert world.providers[Provider.PLAID].revoked == ["access-public-sandbox-1"]
+    assert world.providers[Provider("plaid")].revoked == ["access-public-sandbox-1"]
     assert objects(inv_id, tenant_id) == []
     table = bootstrap.services().table
     from chalicelib.adapters.dynamo import keys as dkeys
@@ -207,7 +207,7 @@ def test_a_failed_revoke_is_reported_and_retried(
     world: World,  # noqa: F811
 ) -> None:
     inv_id = linked_with_data(client, key)
-    plaid = world.providers[Provider.PLAID]
+    plaid = world.providers[Provider("plaid")]
     plaid.refuse_revoke = True
     status, result = call(client, "POST", f"/v1/customers/{inv_id}/disconnect", key)
     assert status == 200, result

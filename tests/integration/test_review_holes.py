@@ -42,7 +42,7 @@ def test_a_refusal_whose_task_failure_was_lost_still_moves_the_waterfall_on(
     """Plaid refuses the session; the refusal is recorded, then SendTaskFailure fails (Step Functions
     unavailable). SQS retries the link request: the failure is sent again, so Finicity gets its turn
     now instead of after the step's timeout (60 s here)."""
-    world.providers[Provider.PLAID].refuse = ErrorClass.INSTITUTION_NOT_SUPPORTED
+    world.providers[Provider("plaid")].refuse = ErrorClass.INSTITUTION_NOT_SUPPORTED
     inv_id, token = invitation(client, key)
     with Fault(aws.client("stepfunctions"), "SendTaskFailure", "InternalFailure", times=3) as fault:
         start(client, token)

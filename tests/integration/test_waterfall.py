@@ -27,7 +27,7 @@ from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicit
 from chalicelib.config import LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import Account, AccountType, FinancialData, Transaction, account_id_for
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider, known
 from chalicelib.services.bank_links import WaterfallExhausted
 from tests.conftest import settle_executions
 from tests.integration.feedback_helpers import Receiver
@@ -77,7 +77,7 @@ class FakeProvider:
     ) -> LinkSession:
         if self.refuse is not None:
             raise ProviderError("refused", error_class=self.refuse, partner_code="TEST_REFUSED")
-        session_id = f"{self.provider.value}-{uuid.uuid4().hex[:12]}"
+        session_id = f"{self.provider}-{uuid.uuid4().hex[:12]}"
         self.sessions.append((session_id, customer, webhook_url))
         return LinkSession(
             provider=self.provider, session_id=session_id, link_url=f"https://{self.provider}.test/{session_id}"
@@ -151,15 +151,15 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     monkeypatch.setenv("LINK_STEP_TIMEOUT_SECONDS", "60")
     bootstrap.reset()
     s = bootstrap.services()
-    fakes = {p: FakeProvider(p) for p in Provider}
+    fakes = {p: FakeProvider(p) for p in map(Provider, known())}
     secret = s.settings.finicity_webhook_secret
     service = bootstrap.bank_links()
     service.providers = fakes
     service.financial.sources = fakes
     service.verifiers = {
-        Provider.PLAID: fake_verifier(Provider.PLAID),
-        Provider.FINICITY: lambda h, b: verify_finicity(h, b, secret),
-        Provider.MX: fake_verifier(Provider.MX),
+        Provider("plaid"): fake_verifier(Provider("plaid")),
+        Provider("finicity"): lambda h, b: verify_finicity(h, b, secret),
+        Provider("mx"): fake_verifier(Provider("mx")),
     }
     original = bootstrap.bank_links
     monkeypatch.setattr(bootstrap, "bank_links", lambda: service)
@@ -297,7 +297,7 @@ def test_first_provider_links(client: Any, key: str, world: World) -> None:
     assert attempt["execution_name"] == f"{inv_id}-1"
     assert attempt["providers"] == ["plaid", "finicity", "mx"]
     session = open_slot(client, key, inv_id, "plaid")
-    ((_, customer, webhook_url),) = world.providers[Provider.PLAID].sessions
+    ((_, customer, webhook_url),) = world.providers[Provider("plaid")].sessions
     assert customer.first_name == "Jo" and customer.invitation_id == inv_id
     assert webhook_url == "http://testserver/webhooks/plaid"
 
@@ -311,7 +311,7 @@ def test_first_provider_links(client: Any, key: str, world: World) -> None:
     _, inv = call(client, "GET", f"/v1/invitations/{inv_id}", key)
     assert inv["portal_status"] == "bank_linked"
     assert [(d["provider"], d["outcome"]) for d in decisions(client, key, inv_id)] == [("plaid", "linked")]
-    assert world.providers[Provider.FINICITY].sessions == []
+    assert world.providers[Provider("finicity")].sessions == []
 
 
 @pytest.mark.parametrize("error", ["institution_not_supported", "user_exited", "provider_error"])
@@ -335,7 +335,7 @@ def test_first_fails_and_second_links(client: Any, key: str, world: World, error
 
 
 def test_provider_refusing_a_session_falls_through(client: Any, key: str, world: World) -> None:
-    world.providers[Provider.PLAID].refuse = ErrorClass.PROVIDER_ERROR
+    world.providers[Provider("plaid")].refuse = ErrorClass.PROVIDER_ERROR
     inv_id, token = invitation(client, key)
     start(client, token)
     finicity = open_slot(client, key, inv_id, "finicity")
@@ -544,7 +544,7 @@ def test_a_conflicting_open_slot_is_retried_not_dropped(client: Any, key: str, w
 
 # --- infrastructure errors and transient provider errors (issue 14 item 6) ----------------------------
 def test_a_provider_down_for_a_moment_is_asked_again_not_skipped(client: Any, key: str, world: World) -> None:
-    plaid = world.providers[Provider.PLAID]
+    plaid = world.providers[Provider("plaid")]
     calls: list[str] = []
     original = plaid.create_link_session
 
@@ -562,7 +562,7 @@ def test_a_provider_down_for_a_moment_is_asked_again_not_skipped(client: Any, ke
     assert webhook(client, "plaid", session)[1]["outcome"] == "linked"
     final = finished(client, key, inv_id)
     assert [(d["provider"], d["outcome"]) for d in final["decisions"]] == [("plaid", "linked")]
-    assert world.providers[Provider.FINICITY].sessions == []
+    assert world.providers[Provider("finicity")].sessions == []
 
 
 def test_an_infrastructure_error_fails_the_attempt_visibly_and_a_new_click_starts_again(

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from chalicelib.domain.invitation import PortalStatus
-from chalicelib.domain.tenant import BankingIntegration, Provider, TenantSettings
+from chalicelib.domain.providers import BankingIntegration, Provider, known
+from chalicelib.domain.tenant import TenantSettings
 from chalicelib.domain.waterfall import (
     MAX_DOCUMENT_BYTES,
     UploadRequest,
@@ -28,21 +29,21 @@ ASL = Path(__file__).resolve().parents[2] / "infra" / "waterfall.asl.json"
 
 
 def test_waterfall_uses_the_lender_order_and_a_chosen_provider_alone() -> None:
-    settings = TenantSettings(provider_order=[Provider.MX, Provider.PLAID])
-    assert providers_for(BankingIntegration.WATERFALL, settings) == [Provider.MX, Provider.PLAID]
-    assert providers_for(BankingIntegration.FINICITY, settings) == [Provider.FINICITY]
+    settings = TenantSettings(provider_order=[Provider("mx"), Provider("plaid")])
+    assert providers_for(BankingIntegration.WATERFALL, settings) == [Provider("mx"), Provider("plaid")]
+    assert providers_for(BankingIntegration("finicity"), settings) == [Provider("finicity")]
 
 
 def test_the_provider_order_may_name_every_registered_provider_once() -> None:
     # No cap tied to the state machine (it loops over the list): the only bound is each provider once.
-    everyone = list(Provider)
+    everyone = [Provider(k) for k in known()]
     assert TenantSettings(provider_order=everyone).provider_order == everyone
     with pytest.raises(ValidationError):
         TenantSettings(provider_order=[*everyone, everyone[0]])
 
 
 def test_execution_input_matches_the_state_machine() -> None:
-    payload = execution_input("t1", "inv_1", 2, [Provider.PLAID, Provider.FINICITY], 900, 300)
+    payload = execution_input("t1", "inv_1", 2, [Provider("plaid"), Provider("finicity")], 900, 300)
     assert payload == {
         "tenant_id": "t1",
         "invitation_id": "inv_1",
@@ -61,8 +62,8 @@ def test_execution_input_matches_the_state_machine() -> None:
 
 
 def test_heartbeat_stays_below_the_timeout() -> None:
-    assert execution_input("t", "i", 1, [Provider.MX], 60, 300)["heartbeat_seconds"] == 59
-    assert execution_input("t", "i", 1, [Provider.MX], 1, 300)["heartbeat_seconds"] == 1
+    assert execution_input("t", "i", 1, [Provider("mx")], 60, 300)["heartbeat_seconds"] == 59
+    assert execution_input("t", "i", 1, [Provider("mx")], 1, 300)["heartbeat_seconds"] == 1
 
 
 @pytest.mark.parametrize(

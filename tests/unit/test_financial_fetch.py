@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.adapters.providers import FinicityClient, MxClient, PlaidClient, ProviderError
+from chalicelib.adapters.providers import ProviderError
 from chalicelib.adapters.providers.base import DataNotReady, FinancialDataSource, RateLimited
+from chalicelib.adapters.providers.finicity import FinicityClient
 from chalicelib.adapters.providers.http import JsonHttp
+from chalicelib.adapters.providers.mx import MxClient
+from chalicelib.adapters.providers.plaid import PlaidClient
 from chalicelib.domain.financial import AccountType, summarise
 from chalicelib.domain.tenant import Provider
 from devstack.sandbox import ProviderSandbox
@@ -30,10 +33,10 @@ def small_pages(sandbox: ProviderSandbox) -> dict[Provider, FinancialDataSource]
         return JsonHttp(name, sandbox.url, backoff_s=0)
 
     return {
-        Provider.PLAID: PlaidClient(
+        Provider("plaid"): PlaidClient(
             sandbox.url, CREDS.plaid_client_id, CREDS.plaid_secret, http=http("plaid"), page_size=50
         ),
-        Provider.FINICITY: FinicityClient(
+        Provider("finicity"): FinicityClient(
             sandbox.url,
             CREDS.finicity_app_key,
             CREDS.finicity_partner_id,
@@ -41,7 +44,7 @@ def small_pages(sandbox: ProviderSandbox) -> dict[Provider, FinancialDataSource]
             http=http("finicity"),
             page_size=60,
         ),
-        Provider.MX: MxClient(sandbox.url, CREDS.mx_client_id, CREDS.mx_api_key, http=http("mx"), page_size=70),
+        Provider("mx"): MxClient(sandbox.url, CREDS.mx_client_id, CREDS.mx_api_key, http=http("mx"), page_size=70),
     }
 
 
@@ -58,7 +61,7 @@ def link(sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Recei
 
 @pytest.mark.parametrize(
     ("provider", "pages"),
-    [(Provider.PLAID, 1 + 5), (Provider.FINICITY, 2 + 4), (Provider.MX, 2 + 1 + 4)],
+    [(Provider("plaid"), 1 + 5), (Provider("finicity"), 2 + 4), (Provider("mx"), 2 + 1 + 4)],
 )
 def test_sandbox_data_normalises_and_summarises_to_the_hand_figures(
     sandbox: ProviderSandbox,  # noqa: F811
@@ -76,7 +79,7 @@ def test_sandbox_data_normalises_and_summarises_to_the_hand_figures(
     # Raw answers kept for audit: every page (Plaid: accounts + 5 sync pages of 50 for 213 transactions;
     # Finicity: accounts + institution + 4 pages of 60; MX: member + institution + accounts + 4 pages of 70).
     assert len(fetched.raw) == pages
-    assert data.provider is provider
+    assert data.provider == provider
     assert data.institution == "First Platypus Bank"
     checking, savings, card = data.accounts
     assert [a.mask for a in data.accounts] == ["0001", "0002", "0003"]
@@ -125,8 +128,8 @@ def test_sandbox_lists_revoked_connections(
     receiver: Receiver,  # noqa: F811
     small_pages: dict[Provider, FinancialDataSource],
 ) -> None:
-    connection = small_pages[Provider.PLAID].connect(link(sandbox, clients, receiver, Provider.PLAID))
-    small_pages[Provider.PLAID].revoke(connection)
+    connection = small_pages[Provider("plaid")].connect(link(sandbox, clients, receiver, Provider("plaid")))
+    small_pages[Provider("plaid")].revoke(connection)
     items = requests.get(f"{sandbox.url}/sandbox/connections", timeout=5).json()["plaid_items"]
     assert {"item_id": connection.item_id, "removed": True} in items
 
@@ -137,10 +140,10 @@ def test_a_public_token_is_exchanged_once(
     receiver: Receiver,  # noqa: F811
     small_pages: dict[Provider, FinancialDataSource],
 ) -> None:
-    credential = link(sandbox, clients, receiver, Provider.PLAID)
-    small_pages[Provider.PLAID].connect(credential)
+    credential = link(sandbox, clients, receiver, Provider("plaid"))
+    small_pages[Provider("plaid")].connect(credential)
     with pytest.raises(ProviderError) as caught:
-        small_pages[Provider.PLAID].connect(credential)
+        small_pages[Provider("plaid")].connect(credential)
     assert caught.value.partner_code == "INVALID_PUBLIC_TOKEN"
 
 
@@ -148,21 +151,21 @@ def test_a_public_token_is_exchanged_once(
     ("provider", "path", "status", "body", "error"),
     [
         (
-            Provider.PLAID,
+            Provider("plaid"),
             "/transactions/sync",
             400,
             {"error_type": "ITEM_ERROR", "error_code": "PRODUCT_NOT_READY", "error_message": "not ready"},
             DataNotReady,
         ),
         (
-            Provider.PLAID,
+            Provider("plaid"),
             "/accounts/get",
             429,
             {"error_type": "RATE_LIMIT_EXCEEDED", "error_code": "ACCOUNTS_LIMIT", "error_message": "slow"},
             RateLimited,
         ),
-        (Provider.FINICITY, "/aggregation/v1/customers/*", 429, {"code": 429, "message": "slow"}, RateLimited),
-        (Provider.MX, "/users/*", 429, {"error": {"status": 429, "message": "slow"}}, RateLimited),
+        (Provider("finicity"), "/aggregation/v1/customers/*", 429, {"code": 429, "message": "slow"}, RateLimited),
+        (Provider("mx"), "/users/*", 429, {"error": {"status": 429, "message": "slow"}}, RateLimited),
     ],
 )
 def test_come_back_later_answers_are_typed(

@@ -89,7 +89,7 @@ TRANSACTIONS = [
 ]
 
 DATA = FinancialData(
-    provider=Provider.PLAID,
+    provider=Provider("plaid"),
     institution="First Platypus Bank",
     fetched_at=datetime(2026, 1, 31, 12, tzinfo=UTC),
     period_start=d(1),
@@ -203,7 +203,7 @@ def test_nsf_detection_and_masking() -> None:
     assert mask_of("xxxxxx1111") == "1111"
     assert mask_of("12-3456-789") == "6789"
     assert mask_of(None) is None
-    assert account_id_for(Provider.MX, "ACT-1") == account_id_for("mx", "ACT-1") != account_id_for("plaid", "ACT-1")
+    assert account_id_for(Provider("mx"), "ACT-1") == account_id_for("mx", "ACT-1") != account_id_for("plaid", "ACT-1")
 
 
 def test_empty_data() -> None:

@@ -663,7 +663,7 @@ def _start(sfn: Any, env: dict[str, str], name: str, providers: list[str], timeo
 
     # The input the app sends (chalicelib.domain.waterfall), with any provider names a test wants.
     execution_input = {
-        **build_input("t-1", "inv-1", 1, [Provider.MX], timeout, 60),
+        **build_input("t-1", "inv-1", 1, [Provider("mx")], timeout, 60),
         "providers": providers,
         "heartbeat_seconds": 60,
     }

@@ -16,24 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from chalicelib.adapters.providers import (
-    FinicityClient,
-    MxClient,
-    PlaidClient,
-    PlaidKeyCache,
-    ProviderError,
-    WebhookRejected,
-    build_clients,
-    verify_finicity,
-    verify_mx,
-    verify_plaid,
-)
-from chalicelib.adapters.providers.finicity import sign_finicity
+from chalicelib.adapters.providers import ProviderError, WebhookRejected, build_adapters
+from chalicelib.adapters.providers.finicity import FinicityClient, sign_finicity, verify_finicity
 from chalicelib.adapters.providers.http import JsonResponse
-from chalicelib.adapters.providers.mx import basic_auth
+from chalicelib.adapters.providers.mx import MxClient, basic_auth, verify_mx
+from chalicelib.adapters.providers.plaid import PlaidClient, PlaidKeyCache, verify_plaid
 from chalicelib.config import Settings
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, ProviderOutcome
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider, known
 from chalicelib.errors import ValidationFailed
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -95,7 +85,7 @@ def test_plaid_accepts_a_good_signature_and_parses_success(plaid_keys: PlaidKeys
     outcome = verify_plaid(headers, body, plaid_keys.fetch, now=NOW + 10)
 
     assert outcome == ProviderOutcome(
-        provider=Provider.PLAID,
+        provider=Provider("plaid"),
         session_id="link-sandbox-af1a0311-da53-4636-b754-dd15cc058176",
         event_id="356dbb28-7f98-44d1-8e6d-0cec580f3171:SESSION_FINISHED",
         linked=True,
@@ -308,7 +298,7 @@ def test_finicity_outcomes(fixture: str, linked: bool, error_class: ErrorClass |
     outcome = verify_finicity({"X-Signature": sign_finicity(body, SECRET)}, body, SECRET)
 
     assert outcome is not None
-    assert (outcome.provider, outcome.session_id) == (Provider.FINICITY, "fin_4f1c2b7a9e3d4c8b8a7f6e5d4c3b2a19")
+    assert (outcome.provider, outcome.session_id) == (Provider("finicity"), "fin_4f1c2b7a9e3d4c8b8a7f6e5d4c3b2a19")
     assert (outcome.linked, outcome.error_class) == (linked, error_class)
     assert outcome.event_id == json.loads(body)["eventId"]
     # The data step reaches a linked customer's data through the Finicity customer id.
@@ -401,9 +391,11 @@ def test_mx_rejects_wrong_basic_auth(authorization: str | None) -> None:
 
 def test_an_outcome_is_linked_or_failed_never_both() -> None:
     with pytest.raises(ValueError):
-        ProviderOutcome(provider=Provider.MX, session_id="s", event_id="e", linked=True, error_class=ErrorClass.TIMEOUT)
+        ProviderOutcome(
+            provider=Provider("mx"), session_id="s", event_id="e", linked=True, error_class=ErrorClass.TIMEOUT
+        )
     with pytest.raises(ValueError):
-        ProviderOutcome(provider=Provider.MX, session_id="s", event_id="e", linked=False)
+        ProviderOutcome(provider=Provider("mx"), session_id="s", event_id="e", linked=False)
 
 
 # -- HTTP clients against a fake transport -----------------------------------------------------------------
@@ -575,7 +567,7 @@ def test_mx_client_creates_a_user_and_a_widget_url() -> None:
         CUSTOMER, webhook_url="https://api/wmx", redirect_url="https://p", reference="r"
     )
 
-    assert (session.provider, session.session_id) == (Provider.MX, "USR-1")
+    assert (session.provider, session.session_id) == (Provider("mx"), "USR-1")
     assert session.expires_at is not None
     user_call, widget_call = http.calls
     assert (user_call["path"], widget_call["path"]) == ("/users", "/users/USR-1/widget_urls")
@@ -586,15 +578,15 @@ def test_mx_client_creates_a_user_and_a_widget_url() -> None:
     assert widget_call["body"]["widget_url"]["widget_type"] == "connect_widget"
 
 
-def test_build_clients_covers_every_provider() -> None:
-    clients = build_clients(Settings(stage="test"))
-    assert set(clients) == set(Provider)
-    assert all(client.provider == provider for provider, client in clients.items())
+def test_build_adapters_covers_every_registered_provider() -> None:
+    adapters = build_adapters(Settings(stage="test"))
+    assert list(adapters) == known()
+    assert all(adapter.client.provider == provider for provider, adapter in adapters.items())
 
 
 def test_forged_key_ids_cannot_make_every_webhook_call_plaid() -> None:
-    from chalicelib.adapters.providers import PlaidKeyCache
     from chalicelib.adapters.providers.base import WebhookRejected
+    from chalicelib.adapters.providers.plaid import PlaidKeyCache
 
     class CountingClient:
         calls = 0

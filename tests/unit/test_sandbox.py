@@ -16,20 +16,13 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.adapters.providers import (
-    FinicityClient,
-    MxClient,
-    PlaidClient,
-    PlaidKeyCache,
-    ProviderError,
-    WebhookRejected,
-    verify_finicity,
-    verify_mx,
-    verify_plaid,
-)
+from chalicelib.adapters.providers import ProviderError, WebhookRejected
+from chalicelib.adapters.providers.finicity import FinicityClient, verify_finicity
 from chalicelib.adapters.providers.http import JsonHttp
+from chalicelib.adapters.providers.mx import MxClient, verify_mx
+from chalicelib.adapters.providers.plaid import PlaidClient, PlaidKeyCache, verify_plaid
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, ProviderOutcome
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider, known
 from devstack.sandbox import ProviderSandbox, SandboxCredentials
 
 CREDS = SandboxCredentials.from_environment({})
@@ -115,22 +108,22 @@ def clients(sandbox: ProviderSandbox, receiver: Receiver) -> dict[Provider, Any]
         }
     )
     return {
-        Provider.PLAID: plaid,
-        Provider.FINICITY: FinicityClient(
+        Provider("plaid"): plaid,
+        Provider("finicity"): FinicityClient(
             sandbox.url,
             CREDS.finicity_app_key,
             CREDS.finicity_partner_id,
             CREDS.finicity_partner_secret,
             http=http("finicity"),
         ),
-        Provider.MX: MxClient(sandbox.url, CREDS.mx_client_id, CREDS.mx_api_key, http=http("mx")),
+        Provider("mx"): MxClient(sandbox.url, CREDS.mx_client_id, CREDS.mx_api_key, http=http("mx")),
     }
 
 
 def start(clients: dict[Provider, Any], receiver: Receiver, provider: Provider, reference: str = "t_1:inv_1:1:0"):
     return clients[provider].create_link_session(
         CUSTOMER,
-        webhook_url=f"{receiver.url}/webhooks/{provider.value}",
+        webhook_url=f"{receiver.url}/webhooks/{provider}",
         redirect_url="http://portal.test/p/abc?step=bank",
         reference=reference,
     )
@@ -148,7 +141,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("provider", list(Provider))
+@pytest.mark.parametrize("provider", [Provider(k) for k in known()])
 @pytest.mark.parametrize("outcome", list(EXPECTED))
 def test_completion_posts_a_correctly_signed_webhook(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver, provider: Provider, outcome: str
@@ -173,7 +166,7 @@ def test_completion_posts_a_correctly_signed_webhook(
 def test_plaid_failure_also_sends_session_finished_exited(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
-    session = start(clients, receiver, Provider.PLAID)
+    session = start(clients, receiver, Provider("plaid"))
     receiver.take()
     complete(sandbox, session.session_id, "institution_not_supported")
     events = [
@@ -185,7 +178,7 @@ def test_plaid_failure_also_sends_session_finished_exited(
 def test_completing_again_redelivers_the_same_events(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
-    session = start(clients, receiver, Provider.FINICITY)
+    session = start(clients, receiver, Provider("finicity"))
     receiver.take()
     complete(sandbox, session.session_id, "success")
     first = [d.outcome.event_id for d in receiver.take() if d.outcome]
@@ -200,7 +193,7 @@ def test_completing_again_redelivers_the_same_events(
 def test_the_customer_page_offers_the_choices_and_links_back(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
-    session = start(clients, receiver, Provider.MX)
+    session = start(clients, receiver, Provider("mx"))
     receiver.take()
 
     page = requests.get(session.link_url, timeout=10)
@@ -221,7 +214,7 @@ def test_the_customer_page_offers_the_choices_and_links_back(
 def test_sessions_can_be_found_by_reference(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
-    session = start(clients, receiver, Provider.FINICITY, reference="t_9:inv_9:2:1")
+    session = start(clients, receiver, Provider("finicity"), reference="t_9:inv_9:2:1")
     found = requests.get(f"{sandbox.url}/sandbox/sessions", params={"reference": "t_9:inv_9:2:1"}, timeout=10).json()
     [entry] = found["sessions"]
     assert session.session_id in entry["session_ids"]
@@ -233,7 +226,7 @@ def test_sessions_can_be_found_by_reference(
 def test_a_receiver_with_the_wrong_secret_answers_401(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
-    session = start(clients, receiver, Provider.FINICITY)
+    session = start(clients, receiver, Provider("finicity"))
     original = receiver.verifiers["/webhooks/finicity"]
     receiver.verifiers["/webhooks/finicity"] = lambda h, b: verify_finicity(h, b, "not-the-secret")
     try:
@@ -248,7 +241,7 @@ def test_a_rotated_plaid_key_still_verifies_and_the_new_one_is_fetched(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
     sandbox.rotate_key()
-    session = start(clients, receiver, Provider.PLAID)
+    session = start(clients, receiver, Provider("plaid"))
     receiver.take()
     assert complete(sandbox, session.session_id, "success").json()["webhook_status"] == 200
 
@@ -259,7 +252,7 @@ def test_unknown_session_and_outcome(sandbox: ProviderSandbox) -> None:
 
 
 def test_bad_outcome_is_refused(sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver) -> None:
-    session = start(clients, receiver, Provider.PLAID)
+    session = start(clients, receiver, Provider("plaid"))
     assert complete(sandbox, session.session_id, "maybe").status_code == 400
 
 
@@ -267,11 +260,11 @@ def test_clients_retry_server_errors(
     sandbox: ProviderSandbox, clients: dict[Provider, Any], receiver: Receiver
 ) -> None:
     sandbox.inject_fault("/link/token/create", 503, count=2)
-    assert start(clients, receiver, Provider.PLAID).session_id.startswith("link-sandbox-")
+    assert start(clients, receiver, Provider("plaid")).session_id.startswith("link-sandbox-")
 
     sandbox.inject_fault("/users", 502, count=3)
     with pytest.raises(ProviderError) as raised:
-        start(clients, receiver, Provider.MX)
+        start(clients, receiver, Provider("mx"))
     assert raised.value.retryable
     sandbox.inject_fault("/users", 502, count=0)
 
@@ -289,7 +282,7 @@ def test_wrong_credentials_are_a_provider_error_without_retry(sandbox: ProviderS
 
 def test_unknown_plaid_key_id_is_rejected(clients: dict[Provider, Any]) -> None:
     with pytest.raises(WebhookRejected):
-        PlaidKeyCache(clients[Provider.PLAID])("not-a-kid")
+        PlaidKeyCache(clients[Provider("plaid")])("not-a-kid")
 
 
 def test_timeouts_are_retryable_provider_errors() -> None:

@@ -1,57 +1,33 @@
-"""Bank-link provider adapters: HTTP clients for Plaid, Finicity and MX, and their webhook verifiers.
+"""Bank-link provider adapters, one module per provider, loaded through the registry.
 
-Import from here::
-
-    from chalicelib.adapters.providers import build_clients, verify_plaid, verify_finicity, verify_mx
+:data:`chalicelib.domain.providers.PROVIDERS` names each provider's module; the module's ``adapter(settings)``
+returns an :class:`~chalicelib.adapters.providers.base.Adapter` (the HTTP client and the webhook verifier).
+Modules are imported here on first use, so a function that never talks to a partner never loads them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-from chalicelib.adapters.providers.base import ProviderClient, ProviderError, WebhookRejected
-from chalicelib.adapters.providers.finicity import FinicityClient, verify_finicity
-from chalicelib.adapters.providers.mx import MxClient, verify_mx
-from chalicelib.adapters.providers.plaid import PlaidClient, PlaidKeyCache, verify_plaid
-from chalicelib.domain.tenant import Provider
+from chalicelib.adapters.providers.base import Adapter, BankLinkClient, ProviderError, WebhookRejected
+from chalicelib.domain.providers import PROVIDERS, Provider
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
 
-__all__ = [
-    "FinicityClient",
-    "MxClient",
-    "PlaidClient",
-    "PlaidKeyCache",
-    "ProviderClient",
-    "ProviderError",
-    "WebhookRejected",
-    "build_clients",
-    "build_plaid_key_cache",
-    "verify_finicity",
-    "verify_mx",
-    "verify_plaid",
-]
+__all__ = ["Adapter", "BankLinkClient", "ProviderError", "WebhookRejected", "build_adapter", "build_adapters"]
 
 
-def build_plaid(settings: Settings) -> PlaidClient:
-    return PlaidClient(settings.plaid_base_url, settings.plaid_client_id, settings.plaid_secret)
+def build_adapter(key: str, settings: Settings) -> Adapter:
+    """The adapter of one registered provider. Raises KeyError for a key the registry does not hold."""
+    module = importlib.import_module(PROVIDERS[key].adapter)
+    built: Adapter = module.adapter(settings)
+    if built.client.provider != key:
+        raise ValueError(f"{PROVIDERS[key].adapter} built a client for {built.client.provider!r}, not {key!r}")
+    return built
 
 
-def build_clients(settings: Settings) -> dict[Provider, ProviderClient]:
-    """One client per provider, built from settings (call once per process: clients keep sessions and tokens)."""
-    return {
-        Provider.PLAID: build_plaid(settings),
-        Provider.FINICITY: FinicityClient(
-            settings.finicity_base_url,
-            settings.finicity_app_key,
-            settings.finicity_partner_id,
-            settings.finicity_partner_secret,
-        ),
-        Provider.MX: MxClient(settings.mx_base_url, settings.mx_client_id, settings.mx_api_key),
-    }
-
-
-def build_plaid_key_cache(settings: Settings, client: PlaidClient | None = None) -> PlaidKeyCache:
-    """The ``key_fetcher`` for :func:`verify_plaid` (build once per process so the cache lives)."""
-    return PlaidKeyCache(client or build_plaid(settings))
+def build_adapters(settings: Settings) -> dict[Provider, Adapter]:
+    """Every registered provider's adapter (call once per process: clients keep sessions, tokens and keys)."""
+    return {Provider(key): build_adapter(key, settings) for key in PROVIDERS}

@@ -10,10 +10,10 @@ from chalicelib.domain.bank_link import ErrorClass
 from chalicelib.errors import Unauthorized, UpstreamError, ValidationFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import date
 
-    from chalicelib.domain.bank_link import CustomerInfo, LinkSession
+    from chalicelib.domain.bank_link import CustomerInfo, LinkSession, ProviderOutcome
     from chalicelib.domain.financial import FinancialData
     from chalicelib.domain.tenant import Provider
 
@@ -131,6 +131,22 @@ class FinancialDataSource(Protocol):
         Raises :class:`ProviderError`.
         """
         ...
+
+
+class BankLinkClient(ProviderClient, FinancialDataSource, Protocol):
+    """One partner's HTTP client: link sessions, then the linked customer's data."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What a provider module's ``adapter(settings)`` returns (the registry's plug-in point).
+
+    ``verify(headers, raw_body)`` checks the partner's signature (raises :class:`WebhookRejected`) and returns
+    the normalised outcome, or None for a webhook type the waterfall ignores.
+    """
+
+    client: BankLinkClient
+    verify: Callable[[Mapping[str, str], bytes], ProviderOutcome | None]
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

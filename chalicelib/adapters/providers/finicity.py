@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.adapters.providers.base import (
+    Adapter,
     Connection,
     DataNotReady,
     Fetched,
@@ -49,14 +50,16 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
+KEY = Provider("finicity")
 SIGNATURE_HEADER = "X-Signature"
 # Partner tokens live two hours; renew well before.
 TOKEN_TTL_S = 90 * 60
@@ -82,7 +85,7 @@ ACCOUNT_TYPES = {
 
 
 class FinicityClient:
-    provider = Provider.FINICITY
+    provider = KEY
 
     def __init__(
         self,
@@ -124,7 +127,7 @@ class FinicityClient:
             },
         )
         return LinkSession(
-            provider=Provider.FINICITY,
+            provider=KEY,
             session_id=session_id,
             link_url=required_text("finicity", answer, "link"),
             expires_at=None,
@@ -148,7 +151,7 @@ class FinicityClient:
     # --- financial data --------------------------------------------------------------------------
     def connect(self, credential: str) -> Connection:
         """The Finicity customer id the ``done`` event named is the connection itself."""
-        return Connection(Provider.FINICITY, credential)
+        return Connection(KEY, credential)
 
     def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
         """Customer accounts, their institution's name, then the customer's transactions page by page.
@@ -272,15 +275,15 @@ def parse_finicity(payload: dict[str, Any]) -> ProviderOutcome | None:
     if event_type in SUCCESS_EVENTS:
         customer_id = payload.get("customerId")
         credential = str(customer_id) if isinstance(customer_id, str | int) and customer_id != "" else None
-        return linked(Provider.FINICITY, session_id, event_id, event_type, credential)
+        return linked(KEY, session_id, event_id, event_type, credential)
     if event_type in UNSUPPORTED_EVENTS:
-        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, event_type)
+        return failed(KEY, session_id, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, event_type)
     if event_type in ERROR_EVENTS:
         code = field(payload, "payload", "code")
         detail = f"{event_type} {code}" if isinstance(code, int) else event_type
-        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.PROVIDER_ERROR, detail)
+        return failed(KEY, session_id, event_id, ErrorClass.PROVIDER_ERROR, detail)
     if event_type in EXIT_EVENTS:
-        return failed(Provider.FINICITY, session_id, event_id, ErrorClass.USER_EXITED, event_type)
+        return failed(KEY, session_id, event_id, ErrorClass.USER_EXITED, event_type)
     return None
 
 
@@ -305,7 +308,7 @@ def normalise_finicity(
     ids: dict[str, str] = {}
     for raw in field(accounts_answer, "accounts") or []:
         provider_id = str(raw["id"])
-        ids[provider_id] = account_id_for(Provider.FINICITY, provider_id)
+        ids[provider_id] = account_id_for(KEY, provider_id)
         kind = str(raw.get("type") or "")
         accounts.append(
             Account(
@@ -341,7 +344,7 @@ def normalise_finicity(
         )
     normalised.sort(key=lambda t: (t.date, t.transaction_id))
     return FinancialData(
-        provider=Provider.FINICITY,
+        provider=KEY,
         institution=institution,
         fetched_at=fetched_at,
         period_start=start,
@@ -349,3 +352,15 @@ def normalise_finicity(
         accounts=accounts,
         transactions=normalised,
     )
+
+
+def adapter(settings: Settings) -> Adapter:
+    """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
+    client = FinicityClient(
+        settings.finicity_base_url,
+        settings.finicity_app_key,
+        settings.finicity_partner_id,
+        settings.finicity_partner_secret,
+    )
+    secret = settings.finicity_webhook_secret
+    return Adapter(client, lambda headers, body: verify_finicity(headers, body, secret))

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.adapters.providers.base import (
+    Adapter,
     Connection,
     DataNotReady,
     Fetched,
@@ -50,14 +51,16 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
+KEY = Provider("mx")
 ACCEPT = "application/vnd.mx.api.v1+json"
 WIDGET_URL_LIFETIME = timedelta(minutes=10)
 
@@ -79,7 +82,7 @@ ACCOUNT_TYPES = {
 
 
 class MxClient:
-    provider = Provider.MX
+    provider = KEY
 
     def __init__(
         self, base_url: str, client_id: str, api_key: str, *, http: JsonHttp | None = None, page_size: int = 250
@@ -120,7 +123,7 @@ class MxClient:
             language,
         )
         return LinkSession(
-            provider=Provider.MX,
+            provider=KEY,
             session_id=user_guid,
             link_url=required_text("mx", widget, "widget_url", "url"),
             expires_at=datetime.now(UTC) + WIDGET_URL_LIFETIME,
@@ -129,7 +132,7 @@ class MxClient:
     # --- financial data --------------------------------------------------------------------------
     def connect(self, credential: str) -> Connection:
         """``<user_guid>/<member_guid>`` from the CONNECTED webhook is the connection itself."""
-        return Connection(Provider.MX, credential)
+        return Connection(KEY, credential)
 
     def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
         """The member (still aggregating -> DataNotReady), its institution, accounts and transactions.
@@ -248,13 +251,13 @@ def parse_mx(payload: dict[str, Any]) -> ProviderOutcome | None:
     event_id = f"{member_guid}:{action}:{status}"
     detail = short(status)
     if status == "CONNECTED":
-        return linked(Provider.MX, user_guid, event_id, detail, f"{user_guid}/{member_guid}")
+        return linked(KEY, user_guid, event_id, detail, f"{user_guid}/{member_guid}")
     if status in UNSUPPORTED_STATUSES:
-        return failed(Provider.MX, user_guid, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, detail)
+        return failed(KEY, user_guid, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, detail)
     if status in EXIT_STATUSES:
-        return failed(Provider.MX, user_guid, event_id, ErrorClass.USER_EXITED, detail)
+        return failed(KEY, user_guid, event_id, ErrorClass.USER_EXITED, detail)
     if status in ERROR_STATUSES:
-        return failed(Provider.MX, user_guid, event_id, ErrorClass.PROVIDER_ERROR, detail)
+        return failed(KEY, user_guid, event_id, ErrorClass.PROVIDER_ERROR, detail)
     return None
 
 
@@ -272,7 +275,7 @@ def normalise_mx(
     ids: dict[str, str] = {}
     for raw in accounts:
         provider_id = str(raw["guid"])
-        ids[provider_id] = account_id_for(Provider.MX, provider_id)
+        ids[provider_id] = account_id_for(KEY, provider_id)
         kind = str(raw.get("type") or "")
         normalised_accounts.append(
             Account(
@@ -312,7 +315,7 @@ def normalise_mx(
         )
     normalised.sort(key=lambda t: (t.date, t.transaction_id))
     return FinancialData(
-        provider=Provider.MX,
+        provider=KEY,
         institution=institution,
         fetched_at=fetched_at,
         period_start=start,
@@ -320,3 +323,10 @@ def normalise_mx(
         accounts=normalised_accounts,
         transactions=normalised,
     )
+
+
+def adapter(settings: Settings) -> Adapter:
+    """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
+    client = MxClient(settings.mx_base_url, settings.mx_client_id, settings.mx_api_key)
+    username, password = settings.mx_webhook_username, settings.mx_webhook_password
+    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, password))

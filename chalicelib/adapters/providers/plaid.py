@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from jwt.algorithms import ECAlgorithm
 
 from chalicelib.adapters.providers.base import (
+    Adapter,
     Connection,
     DataNotReady,
     Fetched,
@@ -49,14 +50,16 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
+KEY = Provider("plaid")
 VERIFICATION_HEADER = "Plaid-Verification"
 MAX_WEBHOOK_AGE_S = 5 * 60
 # A token signed a little in the future is clock skew, not an attack.
@@ -86,7 +89,7 @@ PROVIDER_FAULT_TYPES = frozenset({"INSTITUTION_ERROR", "API_ERROR", "RATE_LIMIT_
 
 
 class PlaidClient:
-    provider = Provider.PLAID
+    provider = KEY
 
     def __init__(
         self,
@@ -127,7 +130,7 @@ class PlaidClient:
         link_token = required_text("plaid", answer, "link_token")
         hosted_link_url = required_text("plaid", answer, "hosted_link_url")
         return LinkSession(
-            provider=Provider.PLAID,
+            provider=KEY,
             session_id=link_token,
             link_url=hosted_link_url,
             expires_at=_parse_time(field(answer, "expiration")),
@@ -150,9 +153,7 @@ class PlaidClient:
     def connect(self, credential: str) -> Connection:
         """``/item/public_token/exchange``: the link's public token for a lasting access token."""
         answer = self._post("/item/public_token/exchange", {"public_token": credential})
-        return Connection(
-            Provider.PLAID, required_text("plaid", answer, "access_token"), text(field(answer, "item_id"))
-        )
+        return Connection(KEY, required_text("plaid", answer, "access_token"), text(field(answer, "item_id")))
 
     def fetch(self, connection: Connection, start: date, end: date) -> Fetched:
         """``/accounts/get`` then ``/transactions/sync`` from an empty cursor until ``has_more`` is false.
@@ -361,9 +362,9 @@ def parse_plaid(payload: dict[str, Any]) -> ProviderOutcome | None:
         if status == "SUCCESS":
             tokens = payload.get("public_tokens")
             credential = text(tokens[0]) if isinstance(tokens, list) and tokens else None
-            return linked(Provider.PLAID, link_token, event_id, "SESSION_FINISHED SUCCESS", credential)
+            return linked(KEY, link_token, event_id, "SESSION_FINISHED SUCCESS", credential)
         if status == "EXITED":
-            return failed(Provider.PLAID, link_token, event_id, ErrorClass.USER_EXITED, "SESSION_FINISHED EXITED")
+            return failed(KEY, link_token, event_id, ErrorClass.USER_EXITED, "SESSION_FINISHED EXITED")
         return None
     if code == "EVENTS":
         return _from_events(link_token, event_id, payload.get("events"))
@@ -385,11 +386,9 @@ def _from_events(link_token: str, event_id: str, events: Any) -> ProviderOutcome
     if error_code is None:
         return None  # a plain exit: SESSION_FINISHED EXITED reports it
     if error_code in UNSUPPORTED_INSTITUTION_CODES:
-        return failed(
-            Provider.PLAID, link_token, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, f"EXIT {short(error_code)}"
-        )
+        return failed(KEY, link_token, event_id, ErrorClass.INSTITUTION_NOT_SUPPORTED, f"EXIT {short(error_code)}")
     if error_type in PROVIDER_FAULT_TYPES:
-        return failed(Provider.PLAID, link_token, event_id, ErrorClass.PROVIDER_ERROR, f"EXIT {short(error_code)}")
+        return failed(KEY, link_token, event_id, ErrorClass.PROVIDER_ERROR, f"EXIT {short(error_code)}")
     return None  # the customer's own error (credentials, MFA) and then an exit
 
 
@@ -428,7 +427,7 @@ def normalise_plaid(
     ids: dict[str, str] = {}
     for raw in field(accounts_answer, "accounts") or []:
         provider_id = str(raw["account_id"])
-        ids[provider_id] = account_id_for(Provider.PLAID, provider_id)
+        ids[provider_id] = account_id_for(KEY, provider_id)
         balances = raw.get("balances") or {}
         accounts.append(
             Account(
@@ -465,7 +464,7 @@ def normalise_plaid(
         )
     normalised.sort(key=lambda t: (t.date, t.transaction_id))
     return FinancialData(
-        provider=Provider.PLAID,
+        provider=KEY,
         institution=institution,
         fetched_at=fetched_at,
         period_start=start,
@@ -473,3 +472,13 @@ def normalise_plaid(
         accounts=accounts,
         transactions=normalised,
     )
+
+
+def adapter(settings: Settings) -> Adapter:
+    """The registry's entry point: the client (link sessions, financial data) and its webhook verifier.
+
+    The verifier's key cache lives as long as the adapter (build once per process).
+    """
+    client = PlaidClient(settings.plaid_base_url, settings.plaid_client_id, settings.plaid_secret)
+    keys = PlaidKeyCache(client)
+    return Adapter(client, lambda headers, body: verify_plaid(headers, body, keys))
