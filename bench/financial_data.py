@@ -94,7 +94,7 @@ def data_step_rows() -> list[Row]:
         from chalicelib.adapters.dynamo import keys
         from chalicelib.adapters.providers.base import Connection, Fetched
         from chalicelib.adapters.providers.plaid import normalise_plaid
-        from chalicelib.domain.tenant import Provider
+        from chalicelib.domain.providers import Provider
         from chalicelib.services.financial import FinancialDataRequest
 
         as_of = date.today()

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field, model_validator
 
 from chalicelib.domain.model import Model
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 
 
 class ErrorClass(StrEnum):

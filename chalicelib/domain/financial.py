@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from pydantic import ConfigDict, Field, model_validator
 
 from chalicelib.domain.model import Model
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -14,13 +14,16 @@ import re
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
 from chalicelib.domain.invitation import PortalStatus
 from chalicelib.domain.model import Model
-from chalicelib.domain.tenant import BankingIntegration, Provider, TenantSettings
+from chalicelib.domain.providers import BankingIntegration, Provider
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tenant import TenantSettings
 
 # Error names a slot can fail with. The first three come from SendTaskFailure (webhook or worker),
 # ``timeout`` from the state machine itself (States.Timeout / States.HeartbeatTimeout).

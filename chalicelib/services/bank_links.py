@@ -19,7 +19,7 @@ from chalicelib.domain.bank_link import CustomerInfo
 from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
 from chalicelib.domain.model import Model
 from chalicelib.domain.notifications import NotificationType
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.domain.waterfall import (
     ENDED_WITHOUT_OUTCOME,
     PROVIDER_UNAVAILABLE,

@@ -34,7 +34,7 @@ from chalicelib.domain.financial import (
 from chalicelib.domain.invitation import InvitationEvent, utcnow
 from chalicelib.domain.model import Model
 from chalicelib.domain.notifications import NotificationType
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.domain.waterfall import AttemptState, SlotState, document_prefix, execution_name
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.observability import logger

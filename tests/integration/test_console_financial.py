@@ -8,7 +8,7 @@ import csv
 import io
 from typing import Any
 
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from tests.integration.console_helpers import sign_up
 from tests.integration.test_financial_data import linked_with_data
 from tests.integration.test_waterfall import World, invitation, world  # noqa: F401  (fixtures)

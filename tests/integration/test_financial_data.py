@@ -17,7 +17,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.config import LINK_REQUEST_QUEUE
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.domain.waterfall import document_prefix
 from tests.conftest import json_headers
 from tests.integration.helpers import call

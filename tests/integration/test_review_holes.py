@@ -18,7 +18,7 @@ from chalicelib.adapters.passwords import PasswordHasher
 from chalicelib.config import WEBHOOK_QUEUE
 from chalicelib.domain.bank_link import ErrorClass
 from chalicelib.domain.notifications import WebhookMessage
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from chalicelib.errors import RateLimited
 from chalicelib.services.join import SignInRefused
 from tests.integration import test_waterfall as waterfall

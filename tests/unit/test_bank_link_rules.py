@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.domain.invitation import PortalStatus
-from chalicelib.domain.providers import BankingIntegration, Provider, known
-from chalicelib.domain.tenant import TenantSettings
+from chalicelib.domain.invitation import CreateInvitation, PortalStatus
+from chalicelib.domain.providers import (
+    PROVIDERS,
+    BankingIntegration,
+    Provider,
+    ProviderInfo,
+    customer_name,
+    known,
+    label,
+)
+from chalicelib.domain.tenant import TenantSettings, TenantSettingsPatch
 from chalicelib.domain.waterfall import (
     MAX_DOCUMENT_BYTES,
     UploadRequest,
@@ -40,6 +48,24 @@ def test_the_provider_order_may_name_every_registered_provider_once() -> None:
     assert TenantSettings(provider_order=everyone).provider_order == everyone
     with pytest.raises(ValidationError):
         TenantSettings(provider_order=[*everyone, everyone[0]])
+
+
+def test_the_registry_decides_what_a_lender_may_choose(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A provider only inside the waterfall (alone=False), not in new lenders' order (default=False).
+    extra = ProviderInfo("yodlee", "Yodlee", "tests.nowhere", "Yodlee webhook", alone=False, default=False)
+    monkeypatch.setitem(PROVIDERS, "yodlee", extra)
+    assert known() == ["plaid", "finicity", "mx", "yodlee"]
+    assert TenantSettings().provider_order == ["plaid", "finicity", "mx"]
+    assert TenantSettingsPatch(provider_order=["yodlee", "mx"]).provider_order == ["yodlee", "mx"]
+    with pytest.raises(ValidationError) as refused:
+        CreateInvitation(email="a@b.co", owner="O", banking_integration="yodlee")
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("banking_integration",)
+    assert error["msg"] == "Input should be 'waterfall', 'plaid', 'finicity' or 'mx'"
+    assert CreateInvitation(email="a@b.co", owner="O", banking_integration="mx").banking_integration == "mx"
+    # Labels: the console's short name, the customer's full name; a key no longer registered shows as is.
+    assert (label("finicity"), customer_name("finicity")) == ("Finicity", "Mastercard Open Banking (Finicity)")
+    assert (label("gone"), customer_name("gone")) == ("gone", "gone")
 
 
 def test_execution_input_matches_the_state_machine() -> None:

@@ -17,7 +17,7 @@ from chalicelib.adapters.providers.http import JsonHttp
 from chalicelib.adapters.providers.mx import MxClient
 from chalicelib.adapters.providers.plaid import PlaidClient
 from chalicelib.domain.financial import AccountType, summarise
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 from devstack.sandbox import ProviderSandbox
 from tests.unit.test_sandbox import CREDS, Receiver, clients, complete, receiver, sandbox, start  # noqa: F401
 

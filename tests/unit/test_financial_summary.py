@@ -18,7 +18,7 @@ from chalicelib.domain.financial import (
     mask_of,
     summarise,
 )
-from chalicelib.domain.tenant import Provider
+from chalicelib.domain.providers import Provider
 
 JAN = 2026, 1
 

@@ -658,7 +658,7 @@ def waterfall() -> Iterator[tuple[Any, Any, dict[str, str]]]:
 
 
 def _start(sfn: Any, env: dict[str, str], name: str, providers: list[str], timeout: int = 10) -> str:
-    from chalicelib.domain.tenant import Provider
+    from chalicelib.domain.providers import Provider
     from chalicelib.domain.waterfall import execution_input as build_input
 
     # The input the app sends (chalicelib.domain.waterfall), with any provider names a test wants.

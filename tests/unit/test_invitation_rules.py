@@ -19,7 +19,8 @@ from chalicelib.domain.invitation import (
     normalise_phone,
     replaceable_outcomes,
 )
-from chalicelib.domain.tenant import BankingIntegration, TenantSettings, TenantSettingsPatch, validate_subdomain
+from chalicelib.domain.providers import BankingIntegration
+from chalicelib.domain.tenant import TenantSettings, TenantSettingsPatch, validate_subdomain
 from chalicelib.errors import Conflict, DeliveryRefused, RateLimited
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

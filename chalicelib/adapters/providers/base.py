@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from chalicelib.domain.bank_link import CustomerInfo, LinkSession, ProviderOutcome
     from chalicelib.domain.financial import FinancialData
-    from chalicelib.domain.tenant import Provider
+    from chalicelib.domain.providers import Provider
 
 
 class ProviderError(UpstreamError):
