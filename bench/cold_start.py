@@ -30,16 +30,15 @@ def handler_modules() -> list[str]:
 
 
 def environment() -> dict[str, str]:
-    from chalicelib.config import PRODUCTION_SECRETS
-
     """Production-like: stage prod, no Lambda runtime (so no X-Ray), no embedded AWS."""
+    from chalicelib.config import PRODUCTION_PARTNER_IDS
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMBDA_", "POWERTOOLS_"))}
     env.update(
         {
             "STAGE": "prod",
-            "LINK_SIGNING_KEY": "bench-only-signing-key-of-at-least-32-characters",
-            # Production refuses to start without partner credentials (chalicelib/config.py).
-            **{name.upper(): f"bench-only-{name}" for name in PRODUCTION_SECRETS},
+            # Production refuses to start without partner ids (chalicelib/config.py); secrets are read when used.
+            **{name.upper(): f"bench-only-{name}" for name in PRODUCTION_PARTNER_IDS},
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",

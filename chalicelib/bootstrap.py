@@ -17,7 +17,8 @@ from chalicelib.adapters.dynamo.table import Table
 from chalicelib.adapters.dynamo.tenants import TenantRepository
 from chalicelib.adapters.queue import QueuePublisher
 from chalicelib.adapters.ratelimit import RateLimiter
-from chalicelib.config import Settings, get_settings
+from chalicelib.adapters.secrets import SecretStore
+from chalicelib.config import LINK_SIGNING_KEY, Settings, get_settings
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
@@ -49,11 +50,21 @@ class Services:
     invitation_repo: InvitationRepository
     tenants: TenantService
     invitations: InvitationService
+    secrets: SecretStore
+
+    def link_key(self) -> str:
+        """The current link signing key (read from Secrets Manager when a link is derived, cached)."""
+        return self.secrets.get(LINK_SIGNING_KEY)
 
 
 @cache
 def services() -> Services:
     settings = get_settings()
+    secrets = SecretStore(settings)
+
+    def link_key() -> str:
+        return secrets.get(LINK_SIGNING_KEY)
+
     table = Table(settings.table_name, aws.client("dynamodb"))
     queue = QueuePublisher(aws.client("sqs"))
     tenant_repo = TenantRepository(table)
@@ -70,7 +81,8 @@ def services() -> Services:
             settings.lender_signups_per_ip_per_hour,
             after_sign_up=lambda tenant: sending().start_verification(tenant),
         ),
-        invitations=InvitationService(invitation_repo, queue, settings, StaffRepository(table)),
+        invitations=InvitationService(invitation_repo, queue, settings, StaffRepository(table), link_key=link_key),
+        secrets=secrets,
     )
 
 
@@ -100,7 +112,12 @@ def sending() -> SendingService:
 
     s = services()
     return SendingService(
-        SendingRepository(s.table), s.tenant_repo, s.settings, notifications=notifications(), queue=s.queue
+        SendingRepository(s.table),
+        s.tenant_repo,
+        s.settings,
+        notifications=notifications(),
+        queue=s.queue,
+        link_key=s.link_key,
     )
 
 
@@ -133,6 +150,7 @@ def verification_mail() -> VerificationMail:
         Mailer(aws.client("sesv2"), st.sender_email, st.ses_configuration_set),
         Once(st.table_name, aws.client("dynamodb")),
         st,
+        link_key=s.link_key,
     )
 
 
@@ -191,7 +209,8 @@ def provider_adapters() -> dict[Provider, Adapter]:
     """Every registered provider's adapter (chalicelib/domain/providers.py): its client and webhook verifier."""
     from chalicelib.adapters.providers import build_adapters
 
-    return build_adapters(services().settings)
+    s = services()
+    return build_adapters(s.settings, s.secrets.get)
 
 
 @cache
@@ -339,7 +358,14 @@ def staff() -> StaffService:
 
     s = services()
     return StaffService(
-        s.tenants, s.tenant_repo, StaffRepository(s.table), RateLimiter(s.table), PasswordHasher(), s.settings, s.queue
+        s.tenants,
+        s.tenant_repo,
+        StaffRepository(s.table),
+        RateLimiter(s.table),
+        PasswordHasher(),
+        s.settings,
+        s.queue,
+        link_key=s.link_key,
     )
 
 
@@ -359,6 +385,7 @@ def staff_mail() -> StaffMail:
         Mailer(aws.client("sesv2"), st.sender_email, st.ses_configuration_set),
         Once(st.table_name, aws.client("dynamodb")),
         st,
+        link_key=s.link_key,
     )
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Queue names are fixed because Chalice binds SQS event sources by name at import time.
@@ -24,21 +25,93 @@ PORTAL_EVENTS_QUEUE = "onboarding-portal-events"
 WEBHOOK_QUEUE = "onboarding-webhooks"
 
 
-# Partner credentials production cannot run without. Left empty (or at their local placeholder), a webhook check
-# turns into one anyone passes: Finicity's HMAC over "", MX basic auth with an empty password.
-PRODUCTION_SECRETS = (
-    "plaid_client_id",
-    "plaid_secret",
-    "finicity_app_key",
-    "finicity_partner_id",
-    "finicity_partner_secret",
-    "finicity_webhook_secret",
-    "mx_client_id",
-    "mx_api_key",
-    "mx_webhook_username",
-    "mx_webhook_password",
-)
+# Partner ids production cannot run without (settings, not secrets: they name the account, the secrets below prove
+# it). Left at their local placeholder, every partner call fails; the deploy requires them as parameters.
+PRODUCTION_PARTNER_IDS = ("plaid_client_id", "finicity_partner_id", "mx_client_id", "mx_webhook_username")
 MIN_LINK_KEY_LENGTH = 32
+
+
+# --- secrets --------------------------------------------------------------------------------------------------------
+# What a placeholder secret holds until the operator sets the real value (the template writes it; production refuses it).
+SECRET_PLACEHOLDER = "PLACEHOLDER: set the real value with aws secretsmanager put-secret-value"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One secret of the deployment, declared once (:data:`SECRETS`).
+
+    In AWS it is the Secrets Manager secret ``${AWS::StackName}/<name>`` that the template creates (infra/package.py);
+    a function that reads it gets its ARN, never its value, in the environment variable ``env`` and may read it
+    (``secretsmanager:GetSecretValue`` on that ARN only, from ``FUNCTION_ACCESS``). Code reads it through
+    ``chalicelib.adapters.secrets.SecretStore.get``. The embedded stack creates it in moto holding ``local``, which
+    the provider sandbox checks too.
+    """
+
+    name: str
+    env: str
+    description: str
+    local: str
+    # True: Secrets Manager generates the value when the stack is created. False: the stack creates a placeholder and
+    # the operator puts the partner's value (README, "Secrets").
+    generated: bool = False
+    min_length: int = 1
+
+    def problem(self, value: str) -> str | None:
+        """Why ``value`` cannot serve in production, or None when it can."""
+        value = value.strip()
+        if not value:
+            return "empty"
+        if value.startswith((SECRET_PLACEHOLDER, "local-")):  # every local value starts with "local-"
+            return "still a placeholder"
+        if len(value) < self.min_length:
+            return f"shorter than {self.min_length} characters"
+        return None
+
+
+LINK_SIGNING_KEY = Secret(
+    "link-signing-key",
+    "LINK_SIGNING_KEY_ARN",
+    "Key that derives link tokens and console CSRF tokens (generated; replacing it invalidates every link sent).",
+    local="local-only-link-key-do-not-use-in-production",
+    generated=True,
+    min_length=MIN_LINK_KEY_LENGTH,
+)
+# Partner secrets: left empty or at a placeholder, a webhook check would turn into one anyone passes (Finicity's HMAC
+# over "", MX basic auth with an empty password), so production refuses them. One row per secret, grouped by provider.
+PLAID_SECRET = Secret("plaid-secret", "PLAID_SECRET_ARN", "Plaid secret.", local="local-secret")
+FINICITY_APP_KEY = Secret(
+    "finicity-app-key", "FINICITY_APP_KEY_ARN", "Mastercard Open Banking app key.", local="local-app-key"
+)
+FINICITY_PARTNER_SECRET = Secret(
+    "finicity-partner-secret",
+    "FINICITY_PARTNER_SECRET_ARN",
+    "Mastercard Open Banking partner secret.",
+    local="local-partner-secret",
+)
+FINICITY_WEBHOOK_SECRET = Secret(
+    "finicity-webhook-secret",
+    "FINICITY_WEBHOOK_SECRET_ARN",
+    "Key of the HMAC on Mastercard Open Banking webhooks.",
+    local="local-finicity-secret",
+)
+MX_API_KEY = Secret("mx-api-key", "MX_API_KEY_ARN", "MX Platform API key.", local="local-key")
+MX_WEBHOOK_PASSWORD = Secret(
+    "mx-webhook-password", "MX_WEBHOOK_PASSWORD_ARN", "Basic-auth password of MX webhooks.", local="local-mx-password"
+)
+SECRETS: tuple[Secret, ...] = (
+    LINK_SIGNING_KEY,
+    PLAID_SECRET,
+    FINICITY_APP_KEY,
+    FINICITY_PARTNER_SECRET,
+    FINICITY_WEBHOOK_SECRET,
+    MX_API_KEY,
+    MX_WEBHOOK_PASSWORD,
+)
+
+
+def _secret_arns_from_environment() -> dict[str, str]:
+    return {secret.name: os.environ[secret.env] for secret in SECRETS if os.environ.get(secret.env)}
+
 
 # One DNS label: what a lender subdomain or a customer account name can be in a host.
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -82,8 +155,8 @@ class Settings(BaseSettings):
     # Every email reads "<lender> via <platform_name>": a lender can never pose as someone else outright.
     platform_name: str = Field(default="MyOnboarding", min_length=1, max_length=40)
 
-    # Key that derives link tokens from their stored nonces (Secrets Manager / SSM in production).
-    link_signing_key: SecretStr = SecretStr("local-only-link-key-do-not-use-in-production")
+    # ARNs of the secrets this function reads, by Secret.name, from each Secret's own variable (never a value).
+    secret_arns: dict[str, str] = Field(default_factory=_secret_arns_from_environment)
     # The public lender sign-up (POST /v1/tenants, /signup) per client IP.
     lender_signups_per_ip_per_hour: int = 10
     # A new lender's messages reach only its own address until its admin email is confirmed.
@@ -109,29 +182,22 @@ class Settings(BaseSettings):
     webhook_legacy_signature: bool = True
 
     plaid_base_url: str = "https://sandbox.plaid.com"
+    # Partner ids; their secrets are in SECRETS.
     plaid_client_id: str = "local-client"
-    plaid_secret: str = "local-secret"
     finicity_base_url: str = "https://api.finicity.com"
-    finicity_app_key: str = "local-app-key"
     finicity_partner_id: str = "local-partner"
-    finicity_partner_secret: str = "local-partner-secret"
-    finicity_webhook_secret: str = "local-finicity-secret"
     mx_base_url: str = "https://int-api.mx.com"
     mx_client_id: str = "local-client"
-    mx_api_key: str = "local-key"
     mx_webhook_username: str = "mx"
-    mx_webhook_password: str = "local-mx-password"
 
     @model_validator(mode="after")
-    def _production_needs_real_secrets(self) -> Settings:
-        """Outside the local stages, refuse to start (at cold start) on a missing or placeholder secret."""
+    def _production_needs_real_partner_ids(self) -> Settings:
+        """Outside the local stages, refuse to start (at cold start) on an empty or placeholder partner id. Secrets
+        are checked when they are read (``SecretStore.get``): a function gets only the ARNs of those it reads."""
         if self.is_local:
             return self
         missing = []
-        key = self.link_signing_key.get_secret_value()
-        if key.startswith("local-only") or len(key.strip()) < MIN_LINK_KEY_LENGTH:
-            missing.append(f"LINK_SIGNING_KEY (random, at least {MIN_LINK_KEY_LENGTH} characters)")
-        for name in PRODUCTION_SECRETS:
+        for name in PRODUCTION_PARTNER_IDS:
             value = str(getattr(self, name)).strip()
             if not value or value.startswith("local-"):  # every local placeholder starts with "local-"
                 missing.append(name.upper())

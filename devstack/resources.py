@@ -2,7 +2,8 @@
 
 A small interpreter for the CloudFormation resource types the template uses (DynamoDB table, SQS
 queues, SNS topics and subscriptions, SES configuration set, S3 bucket, Step Functions state
-machine) and the intrinsics it needs (Ref, Fn::GetAtt, Fn::Sub). Used by ``make run`` and by the
+machine, and the Secrets Manager secrets ``infra/package.py`` adds from ``chalicelib.config.SECRETS``)
+and the intrinsics it needs (Ref, Fn::GetAtt, Fn::Sub). Used by ``make run`` and by the
 integration tests, so a resource added to infra/ exists locally without a second definition.
 """
 
@@ -34,7 +35,21 @@ def quick_retries(definition: str) -> str:
 
 
 def load_template() -> dict[str, Any]:
-    return json.loads(TEMPLATE.read_text())
+    """infra/resources.json with the secrets the packaged template adds (the same resources as deployed)."""
+    from infra.package import secret_resources
+
+    template: dict[str, Any] = json.loads(TEMPLATE.read_text())
+    template["Resources"].update(secret_resources())
+    return template
+
+
+def _local_secret_values() -> dict[str, str]:
+    """Each secret's value on the embedded stack, by logical id: its declared local value, generated or not (the
+    provider sandbox checks the same values, and links survive a restart of ``make run``)."""
+    from chalicelib.config import SECRETS
+    from infra.package import secret_logical_id
+
+    return {secret_logical_id(secret): secret.local for secret in SECRETS}
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +136,7 @@ def create_resources(session: Any, region: str = "us-east-1") -> dict[str, str]:
     resources = template["Resources"]
     r = _Resolver(region, parameter_defaults(template))
     clients: dict[str, Any] = {}
+    local_secrets = _local_secret_values()
 
     def client(name: str) -> Any:
         if name not in clients:
@@ -184,6 +200,11 @@ def create_resources(session: Any, region: str = "us-east-1") -> dict[str, str]:
         elif kind == "AWS::IAM::Role":
             r.refs[logical] = logical
             r.arns[logical] = f"arn:aws:iam::{ACCOUNT_ID}:role/{logical}"
+        elif kind == "AWS::SecretsManager::Secret":
+            arn = client("secretsmanager").create_secret(
+                Name=props["Name"], Description=props.get("Description", ""), SecretString=local_secrets[logical]
+            )["ARN"]
+            r.refs[logical] = r.arns[logical] = arn
         elif kind == "AWS::StepFunctions::StateMachine":
             if not ASL.exists():
                 continue
@@ -197,7 +218,14 @@ def create_resources(session: Any, region: str = "us-east-1") -> dict[str, str]:
             r.refs[logical] = r.arns[logical] = arn
         # Other types (policies) have no local effect.
 
+    from chalicelib.config import SECRETS
+    from infra.package import secret_logical_id
+
+    # Every function of the embedded stack runs in this one process: each reads its secrets as deployed, from
+    # Secrets Manager by ARN (the per-function grants are checked by the tests' secret guard).
+    secret_arns = {secret.env: r.refs[secret_logical_id(secret)] for secret in SECRETS}
     return {
+        **secret_arns,
         "TABLE_NAME": r.refs["Table"],
         "SEND_QUEUE_URL": r.refs["SendQueue"],
         "IMPORT_QUEUE_URL": r.refs["ImportQueue"],

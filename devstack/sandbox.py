@@ -10,7 +10,9 @@ Partner endpoints (the request/response shapes the adapters in ``chalicelib.adap
   (and ``/testing``), ``POST /connect/v2/generate``.
 - MX: ``POST /users``, ``POST /users/{user_guid}/widget_urls``.
 
-Credentials are checked against the app's settings (same environment variables, same defaults).
+Credentials are checked against what the app reads: the partner ids of its settings (same environment variables,
+same defaults) and the local values of the partner secrets (``chalicelib.config.SECRETS``), which the embedded
+stack's Secrets Manager holds.
 
 The customer's side: ``GET /sandbox/link/{page}`` shows buttons (linked, unsupported institution, exit,
 provider error). A choice posts the partner's webhook(s) to the session's webhook URL, signed the way the
@@ -83,18 +85,16 @@ PLAID_LINK_LIFETIME_S = 4 * 60 * 60
 MX_WIDGET_LIFETIME_S = 10 * 60
 WEBHOOK_TIMEOUT = (3.0, 10.0)
 
-CREDENTIAL_FIELDS = (
-    "plaid_client_id",
-    "plaid_secret",
-    "finicity_app_key",
-    "finicity_partner_id",
-    "finicity_partner_secret",
-    "finicity_webhook_secret",
-    "mx_client_id",
-    "mx_api_key",
-    "mx_webhook_username",
-    "mx_webhook_password",
-)
+# Partner ids: settings of the app. Partner secrets: the app reads them from Secrets Manager (chalicelib.config).
+ID_FIELDS = ("plaid_client_id", "finicity_partner_id", "mx_client_id", "mx_webhook_username")
+SECRET_FIELDS = {
+    "plaid_secret": "plaid-secret",
+    "finicity_app_key": "finicity-app-key",
+    "finicity_partner_secret": "finicity-partner-secret",
+    "finicity_webhook_secret": "finicity-webhook-secret",
+    "mx_api_key": "mx-api-key",
+    "mx_webhook_password": "mx-webhook-password",
+}
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,14 @@ class SandboxCredentials:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> SandboxCredentials:
-        """What the app's Settings would read: the upper-cased variable, else the Settings default."""
-        from chalicelib.config import Settings
+        """What the app reads on the embedded stack: each id's upper-cased variable, else its Settings default; each
+        secret's local value (the embedded stack's Secrets Manager holds it)."""
+        from chalicelib.config import SECRETS, Settings
 
         env = os.environ if environ is None else environ
-        values = {name: env.get(name.upper(), Settings.model_fields[name].default) for name in CREDENTIAL_FIELDS}
+        values = {name: env.get(name.upper(), Settings.model_fields[name].default) for name in ID_FIELDS}
+        local = {secret.name: secret.local for secret in SECRETS}
+        values.update({field: local[name] for field, name in SECRET_FIELDS.items()})
         return cls(**values)
 
 

@@ -25,7 +25,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
     from chalicelib import bootstrap
     from devstack.resources import create_resources
-    from tests import key_guard
+    from tests import key_guard, secret_guard
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         env = create_resources(boto3.session.Session())
@@ -39,10 +39,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         bootstrap.reset()
         # Every DynamoDB request of the test is checked: tenant-first keys or a documented global.
         guard = key_guard.install(monkeypatch)
+        # Every secret read is checked against the reading function's grants (infra/package.py FUNCTION_ACCESS).
+        secrets = secret_guard.install(monkeypatch)
         yield env
         settle_executions(boto3.client("stepfunctions"))
         bootstrap.reset()
         guard.assert_clean()
+        secrets.assert_clean()
 
 
 def settle_executions(sfn: Any, timeout: float = 3.0) -> None:

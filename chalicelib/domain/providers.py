@@ -31,8 +31,8 @@ class ProviderInfo:
     name: str
     """What customers read on the portal ("Continue at <name>")."""
     adapter: str
-    """The adapter module (``chalicelib.adapters.providers.<key>``); its ``adapter(settings)`` builds the client
-    and the webhook verifier."""
+    """The adapter module (``chalicelib.adapters.providers.<key>``); its ``adapter(settings, read_secret)`` builds the
+    client and the webhook verifier (partner secrets: ``chalicelib.config.SECRETS``)."""
     webhook_summary: str
     """The OpenAPI summary of its webhook route (how the partner authenticates its calls)."""
     short_name: str = ""

@@ -208,7 +208,9 @@ class DeliveryService:
         if template == "confirmation":
             from chalicelib.services.join import confirmation_link
 
-            url, token_hash, expires = confirmation_link(self.invitations.settings, tenant, request)
+            url, token_hash, expires = confirmation_link(
+                self.invitations.settings, self.invitations.link_key(), tenant, request
+            )
             return (url, expires) if self.repo.token(token_hash) else None
         if inv.link_version != request["link_version"] or inv.link_expires_at is None:
             return None

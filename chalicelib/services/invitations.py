@@ -45,6 +45,8 @@ from chalicelib.errors import (
 from chalicelib.observability import count, logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
     from chalicelib.adapters.dynamo.staff import StaffRepository
     from chalicelib.adapters.queue import QueuePublisher
@@ -157,11 +159,15 @@ class InvitationService:
         queue: QueuePublisher,
         settings: Settings,
         staff: StaffRepository | None = None,
+        *,
+        link_key: Callable[[], str],
     ) -> None:
         self.repo = repo
         self.queue = queue
         self.settings = settings
         self.staff = staff
+        # The current link signing key (a secret, read when a link is derived: it can be replaced while warm).
+        self.link_key = link_key
 
     def _owner(self, tenant: Tenant, owner: str | None, owner_staff_id: str | None) -> tuple[str, str | None]:
         """(owner text, owner_staff_id): a staff owner's text is their name at assignment.
@@ -569,9 +575,7 @@ class InvitationService:
     def token_for(self, inv: Invitation) -> str | None:
         if not inv.link_nonce:
             return None
-        return links.derive_token(
-            self.settings.link_signing_key.get_secret_value(), PORTAL, inv.invitation_id, inv.link_nonce
-        )
+        return links.derive_token(self.link_key(), PORTAL, inv.invitation_id, inv.link_nonce)
 
     def token_hash_of(self, inv: Invitation | None) -> str | None:
         """Hash of the invitation's current portal token (the key of its lookup item)."""

@@ -152,13 +152,15 @@ def account_url(settings: Settings, tenant: Tenant, account_subdomain: str) -> s
     return f"{account_base(settings, tenant, account_subdomain)}/login"
 
 
-def confirmation_token(settings: Settings, account_subdomain: str, nonce: str) -> str:
-    return links.derive_token(settings.link_signing_key.get_secret_value(), CONFIRM_PURPOSE, account_subdomain, nonce)
+def confirmation_token(link_key: str, account_subdomain: str, nonce: str) -> str:
+    return links.derive_token(link_key, CONFIRM_PURPOSE, account_subdomain, nonce)
 
 
-def confirmation_link(settings: Settings, tenant: Tenant, send_request: dict[str, Any]) -> tuple[str, str, datetime]:
+def confirmation_link(
+    settings: Settings, link_key: str, tenant: Tenant, send_request: dict[str, Any]
+) -> tuple[str, str, datetime]:
     """(URL, token hash, expiry) of the confirmation a send request asks for (used by the send worker)."""
-    token = confirmation_token(settings, send_request["confirm_subject"], send_request["confirm_nonce"])
+    token = confirmation_token(link_key, send_request["confirm_subject"], send_request["confirm_nonce"])
     url = f"{settings.join_url(tenant.subdomain, tenant.data_residency)}/confirm/{token}"
     return url, links.token_hash(token), datetime.fromisoformat(send_request["confirm_expires_at"])
 
@@ -358,7 +360,7 @@ class JoinService:
         send_id = None
         if confirm:
             nonce = links.new_nonce()
-            token_hash = links.token_hash(confirmation_token(self.settings, subdomain, nonce))
+            token_hash = links.token_hash(confirmation_token(self.sends.link_key(), subdomain, nonce))
             expires = now + timedelta(seconds=CONFIRM_TTL_SECONDS)
             account = account.model_copy(update={"confirm_hash": token_hash, "confirm_expires_at": expires})
             send_id = ids.new_id("snd")
@@ -576,7 +578,7 @@ class JoinService:
             ):
                 continue
             nonce = links.new_nonce()
-            token_hash = links.token_hash(confirmation_token(self.settings, account.account_subdomain, nonce))
+            token_hash = links.token_hash(confirmation_token(self.sends.link_key(), account.account_subdomain, nonce))
             expires = now + timedelta(seconds=CONFIRM_TTL_SECONDS)
             send_id = ids.new_id("snd")
             fresh = account.model_copy(update={"confirm_hash": token_hash, "confirm_expires_at": expires})

@@ -34,6 +34,8 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.adapters.dynamo.invitations import Action
     from chalicelib.adapters.dynamo.sending import Counter, SendingRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
@@ -74,8 +76,8 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def verification_token(settings: Settings, tenant_id: str, nonce: str) -> str:
-    return links.derive_token(settings.link_signing_key.get_secret_value(), VERIFY_PURPOSE, tenant_id, nonce)
+def verification_token(link_key: str, tenant_id: str, nonce: str) -> str:
+    return links.derive_token(link_key, VERIFY_PURPOSE, tenant_id, nonce)
 
 
 def verification_url(settings: Settings, tenant_id: str, token: str) -> str:
@@ -90,12 +92,15 @@ class SendingService:
         settings: Settings,
         notifications: NotificationService | None = None,
         queue: QueuePublisher | None = None,
+        *,
+        link_key: Callable[[], str],
     ) -> None:
         self.repo = repo
         self.tenants = tenants
         self.settings = settings
         self.notifications = notifications
         self.queue = queue
+        self.link_key = link_key
 
     # --- verification of the admin email -------------------------------------------------------------
     def start_verification(self, tenant: Tenant) -> None:
@@ -129,7 +134,7 @@ class SendingService:
         if pending is None:
             tenant = self.tenants.fresh(tenant_id)
             return tenant if tenant is not None and tenant.sending.verified else None
-        expected = verification_token(self.settings, tenant_id, str(pending["nonce"]))
+        expected = verification_token(self.link_key(), tenant_id, str(pending["nonce"]))
         if not hmac.compare_digest(expected, token) or int(pending["expires_at"]) < int(utcnow().timestamp()):
             return None
         if not self.repo.end_verification(tenant_id, str(pending["nonce"])):
@@ -266,13 +271,21 @@ class VerificationMail:
     """The send worker's part for the verification email (the link is derived here, never queued)."""
 
     def __init__(
-        self, repo: SendingRepository, tenants: TenantRepository, mailer: Mailer, once: Once, settings: Settings
+        self,
+        repo: SendingRepository,
+        tenants: TenantRepository,
+        mailer: Mailer,
+        once: Once,
+        settings: Settings,
+        *,
+        link_key: Callable[[], str],
     ) -> None:
         self.repo = repo
         self.tenants = tenants
         self.mailer = mailer
         self.once = once
         self.settings = settings
+        self.link_key = link_key
 
     def process(self, message: VerificationEmail) -> str:
         """Send the email once; a message for a replaced or used link sends nothing. Raises UpstreamError."""
@@ -283,7 +296,7 @@ class VerificationMail:
         pending = self.repo.verification(message.tenant_id)
         if tenant is None or pending is None or _hash(str(pending["nonce"])) != message.nonce_hash:
             return "superseded"
-        token = verification_token(self.settings, tenant.tenant_id, str(pending["nonce"]))
+        token = verification_token(self.link_key(), tenant.tenant_id, str(pending["nonce"]))
         rendered = render_email(
             "lender_verification",
             tenant.settings.locale,

@@ -38,6 +38,8 @@ from chalicelib.errors import Conflict, Forbidden, NotFound, RateLimited, Unauth
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.adapters.dynamo.staff import StaffRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.idempotency import Once
@@ -70,8 +72,8 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def staff_link_token(settings: Settings, staff_id: str, purpose: str, nonce: str) -> str:
-    return links.derive_token(settings.link_signing_key.get_secret_value(), purpose, staff_id, nonce)
+def staff_link_token(link_key: str, staff_id: str, purpose: str, nonce: str) -> str:
+    return links.derive_token(link_key, purpose, staff_id, nonce)
 
 
 def staff_link_url(settings: Settings, tenant: Tenant, purpose: str, token: str) -> str:
@@ -90,6 +92,8 @@ class StaffService:
         hasher: PasswordHasher,
         settings: Settings,
         queue: QueuePublisher | None = None,
+        *,
+        link_key: Callable[[], str],
     ) -> None:
         self.queue = queue
         self.tenants = tenants
@@ -98,6 +102,7 @@ class StaffService:
         self.limiter = limiter
         self.hasher = hasher
         self.settings = settings
+        self.link_key = link_key
 
     # --- sign-up, sign-in, sessions -----------------------------------------------------------
     def sign_up_lender(
@@ -163,7 +168,7 @@ class StaffService:
     def csrf_token(self, session_id: str) -> str:
         """The session's CSRF token: derived from the session id with the server key, so it is
         stored nowhere and no other session (or a guess) can produce it."""
-        key = self.settings.link_signing_key.get_secret_value().encode()
+        key = self.link_key().encode()
         return hmac.new(key, f"console-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
     def session(self, session_id: str | None) -> ConsoleSession | None:
@@ -200,7 +205,7 @@ class StaffService:
         return found
 
     def _token(self, staff_id: str, purpose: str, nonce: str) -> str:
-        return staff_link_token(self.settings, staff_id, purpose, nonce)
+        return staff_link_token(self.link_key(), staff_id, purpose, nonce)
 
     def _enqueue(self, member: StaffMember, purpose: str) -> None:
         """Queue the email with the member's current link; the send worker derives the link."""
@@ -360,13 +365,21 @@ class StaffMail:
     """The send worker's part for staff emails: the invitation and password-reset links."""
 
     def __init__(
-        self, repo: StaffRepository, tenants: TenantRepository, mailer: Mailer, once: Once, settings: Settings
+        self,
+        repo: StaffRepository,
+        tenants: TenantRepository,
+        mailer: Mailer,
+        once: Once,
+        settings: Settings,
+        *,
+        link_key: Callable[[], str],
     ) -> None:
         self.repo = repo
         self.tenants = tenants
         self.mailer = mailer
         self.once = once
         self.settings = settings
+        self.link_key = link_key
 
     def process(self, message: StaffEmail) -> str:
         """Send the email once; a message for a link that was since replaced or used sends nothing.
@@ -382,7 +395,7 @@ class StaffMail:
         wanted = StaffStatus.INVITED if message.purpose == INVITE_PURPOSE else StaffStatus.ACTIVE
         if member.status is not wanted or member.link_nonce is None or _hash(member.link_nonce) != message.nonce_hash:
             return "superseded"
-        token = staff_link_token(self.settings, member.staff_id, message.purpose, member.link_nonce)
+        token = staff_link_token(self.link_key(), member.staff_id, message.purpose, member.link_nonce)
         ttl = INVITE_TTL_SECONDS if message.purpose == INVITE_PURPOSE else RESET_TTL_SECONDS
         rendered = render_email(
             message.purpose,

@@ -23,7 +23,7 @@ def test_lost_send_is_relayed_once(client: Any, lender: dict[str, Any]) -> None:
     s = services()
     tenant = s.tenant_repo.get(lender["tenant"]["tenant_id"])
     assert tenant is not None
-    broken = InvitationService(s.invitation_repo, QueuePublisher(BrokenSqs()), s.settings)
+    broken = InvitationService(s.invitation_repo, QueuePublisher(BrokenSqs()), s.settings, link_key=s.link_key)
     inv = broken.create(tenant, CreateInvitation(email="lost@smallbiz.com", owner="O"))
     assert inv.delivery_status == "queued"
     assert drain(SEND_QUEUE) == 0  # nothing reached the queue
@@ -69,7 +69,7 @@ def test_orphaned_send_requests_are_closed_and_never_block_the_relay(client: Any
             updated_at=long_ago,
         )
         s.table.transact([s.invitation_repo.send_request_action(ghost, f"snd_GONE{n:04d}", "invitation", long_ago)])
-    broken = InvitationService(s.invitation_repo, QueuePublisher(BrokenSqs()), s.settings)
+    broken = InvitationService(s.invitation_repo, QueuePublisher(BrokenSqs()), s.settings, link_key=s.link_key)
     inv = broken.create(tenant, CreateInvitation(email="lost@smallbiz.com", owner="O"))
 
     assert s.invitations.relay_outbox(older_than_seconds=0) == 131

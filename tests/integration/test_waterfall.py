@@ -24,7 +24,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.providers.base import Connection, DataNotReady, Fetched, ProviderError, WebhookRejected
 from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicity
-from chalicelib.config import LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
+from chalicelib.config import FINICITY_WEBHOOK_SECRET, LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import Account, AccountType, FinancialData, Transaction, account_id_for
 from chalicelib.domain.providers import Provider, known
@@ -152,7 +152,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     bootstrap.reset()
     s = bootstrap.services()
     fakes = {p: FakeProvider(p) for p in map(Provider, known())}
-    secret = s.settings.finicity_webhook_secret
+    secret = s.secrets.get(FINICITY_WEBHOOK_SECRET)
     service = bootstrap.bank_links()
     service.providers = fakes
     service.financial.sources = fakes
@@ -262,7 +262,7 @@ def webhook(
                 "webhookData": {"session_id": session_id},
             }
         ).encode()
-        sig = signature or sign_finicity(body, bootstrap.services().settings.finicity_webhook_secret)
+        sig = signature or sign_finicity(body, bootstrap.services().secrets.get(FINICITY_WEBHOOK_SECRET))
         headers = {"Content-Type": "application/json", "X-Signature": sig}
     else:
         payload = {"session_id": session_id, "event_id": event_id, "error_class": error, "credential": credential}

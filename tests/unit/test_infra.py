@@ -22,6 +22,7 @@ from infra.package import (
     post_process,
     queue_name,
     run_chalice_package,
+    secret_logical_id,
 )
 
 ROOT = INFRA.parent
@@ -117,8 +118,10 @@ FAKE_ACCESS = {
     "Send": Access(send_to=("WebhookQueue",), email=True),
     "ImportRows": Access(send_to=("SendQueue",)),
     "Elsewhere": Access(),
-    "Sweep": Access(send_to=("SendQueue",)),
-    "APIHandler": Access(send_to=("SendQueue",), documents=("s3:GetObject",), start_waterfall=True),
+    "Sweep": Access(send_to=("SendQueue",), secrets=(config.PLAID_SECRET,)),
+    "APIHandler": Access(
+        send_to=("SendQueue",), documents=("s3:GetObject",), start_waterfall=True, secrets=(config.LINK_SIGNING_KEY,)
+    ),
 }
 
 
@@ -172,7 +175,29 @@ def test_every_function_gets_the_settings_environment(packaged: dict[str, Any]) 
             assert target in packaged["Resources"] or target in packaged["Parameters"]
     assert packaged["Parameters"]["PublicBaseUrl"]["Default"].startswith("https://")
     assert "Default" in packaged["Parameters"]["SenderEmail"]
-    assert packaged["Parameters"]["PlaidSecret"]["NoEcho"] is True
+
+
+def test_a_function_gets_the_arns_of_the_secrets_it_reads_and_no_other(packaged: dict[str, Any]) -> None:
+    secret_variables = {secret.env for secret in config.SECRETS}
+    given = {
+        logical: {k: v for k, v in function["Environment"]["Variables"].items() if k in secret_variables}
+        for logical, function in _functions(packaged).items()
+    }
+    assert given == {
+        "Send": {},
+        "ImportRows": {},
+        "Elsewhere": {},
+        "Sweep": {"PLAID_SECRET_ARN": {"Ref": "PlaidSecret"}},
+        "APIHandler": {"LINK_SIGNING_KEY_ARN": {"Ref": "LinkSigningKey"}},
+    }
+    assert packaged["Resources"]["PlaidSecret"]["Type"] == "AWS::SecretsManager::Secret"
+
+
+def test_a_secret_set_by_the_stage_config_is_refused(fake_sam: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(fake_sam))
+    broken["Resources"]["Send"]["Properties"]["Environment"]["Variables"]["PLAID_SECRET_ARN"] = "arn:aws:..."
+    with pytest.raises(ValueError, match="PLAID_SECRET_ARN"):
+        post_process(broken, access=FAKE_ACCESS)
 
 
 def test_packaged_environment_names_are_settings_fields() -> None:
@@ -180,24 +205,31 @@ def test_packaged_environment_names_are_settings_fields() -> None:
     assert set(environment()) <= fields
 
 
-def test_settings_naming_a_resource_or_holding_a_secret_are_all_packaged() -> None:
+def test_settings_naming_a_resource_are_all_packaged_and_none_holds_a_secret() -> None:
     resource_like = ("_queue_url", "_arn", "_bucket", "table_name", "_configuration_set")
     secret_like = ("secret", "password", "api_key", "app_key", "signing_key")
-    needed = {
-        name.upper()
-        for name in config.Settings.model_fields
-        if name.endswith(resource_like) or any(word in name for word in secret_like)
-    }
-    assert needed <= set(environment())
+    fields = set(config.Settings.model_fields) - {"secret_arns"}
+    assert {name.upper() for name in fields if name.endswith(resource_like)} <= set(environment())
+    # Secrets are in Secrets Manager (config.SECRETS); a function's environment holds their ARNs only.
+    assert [name for name in fields if any(word in name for word in secret_like)] == []
 
 
-def test_the_deploy_refuses_empty_credentials_before_the_functions_would() -> None:
+def test_the_deploy_refuses_empty_partner_ids_before_the_functions_would() -> None:
     from infra.package import PARAMETERS
 
     by_env = {p.env: p.to_cfn() for p in PARAMETERS}
-    for name in config.PRODUCTION_SECRETS:
+    for name in config.PRODUCTION_PARTNER_IDS:
         assert by_env[name.upper()].get("MinLength", 0) >= 1, name
-    assert by_env["LINK_SIGNING_KEY"]["MinLength"] >= config.MIN_LINK_KEY_LENGTH
+
+
+def test_no_parameter_carries_a_secret() -> None:
+    from infra.package import PARAMETERS
+
+    secret_parameters = {secret_logical_id(secret) for secret in config.SECRETS}
+    for parameter in PARAMETERS:
+        assert "NoEcho" not in parameter.to_cfn(), parameter.name
+        assert parameter.name not in secret_parameters
+        assert parameter.env not in {secret.env for secret in config.SECRETS}
 
 
 def test_packaging_imports_the_app_as_the_deployed_stage(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,6 +348,7 @@ TABLE = {
 BASE = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", *TABLE}
 CONSUMER = {*BASE, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 TASK_TOKENS = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+SECRETS = "secretsmanager:GetSecretValue"
 # What each function's code does with AWS, spelled out: a change to infra.package.FUNCTION_ACCESS shows up here.
 EXPECTED_ACTIONS: dict[str, set[str]] = {
     "APIHandler": {
@@ -332,12 +365,27 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
         "ses:CreateEmailIdentity",
         "ses:GetEmailIdentity",
         "ses:DeleteEmailIdentity",
+        SECRETS,
     },
-    "SendWorker": {*CONSUMER, "sqs:SendMessage", "ses:SendEmail", "sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"},
-    "ImportWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},
+    "SendWorker": {
+        *CONSUMER,
+        "sqs:SendMessage",
+        "ses:SendEmail",
+        "sns:Publish",
+        "sns:CheckIfPhoneNumberIsOptedOut",
+        SECRETS,
+    },
+    "ImportWorker": {
+        *CONSUMER,
+        "sqs:SendMessage",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+        SECRETS,
+    },
     "OutboxRelay": {*BASE, "sqs:SendMessage"},
-    "LinkRequestWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", *TASK_TOKENS},
-    "SesFeedbackWorker": {*CONSUMER, "sqs:SendMessage"},
+    "LinkRequestWorker": {*CONSUMER, "sqs:SendMessage", "s3:PutObject", *TASK_TOKENS, SECRETS},
+    "SesFeedbackWorker": {*CONSUMER, "sqs:SendMessage", SECRETS},
     "PortalEventsWorker": {*CONSUMER, "sqs:SendMessage"},
     "WebhookWorker": {*CONSUMER, "sqs:SendMessage"},
 }
@@ -350,6 +398,20 @@ EXPECTED_SENDS = {
     "SesFeedbackWorker": {"SendQueue", "WebhookQueue"},
     "PortalEventsWorker": {"WebhookQueue"},
     "WebhookWorker": {"WebhookQueue"},
+}
+
+PARTNER_API = {"plaid-secret", "finicity-app-key", "finicity-partner-secret", "mx-api-key"}
+# The secrets each function reads (tests/secret_guard.py checks the integration suite's reads against the grants).
+EXPECTED_SECRETS: dict[str, set[str]] = {
+    # links, console CSRF, partner webhooks (Plaid's key is fetched with the API credentials), revocation
+    "APIHandler": {"link-signing-key", *PARTNER_API, "finicity-webhook-secret", "mx-webhook-password"},
+    "SendWorker": {"link-signing-key"},  # the link in each message
+    "ImportWorker": {"link-signing-key"},  # an imported invitation's link
+    "OutboxRelay": set(),
+    "LinkRequestWorker": PARTNER_API,  # link sessions and data fetches
+    "SesFeedbackWorker": {"link-signing-key"},  # an SMS fallback or a retry issues a new link
+    "PortalEventsWorker": set(),
+    "WebhookWorker": set(),
 }
 
 
@@ -413,6 +475,60 @@ def test_only_actions_without_a_resource_type_get_every_resource(real_template: 
         if "*" in _as_list(statement["Resource"]):
             assert set(_as_list(statement["Action"])) <= NO_RESOURCE_ARN, statement["Sid"]
             assert "NoResourceArn" in statement["Sid"]  # the reason is in the policy itself
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SECRETS))
+def test_each_function_reads_exactly_its_secrets(real_template: dict[str, Any], name: str) -> None:
+    by_logical = {secret_logical_id(secret): secret.name for secret in config.SECRETS}
+    function = _functions(real_template)[name]
+    readable = [
+        resource["Ref"]
+        for statement in _statements(real_template, function)
+        if SECRETS in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    ]
+    assert all(logical in by_logical for logical in readable)  # the stack's secrets, by their exact ARN (Ref)
+    assert {by_logical[logical] for logical in readable} == EXPECTED_SECRETS[name]
+    assert len(readable) == len(set(readable))
+    secret_variables = {secret.env: secret for secret in config.SECRETS}
+    given = {k: v for k, v in function["Environment"]["Variables"].items() if k in secret_variables}
+    assert given == {
+        secret_variables[env].env: {"Ref": secret_logical_id(secret_variables[env])}
+        for env in secret_variables
+        if secret_variables[env].name in EXPECTED_SECRETS[name]
+    }
+
+
+def test_no_environment_variable_of_any_function_holds_a_secret_value(real_template: dict[str, Any]) -> None:
+    parameters = real_template["Parameters"]
+    resources = real_template["Resources"]
+    values = {secret.local for secret in config.SECRETS} | {config.SECRET_PLACEHOLDER}
+    for logical, function in _functions(real_template).items():
+        for name, value in function["Environment"]["Variables"].items():
+            assert json.dumps(value) not in {json.dumps(v) for v in values}, (logical, name)
+            if isinstance(value, dict):  # a Ref: to a non-secret parameter, a resource, or a secret's ARN
+                target = value["Ref"]
+                assert target in resources or target in parameters, (logical, name)
+                assert not parameters.get(target, {}).get("NoEcho"), (logical, name)
+                if resources.get(target, {}).get("Type") == "AWS::SecretsManager::Secret":
+                    assert name.endswith("_ARN"), (logical, name)
+            else:
+                assert not any(word in name for word in ("SECRET", "PASSWORD", "KEY")), (logical, name)
+
+
+def test_the_stack_creates_every_secret(real_template: dict[str, Any]) -> None:
+    resources = real_template["Resources"]
+    created = {logical: r for logical, r in resources.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    assert set(created) == {secret_logical_id(secret) for secret in config.SECRETS}
+    for secret in config.SECRETS:
+        props = created[secret_logical_id(secret)]["Properties"]
+        assert props["Name"] == {"Fn::Sub": f"${{AWS::StackName}}/{secret.name}"}  # two stacks coexist
+        if secret.generated:  # generated by Secrets Manager, never typed in or seen by anyone
+            assert "SecretString" not in props
+            assert props["GenerateSecretString"]["PasswordLength"] >= secret.min_length
+        else:  # the operator puts the partner's value; production refuses the placeholder
+            assert props["SecretString"] == config.SECRET_PLACEHOLDER
+            assert secret.problem(props["SecretString"]) == "still a placeholder"
 
 
 def test_each_function_logs_to_its_own_group_with_a_retention(real_template: dict[str, Any]) -> None:

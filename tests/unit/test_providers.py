@@ -19,6 +19,7 @@ from jwt.algorithms import ECAlgorithm
 from chalicelib.adapters.providers import ProviderError, WebhookRejected, build_adapters
 from chalicelib.adapters.providers.finicity import FinicityClient, sign_finicity, verify_finicity
 from chalicelib.adapters.providers.http import JsonResponse
+from chalicelib.adapters.secrets import SecretStore
 from chalicelib.adapters.providers.mx import MxClient, basic_auth, verify_mx
 from chalicelib.adapters.providers.plaid import PlaidClient, PlaidKeyCache, verify_plaid
 from chalicelib.config import Settings
@@ -579,7 +580,8 @@ def test_mx_client_creates_a_user_and_a_widget_url() -> None:
 
 
 def test_build_adapters_covers_every_registered_provider() -> None:
-    adapters = build_adapters(Settings(stage="test"))
+    settings = Settings(stage="test")
+    adapters = build_adapters(settings, SecretStore(settings).get)
     assert list(adapters) == known()
     assert all(adapter.client.provider == provider for provider, adapter in adapters.items())
 

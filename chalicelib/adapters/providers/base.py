@@ -13,9 +13,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import date
 
+    from chalicelib.config import Secret
     from chalicelib.domain.bank_link import CustomerInfo, LinkSession, ProviderOutcome
     from chalicelib.domain.financial import FinancialData
     from chalicelib.domain.providers import Provider
+
+    # How an adapter reads a partner secret (chalicelib.config.SECRETS): the composition root passes SecretStore.get.
+    # An adapter reads its client's secrets when it is built, its webhook verifier's when it checks a webhook (a
+    # function that only links accounts is not granted the webhook secrets: infra/package.py FUNCTION_ACCESS).
+    ReadSecret = Callable[[Secret], str]
 
 
 class ProviderError(UpstreamError):
@@ -139,7 +145,7 @@ class BankLinkClient(ProviderClient, FinancialDataSource, Protocol):
 
 @dataclass(frozen=True)
 class Adapter:
-    """What a provider module's ``adapter(settings)`` returns (the registry's plug-in point).
+    """What a provider module's ``adapter(settings, read_secret)`` returns (the registry's plug-in point).
 
     ``verify(headers, raw_body)`` checks the partner's signature (raises :class:`WebhookRejected`) and returns
     the normalised outcome, or None for a webhook type the waterfall ignores.

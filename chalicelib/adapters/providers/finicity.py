@@ -50,12 +50,14 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
+from chalicelib.config import FINICITY_APP_KEY, FINICITY_PARTNER_SECRET, FINICITY_WEBHOOK_SECRET
 from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from chalicelib.adapters.providers.base import ReadSecret
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -354,13 +356,14 @@ def normalise_finicity(
     )
 
 
-def adapter(settings: Settings) -> Adapter:
+def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
     client = FinicityClient(
         settings.finicity_base_url,
-        settings.finicity_app_key,
+        read_secret(FINICITY_APP_KEY),
         settings.finicity_partner_id,
-        settings.finicity_partner_secret,
+        read_secret(FINICITY_PARTNER_SECRET),
     )
-    secret = settings.finicity_webhook_secret
-    return Adapter(client, lambda headers, body: verify_finicity(headers, body, secret))
+    return Adapter(
+        client, lambda headers, body: verify_finicity(headers, body, read_secret(FINICITY_WEBHOOK_SECRET))
+    )

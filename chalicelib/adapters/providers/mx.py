@@ -51,12 +51,14 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
+from chalicelib.config import MX_API_KEY, MX_WEBHOOK_PASSWORD
 from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from chalicelib.adapters.providers.base import ReadSecret
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -325,8 +327,10 @@ def normalise_mx(
     )
 
 
-def adapter(settings: Settings) -> Adapter:
+def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
-    client = MxClient(settings.mx_base_url, settings.mx_client_id, settings.mx_api_key)
-    username, password = settings.mx_webhook_username, settings.mx_webhook_password
-    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, password))
+    client = MxClient(settings.mx_base_url, settings.mx_client_id, read_secret(MX_API_KEY))
+    username = settings.mx_webhook_username
+    return Adapter(
+        client, lambda headers, body: verify_mx(headers, body, username, read_secret(MX_WEBHOOK_PASSWORD))
+    )

@@ -50,12 +50,14 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
+from chalicelib.config import PLAID_SECRET
 from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from chalicelib.adapters.providers.base import ReadSecret
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -474,11 +476,11 @@ def normalise_plaid(
     )
 
 
-def adapter(settings: Settings) -> Adapter:
+def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier.
 
     The verifier's key cache lives as long as the adapter (build once per process).
     """
-    client = PlaidClient(settings.plaid_base_url, settings.plaid_client_id, settings.plaid_secret)
+    client = PlaidClient(settings.plaid_base_url, settings.plaid_client_id, read_secret(PLAID_SECRET))
     keys = PlaidKeyCache(client)
     return Adapter(client, lambda headers, body: verify_plaid(headers, body, keys))
