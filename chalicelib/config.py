@@ -77,7 +77,9 @@ LINK_SIGNING_KEY = Secret(
     min_length=MIN_LINK_KEY_LENGTH,
 )
 # Partner secrets: left empty or at a placeholder, a webhook check would turn into one anyone passes (Finicity's HMAC
-# over "", MX basic auth with an empty password), so production refuses them. One row per secret, grouped by provider.
+# over "", MX basic auth with an empty password), so production refuses them. One row per secret, grouped by provider:
+# a provider's rows can move next to the provider itself, with SECRETS collecting them (nothing else names them but
+# FUNCTION_ACCESS, through infra/package.py PARTNER_API_SECRETS / PARTNER_WEBHOOK_SECRETS).
 PLAID_SECRET = Secret("plaid-secret", "PLAID_SECRET_ARN", "Plaid secret.", local="local-secret")
 FINICITY_APP_KEY = Secret(
     "finicity-app-key", "FINICITY_APP_KEY_ARN", "Mastercard Open Banking app key.", local="local-app-key"

@@ -32,6 +32,7 @@ MOTO_UNSUPPORTED = {
     "AWS::ApiGateway::Stage": "the API stage's tracing, access log and throttling",
     "AWS::CloudWatch::Alarm": "alarms on DLQs, executions, functions and the API",
     "AWS::S3::BucketPolicy": "TLS-only and no-DeleteBucket policy",
+    "AWS::SecretsManager::Secret": "the secrets (devstack creates them in moto from the same declarations)",
     "AWS::SES::ConfigurationSet": "the sending configuration set",
     "AWS::SES::ConfigurationSetEventDestination": "SES feedback to SNS",
     "AWS::SNS::Subscription": "SES feedback queue and alarm email subscriptions",
@@ -189,3 +190,20 @@ def test_the_table_and_the_state_machine_exist(rehearsal: dict[str, Any]) -> Non
     assert [m["name"] for m in machines] == [name.replace("${AWS::StackName}", STACK)]
     # moto's StateMachine from CloudFormation reads DefinitionString only, not the inlined Definition: the ASL and
     # its substitutions are checked in tests/unit/test_infra.py, and executed on moto by devstack and the tests.
+
+
+def test_functions_hold_the_arn_variables_of_their_secrets_and_no_secret_value(rehearsal: dict[str, Any]) -> None:
+    """moto's CloudFormation creates no secret (MOTO_UNSUPPORTED; the embedded stack creates them from the same
+    declarations, tests/integration/test_secrets.py): the variables are checked by name, never holding a value."""
+    from chalicelib.config import SECRET_PLACEHOLDER, SECRETS
+    from infra.package import FUNCTION_ACCESS, secret_logical_id
+
+    arn_variables = {secret.env for secret in SECRETS}
+    lam = rehearsal["session"].client("lambda")
+    for function in lam.list_functions()["Functions"]:
+        logical = function["FunctionName"].split("-")[1]
+        variables = function["Environment"]["Variables"]
+        assert arn_variables & set(variables) == {secret.env for secret in FUNCTION_ACCESS[logical].secrets}, logical
+        assert not set(variables.values()) & {SECRET_PLACEHOLDER, *(secret.local for secret in SECRETS)}, logical
+        for secret in FUNCTION_ACCESS[logical].secrets:
+            assert secret_logical_id(secret) in variables[secret.env], logical  # the Ref, as moto resolves it

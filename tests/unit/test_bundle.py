@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.package import LAMBDA_UNZIPPED_LIMIT, UNUSED_DATA, slim_bundle
+from infra.package import LAMBDA_UNZIPPED_LIMIT, RUNTIME_PROVIDED, UNUSED_DATA, slim_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +138,55 @@ def test_quiet_hours_find_time_zones_in_the_slim_phonenumbers(tmp_path: Path) ->
     assert where.startswith(str(bundle))  # the slim copy, not the virtual environment's
     assert zones == "America/Los_Angeles"
     assert kind == "mobile"
+
+
+def test_the_runtime_requirements_carry_the_time_zone_database() -> None:
+    """Lambda's python3.11 image may have no /usr/share/zoneinfo: zoneinfo then reads the tzdata package, which
+    ``chalice package`` installs into the bundle from requirements.txt."""
+    listed = [line.split("==")[0] for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert "tzdata" in listed
+    assert not any(prefix.startswith("tzdata") for prefix in (*UNUSED_DATA, *RUNTIME_PROVIDED))
+
+
+def test_quiet_hours_find_time_zones_in_the_bundle_without_system_time_zones(tmp_path: Path) -> None:
+    """The slim bundle's own tzdata, with no system time zone database at all (PYTHONTZPATH empty, as on a Lambda
+    image without /usr/share/zoneinfo): 23:00 in San Francisco is quiet. Without tz data the zone would be skipped
+    and the SMS sent in the night."""
+    import phonenumbers
+    import tzdata
+
+    entries: dict[str, bytes] = {}
+    for package in (phonenumbers, tzdata):
+        installed = Path(package.__file__).parent
+        entries.update(
+            {
+                f"{installed.name}/{path.relative_to(installed).as_posix()}": path.read_bytes()
+                for path in installed.rglob("*")
+                if path.is_file() and "__pycache__" not in path.parts
+            }
+        )
+    with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    slim_bundle(tmp_path / "in.zip", tmp_path / "out.zip")
+    bundle = tmp_path / "bundle"
+    with zipfile.ZipFile(tmp_path / "out.zip") as slim:
+        assert "tzdata/zoneinfo/America/Los_Angeles" in slim.namelist()
+        slim.extractall(bundle)
+
+    code = (
+        "import zoneinfo, tzdata; from datetime import datetime, UTC; from chalicelib.domain import sms; "
+        "print(zoneinfo.TZPATH == ()); print(tzdata.__file__); "
+        "print(sms.quiet_until('+14155550123', datetime(2026, 7, 1, 6, 0, tzinfo=UTC)).isoformat())"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(bundle), str(ROOT)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONTZPATH": "",  # no system time zone database
+    }
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    no_system_zones, where, until = result.stdout.split()
+    assert no_system_zones == "True"
+    assert where.startswith(str(bundle))  # the bundle's tzdata, not the virtual environment's
+    assert until == "2026-07-01T08:00:00-07:00"  # 08:00 in San Francisco (PDT)
