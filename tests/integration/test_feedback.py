@@ -210,7 +210,7 @@ class CrashAfterWrite(InvitationService):
     """The process dies right after the DynamoDB write, before (or just after) the SQS send."""
 
     def __init__(self, base: InvitationService, enqueue_first: bool) -> None:
-        super().__init__(base.repo, base.queue, base.settings)
+        super().__init__(base.repo, base.queue, base.settings, link_key=base.link_key)
         self.enqueue_first = enqueue_first
 
     def enqueue_send(self, inv: Any, send_id: str, delay_seconds: int = 0) -> None:
