@@ -19,9 +19,9 @@ from jwt.algorithms import ECAlgorithm
 from chalicelib.adapters.providers import ProviderError, WebhookRejected, build_adapters
 from chalicelib.adapters.providers.finicity import FinicityClient, sign_finicity, verify_finicity
 from chalicelib.adapters.providers.http import JsonResponse
-from chalicelib.adapters.secrets import SecretStore
 from chalicelib.adapters.providers.mx import MxClient, basic_auth, verify_mx
 from chalicelib.adapters.providers.plaid import PlaidClient, PlaidKeyCache, verify_plaid
+from chalicelib.adapters.secrets import SecretStore
 from chalicelib.config import Settings
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, ProviderOutcome
 from chalicelib.domain.providers import Provider, known

@@ -40,6 +40,7 @@ from chalicelib.adapters.providers.base import (
     text,
 )
 from chalicelib.adapters.providers.http import JsonHttp, field, required_text
+from chalicelib.config import FINICITY_APP_KEY, FINICITY_PARTNER_SECRET, FINICITY_WEBHOOK_SECRET
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import (
     Account,
@@ -50,7 +51,6 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
-from chalicelib.config import FINICITY_APP_KEY, FINICITY_PARTNER_SECRET, FINICITY_WEBHOOK_SECRET
 from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
@@ -364,6 +364,4 @@ def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
         settings.finicity_partner_id,
         read_secret(FINICITY_PARTNER_SECRET),
     )
-    return Adapter(
-        client, lambda headers, body: verify_finicity(headers, body, read_secret(FINICITY_WEBHOOK_SECRET))
-    )
+    return Adapter(client, lambda headers, body: verify_finicity(headers, body, read_secret(FINICITY_WEBHOOK_SECRET)))

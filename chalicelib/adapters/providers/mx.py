@@ -41,6 +41,7 @@ from chalicelib.adapters.providers.base import (
     text,
 )
 from chalicelib.adapters.providers.http import JsonHttp, JsonResponse, field, required_text
+from chalicelib.config import MX_API_KEY, MX_WEBHOOK_PASSWORD
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import (
     Account,
@@ -51,7 +52,6 @@ from chalicelib.domain.financial import (
     decimal_or_none,
     mask_of,
 )
-from chalicelib.config import MX_API_KEY, MX_WEBHOOK_PASSWORD
 from chalicelib.domain.providers import Provider
 from chalicelib.observability import logger
 
@@ -331,6 +331,4 @@ def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
     client = MxClient(settings.mx_base_url, settings.mx_client_id, read_secret(MX_API_KEY))
     username = settings.mx_webhook_username
-    return Adapter(
-        client, lambda headers, body: verify_mx(headers, body, username, read_secret(MX_WEBHOOK_PASSWORD))
-    )
+    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, read_secret(MX_WEBHOOK_PASSWORD)))
