@@ -72,6 +72,10 @@ TERMS = (
     N_("refused"),
     N_("rejected"),
     N_("failed"),
+    # what became of a held message: went later, or closed unsent
+    N_("deferred"),
+    N_("replaced"),
+    N_("not needed"),
     N_("not started"),
     N_("opened"),
     N_("bank linked"),
@@ -123,6 +127,7 @@ TERMS = (
     N_("portal opened"),
     N_("portal submitted"),
     N_("retry scheduled"),
+    N_("send cancelled"),
     N_("send failed"),
     N_("send requested"),
 )

@@ -376,6 +376,11 @@ class CommunicationStatus(StrEnum):
 # later ones; a write may replace an outcome of its own rank or below, never a later one (a retried
 # send replays "sent" after the bounce arrived).
 _COMMUNICATION_RANK = {
+    # A held message's entry, then what became of it: sent, or closed unsent (a newer message replaced
+    # it, or the customer no longer needed it).
+    "deferred": 0,
+    "replaced": 0,
+    "not_needed": 0,
     CommunicationStatus.SENT: 0,
     CommunicationStatus.REFUSED: 0,
     CommunicationStatus.OPTED_OUT: 0,

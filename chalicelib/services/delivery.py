@@ -57,6 +57,8 @@ DEFER_SECONDS = 900
 # How long a channel's claim holds when the Lambda context does not say how much time is left.
 CLAIM_SECONDS = 300
 CONDITION_FAILED = "ConditionalCheckFailed"
+# Holds that end when the lender's standing changes (not with time): such a send goes out at once then.
+RELEASED_HOLDS = ("unverified", "paused", "suspended")
 
 
 class SendMessage(Model):
@@ -76,6 +78,8 @@ class ChannelResult(Model):
     detail: str | None = None
     # Taken from an earlier try of the same send (its communication record is already written).
     earlier: bool = Field(default=False, exclude=True)
+    # Why a deferred channel waits (a Hold's reason: unverified, paused, quota ...).
+    hold: str | None = Field(default=None, exclude=True)
 
 
 class SendInProgress(UpstreamError):
@@ -149,8 +153,9 @@ class DeliveryService:
         template = str(request.get("template", "invitation"))
         link = self._link(tenant, inv, request, template)
         # An invitation goes out only while PENDING; a confirmation while a sign-up may still attach.
-        if link is None or not (inv.open_for_sign_up if template == "confirmation" else inv.status is Status.PENDING):
-            self.repo.mark_send(message.tenant_id, message.invitation_id, message.send_id, "superseded")
+        wanted = inv.open_for_sign_up if template == "confirmation" else inv.status is Status.PENDING
+        if link is None or not wanted:
+            self._supersede(inv, request, template, still_wanted=wanted)
             logger.info("Send superseded by a newer send or a status change", extra=log)
             return "superseded"
         try:
@@ -188,8 +193,16 @@ class DeliveryService:
                 self._log_comm(inv, message.send_id, channel, template, result)
         held = [channel for channel, result in results.items() if result.status == "deferred"]
         done = {c: r.model_dump(mode="json") for c, r in results.items() if r.status != "deferred"}
+        # Held for the lender's standing alone: listed to go out as soon as that changes (see SendingService).
+        standing = all(results[c].hold in RELEASED_HOLDS for c in held)
         if not self.repo.defer_send(
-            message.tenant_id, message.invitation_id, message.send_id, message.defer_round, held, done
+            message.tenant_id,
+            message.invitation_id,
+            message.send_id,
+            message.defer_round,
+            held,
+            done,
+            until_released=f"{request.get('created_at', '')}#{message.send_id}" if standing else None,
         ):
             return
         later = message.model_copy(update={"defer_round": message.defer_round + 1})
@@ -202,6 +215,45 @@ class DeliveryService:
             self.repo.undo_defer(message.tenant_id, message.invitation_id, message.send_id, message.defer_round)
             raise
         logger.info("Send deferred", extra={"invitation_id": inv.invitation_id, "channels": held})
+
+    def _supersede(self, inv: Invitation, request: Item, template: str, *, still_wanted: bool) -> None:
+        """Close a send that is no longer wanted: a newer send replaced its link, or the invitation moved on
+        (the customer joined, or was removed). What the log showed for its held channels ("deferred") becomes
+        "replaced" or "not needed"; an invitation left "queued" with no send still open says "not sent". Each
+        write may repeat (a redelivered message does the same), the send request is closed last."""
+        send_id = str(request["send_id"])
+        if still_wanted:
+            result = ChannelResult(status="replaced", detail="a newer message replaced this one")
+        elif template == "confirmation":
+            result = ChannelResult(status="not_needed", detail="the sign-up no longer needs confirming")
+        else:
+            state = "has joined" if inv.status is Status.JOINED else f"is {inv.status.value}"
+            result = ChannelResult(status="not_needed", detail=f"not needed: the customer {state}")
+        for channel in request.get("held") or []:
+            self._log_comm(inv, send_id, str(channel), template, result)
+        if template == "invitation" and inv.delivery_status is DeliveryStatus.QUEUED:
+            others = [r for r in self.repo.open_sends(inv.tenant_id, inv.invitation_id) if r["send_id"] != send_id]
+            if not others:
+                self._not_sent(inv, send_id, result)
+        self.repo.mark_send(inv.tenant_id, inv.invitation_id, send_id, "superseded")
+
+    def _not_sent(self, inv: Invitation, send_id: str, result: ChannelResult) -> None:
+        """The invitation's last open send went nowhere: its delivery status says so instead of "queued"."""
+        link_version = inv.link_version
+
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            if current.delivery_status is not DeliveryStatus.QUEUED or current.link_version != link_version:
+                return None  # a newer send or feedback moved it on meanwhile
+            after = current.model_copy(update={"delivery_status": DeliveryStatus.NOT_SENT})
+            event = InvitationEvent(
+                type="send_cancelled",
+                actor="system",
+                at=utcnow(),
+                details={"send_id": send_id, "reason": str(result.detail)},
+            )
+            return after, [self.repo.event_action(after, event)]
+
+        self.repo.mutate(inv.tenant_id, inv.invitation_id, change)
 
     def _link(self, tenant: Tenant, inv: Invitation, request: dict[str, Any], template: str) -> tuple[str, Any] | None:
         """The message's URL and expiry, or None when a newer send (or a used link) replaced this one."""
@@ -315,7 +367,7 @@ class DeliveryService:
             )
             if not isinstance(cleared, Slot):
                 until = f" (until {cleared.until.isoformat()})" if cleared.until else ""
-                return ChannelResult(status="deferred", detail=cleared.detail + until)
+                return ChannelResult(status="deferred", detail=cleared.detail + until, hold=cleared.reason)
             slot = cleared
         actions = [
             self.repo.claim_action(request, channel, self._lease_until(now), int(now.timestamp())),
@@ -371,7 +423,9 @@ class DeliveryService:
             )
         if slot is not None and quota and quota[0] == CONDITION_FAILED and self.gate is not None:
             hold = self.gate.quota_hold(slot, now)
-            return ChannelResult(status="deferred", detail=f"{hold.detail} (until {next_day(now).isoformat()})")
+            return ChannelResult(
+                status="deferred", detail=f"{hold.detail} (until {next_day(now).isoformat()})", hold=hold.reason
+            )
         raise UpstreamError("the send could not be claimed, please retry")
 
     def _communication(

@@ -233,6 +233,34 @@ class SendingService:
         """Lift a suspension and a pause (an operator's decision, after looking at why)."""
         return self._change(self._tenant(tenant_id), "resumed", actor, None, utcnow())
 
+    def release_held(self, tenant_id: str) -> int:
+        """Queue again, oldest first, the sends held for the lender's standing, so they go now rather than at
+        their next 15-minute look (the worker checks the standing again: a send still held waits on). Each goes
+        in the deferral round it is in; the delayed copy of that round then finds it done (a duplicate).
+        Returns how many were queued; a failure is logged, and the delayed copies still carry those sends."""
+        from chalicelib.services.delivery import SendMessage
+
+        if self.queue is None:
+            return 0
+        held = self.repo.held_sends(tenant_id)
+        bodies = [
+            SendMessage(
+                tenant_id=tenant_id,
+                invitation_id=str(item["invitation_id"]),
+                send_id=str(item["send_id"]),
+                defer_round=int(item.get("defer_round", 0)),
+            ).model_dump(mode="json")
+            for item in held
+        ]
+        failed = self.queue.send_batch(self.settings.send_queue_url, bodies) if bodies else []
+        if failed:
+            logger.error(
+                "Some held sends could not be queued again; their 15-minute retry carries them",
+                extra={"tenant_id": tenant_id, "failed": len(failed), "held": len(bodies)},
+            )
+        logger.info("Held sends released", extra={"tenant_id": tenant_id, "count": len(bodies) - len(failed)})
+        return len(bodies) - len(failed)
+
     def audit_log(self, tenant_id: str) -> list[dict[str, Any]]:
         return self.repo.audit_log(tenant_id)
 
@@ -256,6 +284,8 @@ class SendingService:
         self.tenants.forget(tenant.tenant_id)
         self.repo.audit(tenant.tenant_id, action, actor, reason, at)
         logger.info("Sending standing changed", extra={"tenant_id": tenant.tenant_id, "action": action})
+        if action in ("verified", "resumed"):
+            self.release_held(tenant.tenant_id)
         if action in ("paused", "suspended") and self.notifications is not None:
             self.notifications.notify(
                 tenant.tenant_id,

@@ -439,18 +439,20 @@ class InvitationRepository:
         round_seen: int,
         channels: list[str],
         done: dict[str, dict[str, Any]] | None = None,
+        until_released: str | None = None,
     ) -> bool:
         """Move an open send request to the next deferral round, keeping what the channels that went already
         did; False when another copy of the message already did (SQS delivers at least once: only one copy
-        may go on coming back)."""
+        may go on coming back). ``until_released`` (the request's sort key of creation) lists the request
+        among the lender's held sends, which a change of its standing releases at once (see ``held_sends``)."""
         try:
             self.table.update(
                 keys.send_request(tenant_id, invitation_id, send_id),
                 {
                     "state": "deferred",
                     "held": channels,
-                    "GSI1PK": None,
-                    "GSI1SK": None,
+                    "GSI1PK": keys.held_sends_index(tenant_id) if until_released else None,
+                    "GSI1SK": until_released,
                     **{f"done_{channel}": r for channel, r in (done or {}).items()},
                 },
                 add={"defer_round": 1},
@@ -461,6 +463,11 @@ class InvitationRepository:
         except Conflict:
             return False
         return True
+
+    def open_sends(self, tenant_id: str, invitation_id: str) -> list[Item]:
+        """The invitation's send requests still queued or deferred."""
+        items, _ = self.table.query(keys.invitation_pk(tenant_id, invitation_id), sk_prefix="SEND#", consistent=True)
+        return [i for i in items if i.get("state") in ("queued", "deferred")]
 
     def undo_defer(self, tenant_id: str, invitation_id: str, send_id: str, round_seen: int) -> None:
         self.table.update(

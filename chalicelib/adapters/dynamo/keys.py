@@ -129,6 +129,12 @@ def delivery_index(tenant_id: str, delivery_status: str) -> str:
     return f"{tenant_pk(tenant_id)}#DELIVERY#{delivery_status}"
 
 
+def held_sends_index(tenant_id: str) -> str:
+    """GSI1: the lender's sends held until its standing changes (admin email unconfirmed, paused, suspended),
+    oldest first (sort key: the send request's creation time, then its id); released when it does."""
+    return f"{tenant_pk(tenant_id)}#HELDSENDS"
+
+
 # The lender-wide communication log reuses the three indexes (communication items carry their own
 # GSI keys): GSI1 all of a lender's messages, GSI2 by channel, GSI3 by outcome. The sort key is the
 # time sent then the id in every one, so a date range is a key condition and newest first is free.

@@ -60,6 +60,19 @@ class SendingRepository:
         )
         return [DayStats.model_validate(i) for i in items]
 
+    def held_sends(self, tenant_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The lender's send requests held until its standing changes, oldest first (at most ``limit``)."""
+        found: list[dict[str, Any]] = []
+        cursor: dict[str, Any] | None = None
+        while len(found) < limit:
+            items, cursor = self.table.query(
+                keys.held_sends_index(tenant_id), index=keys.GSI_STATUS, limit=100, cursor=cursor
+            )
+            found.extend(items)
+            if cursor is None:
+                break
+        return found[:limit]
+
     # --- verification of the admin email ------------------------------------------------------------
     def start_verification(self, tenant_id: str, nonce: str, expires_at: datetime) -> None:
         """A new link replaces any earlier one."""
