@@ -331,6 +331,8 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
         names=staff_names(ctx.tenant),
         owner_name=owner_names(ctx.tenant).get(inv.owner_staff_id or ""),
         financial=financial,
+        # The latest "Disconnect financial data": said on the financial card while no data came since.
+        disconnected=next((e for e in reversed(history.items) if e.type == "financial_data_disconnected"), None),
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
     )
 

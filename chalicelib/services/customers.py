@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.invitation import Invitation, InvitationEvent, Status, utcnow
+from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, Status, utcnow
 from chalicelib.domain.model import Model
 from chalicelib.domain.waterfall import DisconnectResult
 from chalicelib.errors import Conflict, UpstreamError
@@ -95,5 +95,13 @@ class CustomerService:
         event = InvitationEvent(
             type="financial_data_disconnected", actor=actor, at=utcnow(), details=result.model_dump()
         )
-        self.repo.append_event(inv, event)
+
+        def change(current: Invitation) -> tuple[Invitation, list[Action]]:
+            # The portal's progress no longer claims a bank link or documents that are gone.
+            after = current
+            if current.portal_status in (PortalStatus.BANK_LINKED, PortalStatus.DOCUMENTS_UPLOADED):
+                after = current.model_copy(update={"portal_status": PortalStatus.OPENED})
+            return after, [self.repo.event_action(after, event)]
+
+        self.repo.mutate(tenant.tenant_id, inv.invitation_id, change, known=inv)
         return result

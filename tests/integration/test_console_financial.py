@@ -57,3 +57,23 @@ def test_no_bank_link_yet_and_a_provider_that_never_gave_the_data_are_said_plain
     page = admin.get(f"/console/invitations/{failed_id}")
     assert 'data-status="failed"' in page.text and "did not give us the data" in page.text
     assert "transactions.csv" not in page.text
+
+
+def test_disconnected_financial_data_says_when_and_by_whom(client: Any, world: World) -> None:  # noqa: F811
+    """Walk-through #12: after "Disconnect financial data" the portal status no longer says "bank linked",
+    and the financial card says the data was disconnected (when, by whom), not that no bank was ever linked."""
+    from datetime import UTC, datetime
+
+    admin, lender = sign_up(client)
+    inv_id = linked_with_data(client, lender["api_key"])
+    assert "bank linked" in admin.get(f"/console/invitations/{inv_id}").text
+    confirm = admin.get(f"/console/customers/{inv_id}/disconnect")
+    assert admin.post(f"/console/customers/{inv_id}/disconnect", {}, confirm.csrf()).status == 303
+
+    page = admin.get(f"/console/invitations/{inv_id}")
+    portal = page.text.split(">Portal<", 1)[1].split("</dd>", 1)[0]
+    assert "bank linked" not in portal and "opened" in portal, portal
+    today = datetime.now(UTC).date().isoformat()
+    assert 'data-status="disconnected"' in page.text
+    assert f"Financial data disconnected on {today} by Olivia Officer" in page.text
+    assert "has not linked a bank account yet" not in page.text
