@@ -148,6 +148,9 @@ class Words:
     def gettext(self, message: str) -> str:
         return self._catalog.gettext(message)
 
+    def pgettext(self, context: str, message: str) -> str:
+        return self._catalog.pgettext(context, message)
+
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self._catalog.ngettext(singular, plural, n)
 

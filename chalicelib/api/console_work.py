@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from chalicelib.api.console_invitations import owner_names
 from chalicelib.api.console_web import Ctx, console_page, redirect
-from chalicelib.api.routing import invalid
+from chalicelib.api.routing import invalid, validation_fields
 from chalicelib.bootstrap import customers, imports, notifications, services
 from chalicelib.domain.invitation import CommunicationStatus, Status
 from chalicelib.domain.notifications import NotificationQuery
@@ -42,6 +42,21 @@ NOTICES = {
     "all_read": N_("All notifications marked as read."),
     "disconnected": N_("The customer's financial data (bank links and documents) was deleted; the record stays."),
     "deleted": N_("The customer was removed: their access is revoked and their financial data deleted."),
+}
+
+
+# A bad filter, by field; the range's own rule (From after To) lands on To.
+LOG_FILTER_ERRORS = {
+    "channel": N_("choose Email or SMS"),
+    "outcome": N_("choose an outcome from the list"),
+    "date": N_("enter a date, like 2026-12-01"),
+    "until": N_("To must be on or after From"),
+    "cursor": N_("this page link has expired: filter again"),
+}
+LOG_FILTER_LABELS = {
+    "channel": N_("Channel"),
+    "outcome": N_("Outcome"),
+    "cursor": N_("Page"),
 }
 
 
@@ -80,10 +95,28 @@ def communication_log(ctx: Ctx) -> Response:
             {**filters, "limit": PAGE_SIZE, **({"cursor": q["cursor"]} if q.get("cursor") else {})}
         )
     except ValidationError as exc:
-        raise invalid(exc, "filter") from exc
+        # The log again, its filters kept, each problem next to its field (the date pickers allow From > To).
+        errors: dict[str, str] = {}
+        for name in (n.split(".")[0] for n in validation_fields(exc)):
+            if name in ("since", "until"):
+                errors.setdefault(name, ctx.gettext(LOG_FILTER_ERRORS["date"]))
+            elif name in LOG_FILTER_ERRORS:
+                errors.setdefault(name, ctx.gettext(LOG_FILTER_ERRORS[name]))
+        return ctx.render(
+            "communications.html",
+            status=400,
+            items=[],
+            filters=filters,
+            errors=errors or {"until": ctx.gettext(LOG_FILTER_ERRORS["until"])},
+            labels=ctx.words.each(LOG_FILTER_LABELS)
+            | {"since": ctx.words.pgettext("dates", "From"), "until": ctx.words.pgettext("dates", "To")},
+            outcomes=[s.value for s in CommunicationStatus],
+        )
     log = services().invitations.communication_log(ctx.tenant, query)
     return ctx.render(
         "communications.html",
+        errors={},
+        labels={},
         items=log.items,
         filters=filters,
         outcomes=[s.value for s in CommunicationStatus],

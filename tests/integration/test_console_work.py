@@ -58,6 +58,26 @@ def test_the_communication_log_lists_every_message_with_filters(client: Any) -> 
     assert browser.get("/console/communications?outcome=nope").status == 400
 
 
+def test_bad_log_filters_show_the_log_again_with_the_filters_and_an_error_by_the_field(client: Any) -> None:
+    """Walk-through #2: a reversed date range (reachable from the date pickers) or a bad value keeps the log
+    page, its filters and says what is wrong next to the field; never the generic error page naming "body"."""
+    browser, _ = sign_up(client)
+    page = browser.get("/console/communications?since=2026-12-05&until=2026-12-01&channel=email")
+    assert page.status == 400
+    assert "Communication log" in page.text and "invalid fields" not in page.text
+    assert 'value="2026-12-05"' in page.text and 'value="2026-12-01"' in page.text
+    assert '<option value="email" selected>' in page.text
+    assert 'id="until-error"' in page.text and "To must be on or after From" in page.text
+    assert 'aria-invalid="true"' in page.text
+
+    bad = browser.get("/console/communications?since=yesterday&outcome=nope&channel=fax")
+    assert bad.status == 400 and "invalid fields" not in bad.text
+    assert 'id="since-error"' in bad.text and "enter a date, like 2026-12-01" in bad.text
+    assert 'id="outcome-error"' in bad.text and 'id="channel-error"' in bad.text
+    assert 'value="yesterday"' in bad.text
+    assert "Input should be" not in bad.text
+
+
 def multipart(csrf: str, content: str, **flags: str) -> tuple[str, bytes]:
     boundary = "----console-test-boundary"
     parts = [("csrf_token", None, csrf.encode()), *((k, None, v.encode()) for k, v in flags.items())]
