@@ -24,7 +24,14 @@ from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invit
 from chalicelib.domain.providers import WATERFALL, Provider, banking_integrations
 from chalicelib.domain.providers import label as provider_label
 from chalicelib.domain.staff import StaffStatus
-from chalicelib.errors import Conflict, DomainError, ExportTooLarge, RateLimited, ValidationFailed
+from chalicelib.errors import (
+    ConcurrentModification,
+    Conflict,
+    DomainError,
+    ExportTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
 from chalicelib.i18n import DEFAULT, N_
 from chalicelib.observability import logger
 from chalicelib.services.exports import ExportQuery
@@ -70,6 +77,14 @@ INVALID = {
     "email": N_("enter a valid email address, like name@example.com"),
     "phone": N_("enter a valid phone number, like 514 555 0123"),
 }
+JOINED_CUSTOMER = N_(
+    "This customer has joined. To revoke access, use Delete customer: it keeps an INACTIVE record and its history."
+)
+STALE_EDIT = N_(
+    "Someone changed this invitation since you opened it. Reload the page to see their changes, "
+    "or save again to replace them with yours."
+)
+REMOVED_CUSTOMER = N_("This customer was removed: the INACTIVE record and its history are kept.")
 OUTCOMES = {
     "queued": N_("Sent again"),
     "not_found": N_("Not found"),
@@ -367,7 +382,8 @@ def _edit_form(
 @console_page(bp, "/console/invitations/{invitation_id}/edit", section="invitations")
 def invitation_edit(ctx: Ctx, invitation_id: str) -> Response:
     inv = services().invitations.get(ctx.tenant, invitation_id)
-    inv.ensure_editable()
+    if inv.status is not Status.PENDING:
+        return not_pending(ctx, inv)
     values = {k: str(getattr(inv, k) or "") for k in FIELDS} | {"version": str(inv.version)}
     values["owner"] = inv.owner_staff_id if inv.owner_staff_id in dict(owner_options(ctx.tenant, ctx.words)) else ""
     return _edit_form(ctx, inv, values, {})
@@ -397,25 +413,54 @@ def invitation_update(ctx: Ctx, invitation_id: str) -> Response:
     except RateLimited as exc:
         return _edit_form(ctx, inv, values, {"form": f"{exc.message}"}, 429)
     except Conflict as exc:
-        if inv.status is not Status.PENDING:
-            raise
         fresh = services().invitations.get(ctx.tenant, invitation_id)
-        return _edit_form(ctx, fresh, values | {"version": str(fresh.version)}, {"form": exc.message}, 409)
+        if fresh.status is not Status.PENDING:
+            return not_pending(ctx, fresh)
+        # Another tab or teammate saved first: their version is the one the next save starts from.
+        stale = isinstance(exc, ConcurrentModification) or str(fresh.version) != values["version"]
+        message = ctx.gettext(STALE_EDIT) if stale else exc.message
+        return _edit_form(ctx, fresh, values | {"version": str(fresh.version)}, {"form": message}, 409)
     except ValidationFailed as exc:
         return _edit_form(ctx, inv, values, form_errors(exc.fields, ctx.words) or {"form": exc.message}, 400)
     return redirect(f"/console/invitations/{invitation_id}?notice={'edited_sent' if patch.send else 'edited'}")
 
 
+def not_pending(ctx: Ctx, inv: Invitation) -> Response:
+    """Removing or editing an invitation that is no longer PENDING: what to do instead, in the console's
+    own terms (the API's message names API routes)."""
+    if inv.status is Status.INACTIVE:
+        message, href, text = REMOVED_CUSTOMER, f"/console/invitations/{inv.invitation_id}", N_("See its history")
+    else:
+        message, href, text = JOINED_CUSTOMER, f"/console/customers/{inv.invitation_id}/delete", N_("Delete customer")
+    return ctx.render(
+        "error.html",
+        status=409,
+        title=ctx.gettext("Not possible now"),
+        message=ctx.gettext(message),
+        link_href=href,
+        link_text=ctx.gettext(text),
+    )
+
+
 @console_page(bp, "/console/invitations/{invitation_id}/remove", section="invitations")
 def invitation_remove_confirm(ctx: Ctx, invitation_id: str) -> Response:
     inv = services().invitations.get(ctx.tenant, invitation_id)
-    inv.ensure_deletable()
+    try:
+        inv.ensure_deletable(submitted=bootstrap.bank_links().submitted(inv))
+    except Conflict:
+        return not_pending(ctx, inv)
     return ctx.render("invitation_remove.html", inv=inv)
 
 
 @console_page(bp, "/console/invitations/{invitation_id}/remove", ("POST",), section="invitations")
 def invitation_remove(ctx: Ctx, invitation_id: str) -> Response:
-    customers().delete_invitation(ctx.tenant, invitation_id)
+    try:
+        customers().delete_invitation(ctx.tenant, invitation_id)
+    except Conflict:
+        inv = services().invitations.get(ctx.tenant, invitation_id)
+        if inv.status is Status.PENDING and not bootstrap.bank_links().submitted(inv):
+            raise
+        return not_pending(ctx, inv)
     return redirect("/console/invitations?notice=removed")
 
 

@@ -158,7 +158,9 @@ def test_edit_only_while_pending_and_with_the_version_read(client: Any) -> None:
         },
         form.csrf(),
     )
-    assert stale.status == 409 and "version" in stale.text
+    # Walk-through #16: in plain words, not "the invitation is at version 2, not 1; reload it".
+    assert stale.status == 409 and "Someone changed this invitation since you opened it" in stale.text
+    assert "not 1" not in stale.text and "reload it" not in stale.text
 
 
 def test_portal_link_page_and_json(client: Any) -> None:
@@ -205,3 +207,39 @@ def test_the_console_script_is_served_from_the_console_itself(client: Any) -> No
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/javascript")
     assert b"navigator.clipboard" in answer.body
+
+
+def test_joined_and_inactive_rows_offer_no_remove_or_resend_and_the_console_points_to_delete_customer(
+    client: Any,
+) -> None:
+    """Walk-through #7 and #8: INACTIVE rows have no trash can or resend checkbox (as JOINED rows); removing
+    or editing a JOINED invitation says to use Delete customer, with a link, and no API instructions."""
+    from tests.integration.test_customers import joined_customer
+
+    browser, lender = sign_up(client, subdomain="acme")  # the join helpers' lender
+    inv, _ = joined_customer(client, lender["api_key"])
+    inv_id = inv["invitation_id"]
+    for path in (f"/console/invitations/{inv_id}/remove", f"/console/invitations/{inv_id}/edit"):
+        page = browser.get(path)
+        assert page.status == 409, (path, page.text[:500])
+        assert "This customer has joined. To revoke access, use Delete customer" in page.text, path
+        assert f'href="/console/customers/{inv_id}/delete"' in page.text
+        assert "/v1/" not in page.text and "DELETE" not in page.text
+    posted = browser.post(f"/console/invitations/{inv_id}/remove", {}, browser.get("/console/invitations").csrf())
+    assert posted.status == 409 and f'href="/console/customers/{inv_id}/delete"' in posted.text
+
+    detail = browser.get(f"/console/invitations/{inv_id}").text
+    assert (
+        f'href="/console/customers/{inv_id}/delete"' in detail and f"/console/invitations/{inv_id}/remove" not in detail
+    )
+    listing = browser.get("/console/invitations").text
+    assert f'value="{inv_id}"' not in listing and f"/console/invitations/{inv_id}/remove" not in listing
+    confirm = browser.get(f"/console/customers/{inv_id}/delete")
+    browser.post(f"/console/customers/{inv_id}/delete", {}, confirm.csrf())
+    listing = browser.get("/console/invitations?status=INACTIVE").text
+    assert inv["email"] in listing
+    assert f'value="{inv_id}"' not in listing and f"/console/invitations/{inv_id}/remove" not in listing
+    detail = browser.get(f"/console/invitations/{inv_id}").text
+    assert f"/console/invitations/{inv_id}/remove" not in detail and f"/console/customers/{inv_id}/delete" not in detail
+    gone = browser.get(f"/console/invitations/{inv_id}/remove")
+    assert gone.status == 409 and "/v1/" not in gone.text
