@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
@@ -13,9 +14,10 @@ from chalicelib.api.routing import validation_fields
 from chalicelib.bootstrap import sending_domains, services, staff, webhooks
 from chalicelib.domain.notifications import RotateWebhookSecret, WebhookSecretCreated
 from chalicelib.domain.providers import PROVIDERS
+from chalicelib.domain.sending_domain import SendingDomainRequest
 from chalicelib.domain.staff import NewStaff, Role
 from chalicelib.domain.tenant import TenantSettingsPatch
-from chalicelib.errors import Conflict, DomainError, NotFound
+from chalicelib.errors import Conflict, DomainError, NotFound, UpstreamError, ValidationFailed
 from chalicelib.i18n import N_
 from chalicelib.services.tenants import CreateApiKey
 
@@ -43,8 +45,12 @@ ORDINALS = (N_("First"), N_("Second"), N_("Third"), N_("Fourth"), N_("Fifth"), N
 LATER = N_("Number %(n)s")
 STAFF_LABELS = {"email": N_("Email"), "name": N_("Name"), "role": N_("Role"), "form": N_("Form")}
 ROLES = (("officer", N_("Officer")), ("admin", N_("Administrator")))
+DOMAIN_INVALID = N_("enter a domain name, like mail.example.com")
+DOMAIN_UNAVAILABLE = N_("the email service did not answer; please try again in a minute")
 NOTICES = {
     "saved": N_("Settings saved."),
+    "domain_registered": N_("Sending domain registered: publish its DNS records below."),
+    "domain_removed": N_("Sending domain removed: emails go from the platform's address again."),
     "revoked": N_("The API key was revoked; requests with it are refused from now on."),
     "changed": N_("The staff member was changed."),
     "deactivated": N_("The staff member was deactivated and signed out."),
@@ -113,7 +119,15 @@ def _sending_domain(ctx: Ctx) -> SendingDomain | None:
         return ctx.tenant.sending_domain
 
 
-def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+def _settings_page(
+    ctx: Ctx,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+    *,
+    domain_value: str = "",
+    domain_error: str | None = None,
+) -> Response:
     settings = services().settings
     return ctx.render(
         "settings.html",
@@ -128,6 +142,8 @@ def _settings_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], sta
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         sending_domain=_sending_domain(ctx),
         platform_sender=settings.sender_email,
+        domain_value=domain_value,
+        domain_errors={"domain": domain_error} if domain_error else {},
     )
 
 
@@ -167,6 +183,49 @@ def settings_save(ctx: Ctx) -> Response:
         return _settings_page(ctx, values, settings_errors(exc), 400)
     services().tenants.update_settings(ctx.tenant, patch)
     return redirect("/console/settings?notice=saved")
+
+
+# --- sending domain (the same service as PUT / DELETE /v1/tenant/sending-domain) -----------------------
+@console_page(bp, "/console/settings/sending-domain", ("POST",), section="settings", admin=True)
+def sending_domain_save(ctx: Ctx) -> Response:
+    domain = ctx.form.get("domain", "").strip()
+    try:
+        sending_domains().register(ctx.tenant, SendingDomainRequest.model_validate({"domain": domain}))
+    except ValidationError as exc:
+        return _settings_page(
+            ctx,
+            _settings_values(ctx),
+            {},
+            400,
+            domain_value=domain,
+            domain_error=_domain_error(ctx, validation_fields(exc).get("domain")),
+        )
+    except (ValidationFailed, Conflict) as exc:
+        message = exc.fields.get("domain") if exc.fields else None
+        return _settings_page(
+            ctx,
+            _settings_values(ctx),
+            {},
+            409 if isinstance(exc, Conflict) else 400,
+            domain_value=domain,
+            domain_error=message or exc.message,
+        )
+    except UpstreamError:
+        return _settings_page(
+            ctx, _settings_values(ctx), {}, 503, domain_value=domain, domain_error=ctx.gettext(DOMAIN_UNAVAILABLE)
+        )
+    return redirect("/console/settings?notice=domain_registered#sending-domain")
+
+
+@console_page(bp, "/console/settings/sending-domain/remove", ("POST",), section="settings", admin=True)
+def sending_domain_remove(ctx: Ctx) -> Response:
+    with contextlib.suppress(NotFound):  # already gone: what was asked for
+        sending_domains().remove(ctx.tenant)
+    return redirect("/console/settings?notice=domain_removed#sending-domain")
+
+
+def _domain_error(ctx: Ctx, message: str | None) -> str:
+    return ctx.gettext(DOMAIN_INVALID) if message is None or "String should" in message else message
 
 
 # --- webhooks -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.integration.console_helpers import PASSWORD, Browser, sign_up
+from tests.integration.console_helpers import PASSWORD, Browser, csrf_of, sign_up
 from tests.integration.helpers import drain, sent_emails
 
 ACCEPT = re.compile(r"http://testserver/console/accept/[A-Za-z0-9_-]{43}")
@@ -216,3 +216,38 @@ def test_provider_order_and_branding_with_errors_by_field(client: Any) -> None:
     )
     assert bad.status == 400
     assert 'id="provider_order-error"' in bad.text and 'id="branding_colour-error"' in bad.text
+
+
+def test_an_admin_registers_and_removes_the_sending_domain_in_the_console(client: Any) -> None:
+    """Walk-through #17 (and #26): the sending domain has a console form, for administrators, through the same
+    service as PUT/DELETE /v1/tenant/sending-domain; officers see the domain but no form and no admin-only links."""
+    from devstack.embedded_aws import ses_domains_verify_at_once
+    from tests.integration.helpers import call
+
+    ses_domains_verify_at_once()
+    admin, lender = sign_up(client)
+    page = admin.get("/console/settings")
+    assert 'action="/console/settings/sending-domain"' in page.text and "PUT /v1/tenant/sending-domain" not in page.text
+
+    bad = admin.post("/console/settings/sending-domain", {"domain": "not a domain"}, page.csrf())
+    assert bad.status == 400 and 'id="domain-error"' in bad.text and 'value="not a domain"' in bad.text
+    done = admin.post("/console/settings/sending-domain", {"domain": "Mail.Acme-Lending.com"}, page.csrf())
+    assert done.status == 303 and done.location == "/console/settings?notice=domain_registered#sending-domain"
+    shown = admin.get("/console/settings")
+    assert "mail.acme-lending.com" in shown.text and 'id="dkim-records"' in shown.text
+    status, api = call(client, "GET", "/v1/tenant/sending-domain", lender["api_key"])
+    assert status == 200 and api["domain"] == "mail.acme-lending.com"
+
+    invite(admin, "theo@acme-lending.example")
+    officer = join_as(client, "theo@acme-lending.example")
+    seen = officer.get("/console/settings").text
+    assert "mail.acme-lending.com" in seen and 'action="/console/settings/sending-domain' not in seen
+    assert 'href="/console/settings/webhooks"' not in seen and 'href="/console/settings/staff"' not in seen
+    assert "Save settings" not in seen  # no disabled button on a form they cannot change
+    refused = officer.post("/console/settings/sending-domain", {"domain": "x.example.org"}, csrf_of(officer))
+    assert refused.status == 403
+
+    removed = admin.post("/console/settings/sending-domain/remove", {}, shown.csrf())
+    assert removed.status == 303
+    assert call(client, "GET", "/v1/tenant/sending-domain", lender["api_key"])[0] == 404
+    assert "mail.acme-lending.com" not in admin.get("/console/settings").text
