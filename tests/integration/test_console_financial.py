@@ -23,6 +23,11 @@ def test_ready_data_shows_accounts_balances_summary_and_a_csv(client: Any, world
     assert "First Platypus Bank" in page.text and "6789" in page.text
     assert "500.00" in page.text and "450.00" in page.text  # current and available balances
     assert "35.00" in page.text  # the summary's lowest balance
+    # Walk-through #6: labels an underwriter cannot misread, and no "checking (checking)".
+    for label in ("Lowest combined balance", "Days any account was overdrawn", "NSF/overdraft fees (count)"):
+        assert label in page.text, label
+    assert "Lowest balance<" not in page.text and "Days with a negative balance" not in page.text
+    assert "checking (checking)" not in page.text
     assert f'href="/console/invitations/{inv_id}/transactions.csv"' in page.text
 
     answer = client.http.get(
