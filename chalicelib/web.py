@@ -49,6 +49,10 @@ def environment(locale: str = DEFAULT) -> Environment:
     env.filters["term"] = lambda value: words.gettext(str(value).replace("_", " "))
     # A bank-link provider's name as the console shows it (from the registry; a key it no longer holds as is).
     env.filters["provider"] = lambda value: provider_label(str(value))
+    # A validation message of the API's (an import row's reason) in words (chalicelib/api/forms.py).
+    from chalicelib.api.forms import human_message
+
+    env.filters["human"] = lambda value: human_message(str(value), words.gettext)
     return env
 
 

@@ -17,7 +17,16 @@ from chalicelib.api.console_web import (
     request_locale,
     session_cookie,
 )
-from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import (
+    CSRF_COOKIE,
+    client_ip,
+    cookie_header,
+    cookies,
+    csrf_token,
+    csrf_valid,
+    human_errors,
+    parse_form,
+)
 from chalicelib.bootstrap import sending, services, staff
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 from chalicelib.i18n import N_
@@ -82,6 +91,8 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
     words = _words(request)
     if "labels" in context:
         context["labels"] = words.each(context["labels"])
+    if isinstance(context.get("errors"), dict):
+        context["errors"] = human_errors(context["errors"], words.gettext)
     return page(
         f"console/{template}",
         status=status,

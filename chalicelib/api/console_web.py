@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, quote
 
 from chalice import Response
 
-from chalicelib.api.forms import cookie_header, cookies
+from chalicelib.api.forms import cookie_header, cookies, human_errors
 from chalicelib.api.routing import STATUS_BY_ERROR
 from chalicelib.bootstrap import notifications, sending, services, staff
 from chalicelib.domain.ids import same
@@ -233,6 +233,9 @@ class Ctx:
     def render(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
+        for name in ("errors", "domain_errors"):  # every form's errors in words, in one place
+            if isinstance(context.get(name), dict):
+                context[name] = human_errors(context[name], self.words.gettext)
         return page(
             f"console/{template}",
             status=status,

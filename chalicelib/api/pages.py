@@ -8,7 +8,15 @@ from chalice import Blueprint, Response
 from pydantic import ValidationError
 
 from chalicelib.api.console_web import session_cookie
-from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import (
+    CSRF_COOKIE,
+    client_ip,
+    cookie_header,
+    csrf_token,
+    csrf_valid,
+    human_errors,
+    parse_form,
+)
 from chalicelib.api.routing import endpoint, validation_fields
 from chalicelib.bootstrap import sending, services, staff
 from chalicelib.domain.staff import check_password
@@ -38,7 +46,7 @@ def _form(request: Any, values: dict[str, str], errors: dict[str, str], status: 
         status=status,
         headers=headers,
         values=values,
-        errors=errors,
+        errors=human_errors(errors, str),  # the sign-up page is in English
         labels=LABELS,
         csrf_token=token,
         base_domain=settings.base_domain_us,

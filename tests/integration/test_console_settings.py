@@ -251,3 +251,35 @@ def test_an_admin_registers_and_removes_the_sending_domain_in_the_console(client
     assert removed.status == 303
     assert call(client, "GET", "/v1/tenant/sending-domain", lender["api_key"])[0] == 404
     assert "mail.acme-lending.com" not in admin.get("/console/settings").text
+
+
+def test_form_errors_are_human_and_name_the_field_not_the_library(client: Any) -> None:
+    """Walk-through #15 (console part): no "String should have ...", "Input should be ..." or "relative URL
+    without a base"; each error says what to enter, next to the field it names."""
+    blank = Browser(client)
+    signup = blank.submit("/signup", None, {"name": "", "subdomain": "", "admin_email": "x", "password": ""})
+    assert signup.status == 400
+    assert "String should" not in signup.text and "Input should" not in signup.text, signup.text[-3000:]
+    assert "value is not a valid email address" not in signup.text
+    assert "Subdomain: this field is required" in signup.text
+    assert "enter a valid email address, like name@example.com" in signup.text
+
+    admin, _ = sign_up(client)
+    page = admin.get("/console/settings")
+    form = {
+        "require_invitation": "yes",
+        "require_email_confirmation": "yes",
+        "invitation_ttl_days": "0",
+        "locale": "en",
+        "provider_1": "plaid",
+        "branding_colour": "#1f4e79",
+        "sender_name": "x" * 200,
+    }
+    saved = admin.post("/console/settings", form, page.csrf())
+    assert saved.status == 400 and "Input should" not in saved.text and "String should" not in saved.text
+    assert "enter 1 or more" in saved.text and "use at most" in saved.text
+
+    hooks = admin.get("/console/settings/webhooks")
+    bad = admin.post("/console/settings/webhooks", {"webhook_url": "not a url"}, hooks.csrf())
+    assert bad.status == 400 and "relative URL" not in bad.text and "Input should" not in bad.text
+    assert "enter a full address that starts with https://" in bad.text

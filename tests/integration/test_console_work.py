@@ -133,6 +133,9 @@ def test_upload_an_account_list_with_a_dry_run_and_rejected_rows_named(client: A
     assert re.search(r'id="count-created">18<', done.text)
     rejected = re.findall(r'<td data-label="Row">(\d+)</td><td data-label="Field"><strong>(\w+)</strong>', done.text)
     assert rejected == [("8", "email"), ("14", "email")]  # row numbers count the header line
+    # Each reason in words (walk-through #15), not the validator library's.
+    assert "value is not a valid email address" not in done.text
+    assert done.text.count("enter a valid email address, like name@example.com") == 2
     listing = browser.get("/console/invitations?q=row20")
     assert "row20@smallbiz.example" in listing.text
 
