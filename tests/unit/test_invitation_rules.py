@@ -74,7 +74,18 @@ def test_joining_through_the_portal_leaves_room_for_a_sign_up_once() -> None:
 
 
 def test_a_message_outcome_only_moves_forward() -> None:
-    assert replaceable_outcomes("sent") == ["failed", "opted_out", "refused", "sent", "suppressed"]
+    # A held message's "deferred" entry becomes what became of it: sent, or replaced / not needed (#10).
+    assert replaceable_outcomes("sent") == [
+        "deferred",
+        "failed",
+        "not_needed",
+        "opted_out",
+        "refused",
+        "replaced",
+        "sent",
+        "suppressed",
+    ]
+    assert "deferred" in replaceable_outcomes("replaced") and "delivered" not in replaceable_outcomes("not_needed")
     assert "bounced" not in replaceable_outcomes("suppressed")
     assert "bounced" in replaceable_outcomes("complained") and "delivered" in replaceable_outcomes("bounced")
     assert "delivered" not in replaceable_outcomes("soft_bounced")
