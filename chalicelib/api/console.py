@@ -93,6 +93,9 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
         context["labels"] = words.each(context["labels"])
     if isinstance(context.get("errors"), dict):
         context["errors"] = human_errors(context["errors"], words.gettext)
+    host_lender = _host_lender(request)
+    # The header names the lender when the link's token or the host says which (else "Lender console").
+    brand = context.get("lender") or (host_lender.display_name if host_lender is not None else None)
     return page(
         f"console/{template}",
         status=status,
@@ -100,7 +103,8 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
         locale=words.locale,
         csrf_token=token,
         base_domain=settings.base_domain_us,
-        host_lender=_host_lender(request),
+        host_lender=host_lender,
+        **({"brand_name": brand} if brand else {}),
         **context,
     )
 
@@ -325,7 +329,15 @@ def reset_page(token: str) -> Response:
     found = staff().reset_link(token)
     if found is None:
         return _link_gone(request, _words(request).gettext(GONE))
-    return _anonymous(request, "reset.html", token=token, member=found[1], errors={}, labels=RESET_LABELS)
+    return _anonymous(
+        request,
+        "reset.html",
+        token=token,
+        lender=found[0].display_name,
+        member=found[1],
+        errors={},
+        labels=RESET_LABELS,
+    )
 
 
 @bp.route("/console/reset/{token}", methods=["POST"], content_types=FORM)
@@ -341,6 +353,7 @@ def reset_submit(token: str) -> Response:
             "reset.html",
             400,
             token=token,
+            lender=found[0].display_name,
             member=found[1],
             labels=RESET_LABELS,
             errors={"csrf_token": _words(request).gettext(EXPIRED)},
@@ -349,7 +362,16 @@ def reset_submit(token: str) -> Response:
         signed_in = staff().reset(token, form.get("password", ""))
     except ValidationFailed as exc:
         errors = {"password": exc.fields.get("password", exc.message)}
-        return _anonymous(request, "reset.html", 400, token=token, member=found[1], labels=RESET_LABELS, errors=errors)
+        return _anonymous(
+            request,
+            "reset.html",
+            400,
+            token=token,
+            lender=found[0].display_name,
+            member=found[1],
+            labels=RESET_LABELS,
+            errors=errors,
+        )
     except NotFound:
         return _link_gone(request, _words(request).gettext(GONE))
     return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})

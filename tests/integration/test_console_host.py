@@ -95,3 +95,20 @@ def test_teammate_links_go_to_the_lenders_host_in_production(client: Any, monkey
     drain("onboarding-send")
     (link,) = links_to("theo@acme-lending.example", HOST_ACCEPT)
     assert link.startswith(f"https://{lender['subdomain']}.myonboarding.com/console/accept/"), link
+
+
+def test_signed_out_pages_name_the_lender_when_the_host_or_the_link_says_which(client: Any) -> None:
+    """Walk-through #25: no empty "· Console" header; the lender's name where the host or a token names it."""
+    admin, lender = sign_up(client)
+    header = re.compile(r'<span class="brand">([^<]*)</span>')
+    on_lender_host = on_host(client, f"{lender['subdomain']}.myonboarding.com").get("/console/login").text
+    assert header.search(on_lender_host).group(1) == "Acme Lending · Console"  # type: ignore[union-attr]
+    anywhere = Browser(client).get("/console/login").text
+    assert header.search(anywhere).group(1) == "Lender console"  # type: ignore[union-attr]
+
+    invite(admin, "theo@acme-lending.example")
+    drain("onboarding-send")
+    accept = re.compile(r"http://testserver(/console/accept/[A-Za-z0-9_-]{43})")
+    (path,) = links_to("theo@acme-lending.example", accept)
+    page = Browser(client).get(path).text
+    assert header.search(page).group(1) == "Acme Lending · Console"  # type: ignore[union-attr]

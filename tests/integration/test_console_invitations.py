@@ -243,3 +243,20 @@ def test_joined_and_inactive_rows_offer_no_remove_or_resend_and_the_console_poin
     assert f"/console/invitations/{inv_id}/remove" not in detail and f"/console/customers/{inv_id}/delete" not in detail
     gone = browser.get(f"/console/invitations/{inv_id}/remove")
     assert gone.status == 409 and "/v1/" not in gone.text
+
+
+def test_an_open_sign_up_has_no_owner_yet(client: Any) -> None:
+    """Walk-through #21: a customer who joined through the open join page shows "Unassigned", not "self-signup"."""
+    from tests.integration.test_join import join, settings
+
+    browser, lender = sign_up(client, subdomain="acme")  # the join helpers' lender
+    settings(client, lender["api_key"], require_invitation=False, require_email_confirmation=False)
+    assert join(client, email="walkin@smallbiz.example").status_code in (200, 201, 303)
+    for path in ("/console/invitations", "/console/customers"):
+        page = browser.get(path).text
+        assert "walkin@smallbiz.example" in page, path
+        assert "self-signup" not in page and "Unassigned" in page, path
+    inv_id = re.search(r'href="/console/invitations/(inv_[0-9A-Z]+)"', browser.get("/console/customers").text)
+    assert inv_id
+    detail = browser.get(f"/console/invitations/{inv_id.group(1)}").text
+    assert "self-signup" not in detail and "Unassigned" in detail
