@@ -8,7 +8,7 @@ from chalice import Blueprint
 
 from chalicelib.api.forms import client_ip
 from chalicelib.api.routing import endpoint
-from chalicelib.bootstrap import sending, sending_domains, services
+from chalicelib.bootstrap import sending, sending_domains, services, staff
 from chalicelib.domain.model import Model
 from chalicelib.domain.sending_domain import SendingDomain, SendingDomainRequest
 from chalicelib.domain.tenant import ApiKey, Tenant, TenantSettings, TenantSettingsPatch
@@ -44,7 +44,8 @@ def health(**_: Any) -> Health:
     tags=("tenants",),
 )
 def create_tenant(body: CreateTenant, request: Any, **_: Any) -> TenantCreated:
-    return services().tenants.sign_up(body, ip=client_ip(request))
+    # Its admin is a console user too, who sets a password through "Forgot your password?".
+    return staff().register_lender(body, ip=client_ip(request))
 
 
 @endpoint(bp, "/v1/tenant", "GET", summary="The authenticated lender", response=Tenant, tags=("tenants",))

@@ -128,6 +128,25 @@ class StaffService:
         logger.info("Lender admin created", extra={"tenant_id": admin.tenant_id, "staff_id": admin.staff_id})
         return created, self._start(admin, created.tenant)
 
+    def register_lender(self, request: CreateTenant, ip: str | None = None) -> TenantCreated:
+        """``POST /v1/tenants``: the lender and its first API key, and its ``admin_email`` as a console
+        administrator without a password yet: "Forgot your password?" on the sign-in page emails them the
+        link that sets one (nobody signs in before). Raises Conflict (subdomain), RateLimited."""
+        created = self.tenants.sign_up(request, ip=ip)
+        admin = StaffMember(
+            staff_id=ids.new_id("stf"),
+            tenant_id=created.tenant.tenant_id,
+            email=created.tenant.admin_email.lower(),
+            name=None,
+            role=Role.ADMIN,
+            status=StaffStatus.ACTIVE,
+            created_at=datetime.now(UTC),
+            password_hash=None,
+        )
+        self.repo.create(admin)
+        logger.info("Lender admin created", extra={"tenant_id": admin.tenant_id, "staff_id": admin.staff_id})
+        return created
+
     def _limit(self, limit: Limit, subject: str) -> None:
         decision = self.limiter.hit(limit, subject)
         if not decision.allowed:

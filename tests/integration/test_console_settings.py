@@ -283,3 +283,32 @@ def test_form_errors_are_human_and_name_the_field_not_the_library(client: Any) -
     bad = admin.post("/console/settings/webhooks", {"webhook_url": "not a url"}, hooks.csrf())
     assert bad.status == 400 and "relative URL" not in bad.text and "Input should" not in bad.text
     assert "enter a full address that starts with https://" in bad.text
+
+
+def test_a_lender_created_through_the_api_sets_its_console_password_through_forgot_password(client: Any) -> None:
+    """Walk-through #14: POST /v1/tenants (the README's curl) makes its admin a console user without a password;
+    "Forgot your password?" emails them a link to choose one, and then they sign in."""
+    import json
+
+    from tests.integration.helpers import call
+
+    status, created = call(
+        client,
+        "POST",
+        "/v1/tenants",
+        body={"name": "Curl Lending", "subdomain": "curl-lending", "admin_email": "ops@curl-lending.example"},
+    )
+    assert status == 201, created
+    anonymous = Browser(client)
+    refused = anonymous.submit(
+        "/console/login", None, {"lender": "curl-lending", "email": "ops@curl-lending.example", "password": PASSWORD}
+    )
+    assert refused.status == 401  # no password yet: nobody signs in before choosing one
+    anonymous.submit("/console/forgot", None, {"lender": "curl-lending", "email": "ops@curl-lending.example"})
+    drain("onboarding-send")
+    (link,) = links_to("ops@curl-lending.example", RESET)
+    done = anonymous.submit(link.removeprefix("http://testserver"), None, {"password": "a brand new passphrase"})
+    assert done.status == 303
+    staff_page = anonymous.get("/console/settings/staff")
+    assert staff_page.status == 200 and "ops@curl-lending.example" in staff_page.text  # an administrator
+    assert json.dumps(created["tenant"]["admin_email"]) == '"ops@curl-lending.example"'
