@@ -227,6 +227,7 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             shoot(page, "customers")
             page.get_by_role("link", name="Janet Baker", exact=True).click()
             expect(page.locator("#financial-data")).to_have_attribute("data-status", "ready")
+            janet_url = page.url
             with page.expect_download() as transactions:
                 page.get_by_role("link", name="Download transactions (CSV)").click()
             assert transactions.value.suggested_filename.endswith("-transactions.csv")
@@ -237,11 +238,33 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             shoot(page, "disconnect-confirm")
             page.get_by_role("button", name="Disconnect").click()
             expect(page.locator(".notice")).to_contain_text("financial data")
+            # The customer page says what happened (walk-through #12), and a JOINED customer is deleted under
+            # Customers: the invitation's remove page says so, with the link, and fits a phone (#8).
+            page.goto(janet_url)
+            expect(page.locator("#financial-data")).to_have_attribute("data-status", "disconnected")
+            expect(page.locator("#financial-data")).to_contain_text("Financial data disconnected on")
+            shoot(page, "customer-disconnected")
+            page.goto(f"{janet_url}/remove")
+            expect(page.get_by_role("alert")).to_contain_text("This customer has joined")
+            expect(page.get_by_role("link", name="Delete customer")).to_be_visible()
+            shoot(page, "remove-joined")
+
+            # A reversed date range in the communication log: the log again, the error next to To (#2).
+            page.goto(f"{stack.api}/console/communications?since=2026-12-05&until=2026-12-01")
+            expect(page.locator("#until-error")).to_contain_text("To must be on or after From")
+            expect(page.locator("#since")).to_have_value("2026-12-05")
+            shoot(page, "communications-bad-range")
 
             # Settings, then invite a teammate.
             page.get_by_role("link", name="Settings").click()
             expect(page.get_by_label("Sender name")).to_be_visible()
             shoot(page, "settings")
+            # The sending domain from the console (#17): its long DKIM records stay inside a phone's width (#9).
+            page.get_by_label("Your sending domain").fill(f"mail.{subdomain}.example")
+            page.get_by_role("button", name="Register the domain").click()
+            expect(page.locator(".notice")).to_contain_text("Sending domain registered")
+            expect(page.locator("#dkim-records tr")).to_have_count(4)
+            shoot(page, "settings-sending-domain")
             page.get_by_role("navigation", name="Settings").get_by_role("link", name="Webhooks").click()
             page.get_by_role("button", name="Create a secret").click()
             expect(page.locator("#new-webhook-secret")).to_contain_text("whsec_")
@@ -264,6 +287,11 @@ def test_an_officer_runs_the_console(stack: RunningStack) -> None:
             officer.get_by_role("button", name="Join the console").click()
             expect(officer.get_by_role("heading", name="Invitations")).to_be_visible()
             expect(officer.get_by_text("Theo Teammate (officer)")).to_be_visible()
+            officer.goto(f"{stack.api}/console/settings")
+            expect(officer.get_by_text("Only administrators can change settings")).to_be_visible()
+            expect(officer.get_by_role("link", name="Webhooks")).to_have_count(0)  # admin-only (#26)
+            expect(officer.get_by_role("button", name="Save settings")).to_have_count(0)
+            shoot(officer, "officer-settings")
             officer.goto(f"{stack.api}/console/settings/staff")
             expect(officer.get_by_role("heading", name="Not allowed")).to_be_visible()
             shoot(officer, "officer-refused")
