@@ -1,6 +1,6 @@
 """The embedded AWS: moto's server in a thread, fit for a stack that runs all day under load.
 
-moto 5.2.5 is built for tests that last seconds. Four of its habits break a long-running,
+moto 5.2.5 is built for tests that last seconds. Five of its habits break a long-running,
 multi-threaded stack; :func:`install` corrects them once per process:
 
 - **Every model instance ever created is kept.** ``BaseModel.__new__`` appends each instance to its
@@ -17,6 +17,8 @@ multi-threaded stack; :func:`install` corrects them once per process:
 - **Not thread-safe.** Backends are plain dicts and lists; a request iterating a table while another
   writes it fails with "dictionary changed size during iteration" and the app answers 5xx. One lock
   serialises request handling (:class:`LockedApp`); an SQS long poll releases it while it waits.
+- **A task token answered early is lost.** A ``.waitForTaskToken`` step drops an answer that comes before it starts
+  waiting, and its retries reuse the first attempt's token (:func:`task_tokens_per_attempt`).
 """
 
 from __future__ import annotations
@@ -341,6 +343,44 @@ def ses_domains_verify_at_once() -> None:
     SESV2Backend.create_email_identity = create_email_identity  # type: ignore[method-assign]
 
 
+def task_tokens_per_attempt() -> None:
+    """moto 5.2.5's Step Functions, for a ``.waitForTaskToken`` task with a heartbeat, sends the task's message and
+    only then sets up the wait for its answer: a SendTaskSuccess/Failure that arrives in between (the worker is quick,
+    or the execution's thread is slow on a loaded machine) was dropped, and the step sat until its heartbeat timed out
+    (the waterfall then moved on to the next provider). And every Retry attempt reused the first attempt's token and
+    answer. Now each attempt gets its own token, as in Step Functions, and the wait first looks for an answer that
+    came early. Idempotent; called by :func:`install` and wherever the state machine is created to run locally."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    execute = StateTaskServiceCallback._eval_execution
+    if getattr(execute, "token_per_attempt", False):
+        return
+    wait = StateTaskServiceCallback._wait_for_task_token_heartbeat
+
+    def eval_execution(self: Any, env: Any) -> None:
+        context = env.states.context_object
+        if (
+            self._is_integration_pattern()
+            and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
+            and context.context_object_data.get("State", {}).get("RetryCount", 0) > 0
+        ):
+            env.callback_pool_manager.add(context.update_task_token())
+        execute(self, env)
+
+    def wait_for_task_token_heartbeat(self: Any, env: Any, callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+        early = callback_endpoint.get_outcome()
+        if early is not None:
+            return early
+        return wait(self, env, callback_endpoint, heartbeat_endpoint)
+
+    eval_execution.token_per_attempt = True  # type: ignore[attr-defined]
+    StateTaskServiceCallback._eval_execution = eval_execution  # type: ignore[method-assign]
+    StateTaskServiceCallback._wait_for_task_token_heartbeat = wait_for_task_token_heartbeat  # type: ignore[method-assign]
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -356,6 +396,7 @@ def install() -> None:
         _queries_read_what_they_need()
         _long_polls_step_aside()
         ses_domains_verify_at_once()
+        task_tokens_per_attempt()
         _installed = True
 
 

@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from devstack.embedded_aws import task_tokens_per_attempt
+
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 TEMPLATE = INFRA / "resources.json"
 ASL = INFRA / "waterfall.asl.json"
@@ -212,6 +214,7 @@ def create_resources(session: Any, region: str = "us-east-1") -> dict[str, str]:
             for key, value in props.get("DefinitionSubstitutions", {}).items():
                 definition = definition.replace("${" + key + "}", str(value))
             definition = quick_retries(definition)
+            task_tokens_per_attempt()  # moto's executions, wherever this machine runs locally, keep early answers
             arn = client("stepfunctions").create_state_machine(
                 name=props["StateMachineName"], definition=definition, roleArn=props["RoleArn"], type="STANDARD"
             )["stateMachineArn"]
