@@ -2,6 +2,10 @@
 import queue fed to its handler like Lambda) and compare with the floor: the same 10,000 invitation
 items written by bare BatchWriteItem calls against the same moto, in the same run.
 
+moto runs with the corrections the running stack applies to it (``devstack.embedded_aws.install``):
+without them moto's TransactWriteItems deep-copies the whole table once per action, which no real
+DynamoDB does. The floor runs on the same corrected moto (BatchWriteItem is not touched by them).
+
 Timed: from the upload request until the job reads ``completed`` (parsing, validation, guards,
 history, outbox, link tokens, SQS messages for the sends). The send worker is not run.
 DynamoDB write requests are counted with botocore ``before-call`` hooks on the app's client.
@@ -152,6 +156,9 @@ def bare_batch_writes(items: list[dict[str, Any]]) -> float:
 def run() -> list[Row]:
     from chalice.test import Client
 
+    from devstack.embedded_aws import install
+
+    install()
     body = generated_csv(ROWS)
     rows: list[Row] = []
     with embedded_aws():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +63,24 @@ def settle_executions(sfn: Any, timeout: float = 3.0) -> None:
                 if len(events) > 2:
                     break
                 time.sleep(0.05)
+
+
+@pytest.fixture
+def linearizable_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB executes each request atomically; moto in-process does not lock its backend, so two
+    threads' conditional writes can interleave inside moto itself. Serialising moto's request dispatch
+    restores that one guarantee of the real service and nothing more: our threads still interleave
+    between requests (read, decide, conditional write), which is the race under test."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    dispatch = BotocoreStubber.__call__
+
+    def atomic(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return dispatch(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", atomic)
 
 
 @pytest.fixture

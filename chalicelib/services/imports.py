@@ -415,8 +415,9 @@ class ImportService:
         the others get their ``duplicate`` result in ``results``."""
         fresh: list[_Row] = []
         resumed: list[_Row] = []
+        owners = self.repo.reserve_guards([p.inv for p in prepared])
         for p in prepared:
-            owner = self.repo.reserve_guard(p.inv)
+            owner = owners[p.inv.invitation_id]
             if owner is None:
                 fresh.append(p)
             elif owner == p.inv.invitation_id:

@@ -369,3 +369,95 @@ def test_export_pages_through_every_invitation(client: Any, key: str, monkeypatc
     response = client.http.get("/v1/invitations/export", headers={"Authorization": f"Bearer {key}"})
     emails = [r["email"] for r in csv.DictReader(io.StringIO(response.body.decode()))]
     assert sorted(emails) == sorted(f"e{i}@smallbiz.com" for i in range(20))
+
+
+def test_a_chunk_takes_its_guards_in_a_few_requests_not_one_per_row(client: Any, key: str) -> None:
+    """Issue 16: a conditional PutItem per row made the import 3.7x a bare BatchWriteItem of its invitations.
+    The guards of a chunk go up to 100 per conditional transaction; the collisions are still found."""
+    from chalicelib.adapters import aws as aws_clients
+
+    status, existing = call(client, "POST", "/v1/invitations", key, {"email": "r7@smallbiz.com", "owner": "O"})
+    assert status == 201
+    rows = [[f"r{i}@smallbiz.com", "O", "", "", "", "", "", ""] for i in range(150)]
+    _, job = upload(client, key, csv_text(rows), "?send=false")
+    made: Counter[str] = Counter()
+
+    def count(model: Any = None, **_: Any) -> None:
+        made[model.name] += 1
+
+    dynamodb = aws_clients.client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb.*", count)
+    try:
+        drain(IMPORT_QUEUE)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.*", count)
+
+    assert made["PutItem"] <= 1  # the chunk's results; no guard
+    assert made["TransactWriteItems"] == 3  # 100 + 50 guards, then the 49 not taken before again
+    by_row = {r["row"]: r for r in all_results(client, key, job["import_id"])}
+    assert by_row[9] == {
+        "row": 9,
+        "outcome": "duplicate",
+        "invitation_id": existing["invitation_id"],
+        "field": "email",
+        "reason": f"an open invitation for this email and business legal name exists: {existing['invitation_id']}",
+    }
+    assert Counter(r["outcome"] for r in by_row.values()) == {"created": 149, "duplicate": 1}
+    assert Counter(i["email"] for i in invitations(client, key)) == {r[0]: 1 for r in rows}
+
+
+def test_creates_racing_an_import_of_the_same_emails_leave_one_invitation_per_email(
+    client: Any, key: str, linearizable_aws: None
+) -> None:
+    """Every email of the file is also created through the API, from four threads, while the chunk is processed:
+    whichever wins, each email ends with one invitation, and the import names the winner of each row it lost."""
+    import threading
+
+    from chalicelib.bootstrap import services
+    from chalicelib.domain.invitation import CreateInvitation
+    from chalicelib.errors import DomainError
+
+    emails = [f"race{i}@smallbiz.com" for i in range(120)]
+    _, job = upload(client, key, csv_text([[e, "O", "", "", "", "", "", ""] for e in emails]), "?send=false")
+    tenant = services().tenants.authenticate(f"Bearer {key}")
+    start = threading.Barrier(5)
+    created_by_api: dict[str, str] = {}
+    unexpected: list[BaseException] = []
+
+    def create(share: list[str]) -> None:
+        start.wait()
+        for email in share:
+            try:
+                inv = services().invitations.create(tenant, CreateInvitation(email=email, owner="API", send=False))
+                created_by_api[email] = inv.invitation_id
+            except DomainError:
+                pass  # the import's invitation came first: a clean 409
+            except BaseException as exc:
+                unexpected.append(exc)
+
+    def run_import() -> None:
+        start.wait()
+        try:
+            drain(IMPORT_QUEUE)
+        except BaseException as exc:
+            unexpected.append(exc)
+
+    threads = [threading.Thread(target=create, args=(emails[k::4],)) for k in range(4)]
+    threads.append(threading.Thread(target=run_import))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not unexpected
+
+    listed = invitations(client, key)
+    assert Counter(i["email"] for i in listed) == dict.fromkeys(emails, 1)
+    owner = {i["email"]: i["invitation_id"] for i in listed}
+    for email, invitation_id in created_by_api.items():
+        assert owner[email] == invitation_id
+    results = all_results(client, key, job["import_id"])
+    assert len(results) == len(emails)
+    for result, email in zip(results, emails, strict=True):
+        assert result["outcome"] in ("created", "duplicate")
+        assert result["invitation_id"] == owner[email]
+        assert (result["outcome"] == "duplicate") == (email in created_by_api)

@@ -1,11 +1,11 @@
 """Import persistence: the job, its stored chunks, per-chunk results and the rows' bulk writes.
 
 Uniqueness stays with the email guard (``keys.email_guard``): every row reserves its guard with a
-conditional PutItem, and only the rows that hold their guard get their other items written, with
-BatchWriteItem (UnprocessedItems retried with backoff). The invitation item is written last, so an
-invitation that exists has everything that goes with it. Nothing here uses TransactWriteItems: a
-chunk converges by idempotent rewrites of deterministic items instead, and the embedded DynamoDB
-copies the whole table on every transaction.
+conditional put (up to 100 of them per TransactWriteItems, so a chunk of 500 rows takes 5 requests, not
+500), and only the rows that hold their guard get their other items written, with BatchWriteItem
+(UnprocessedItems retried with backoff). The invitation item is written last, so an invitation that
+exists has everything that goes with it. The guards' transactions only serve their conditions: the
+other items are not in them, a chunk converges by idempotent rewrites of deterministic items instead.
 """
 
 from __future__ import annotations
@@ -140,20 +140,24 @@ class ImportRepository:
         return None
 
     # --- rows ---------------------------------------------------------------------------------
-    def reserve_guard(self, inv: Invitation) -> str | None:
-        """Take the (email, business) guard for ``inv``. Returns None when taken now, else the
-        invitation id the guard already names (``inv``'s own one after a crash and redelivery)."""
-        item = self.invitations.email_guard_item(inv)
-        for _ in range(3):
-            try:
-                self.table.put_new(item)
-                return None
-            except Conflict:
-                existing = self.table.get({"PK": item["PK"], "SK": item["SK"]}, consistent=True)
-                if existing is not None:
-                    return str(existing["invitation_id"])
-                # The other invitation was deleted between the two calls: try again.
-        raise Conflict("the email guard kept changing; the chunk will be retried")
+    def reserve_guards(self, invs: list[Invitation]) -> dict[str, str | None]:
+        """Take the (email, business) guard of each of ``invs``: invitation id -> None when taken now, else the
+        invitation id the guard already names (``inv``'s own one after a crash and redelivery). Up to 100 guards
+        per conditional transaction; a row whose guard key an earlier one of ``invs`` has gets that row's answer."""
+        first: dict[tuple[str, str], Invitation] = {}
+        for inv in invs:
+            first.setdefault((inv.email, business_key(inv.business_legal_name)), inv)
+        unique = list(first.values())
+        existing = self.table.put_new_each([self.invitations.email_guard_item(inv) for inv in unique])
+        owners: dict[str, str | None] = {
+            inv.invitation_id: None if found is None else str(found["invitation_id"])
+            for inv, found in zip(unique, existing, strict=True)
+        }
+        for inv in invs:
+            holder = first[(inv.email, business_key(inv.business_legal_name))]
+            if holder is not inv:
+                owners[inv.invitation_id] = owners[holder.invitation_id] or holder.invitation_id
+        return owners
 
     def guard_owners(self, invs: list[Invitation]) -> dict[str, str]:
         """invitation id -> id of the open invitation already holding its guard (reads only: dry runs)."""

@@ -103,11 +103,13 @@ def decode_cursor(cursor: str | None, expected_pk: str | None = None, pk_name: s
 
 
 class Cancelled(Exception):
-    """A transaction whose conditions did not all hold: ``reasons`` has one code per action."""
+    """A transaction whose conditions did not all hold: ``reasons`` has one code per action, ``items``
+    the item each action found where it asked for it (``ReturnValuesOnConditionCheckFailure``), else None."""
 
     def __init__(self, reasons: list[str]) -> None:
         super().__init__(", ".join(reasons))
         self.reasons = reasons
+        self.items: list[Item | None] = [None] * len(reasons)
 
 
 class Table:
@@ -392,6 +394,44 @@ class Table:
             return cancelled.reasons
         return None
 
+    def put_new_each(self, items: list[Mapping[str, Any]]) -> list[Item | None]:
+        """Create each item that does not exist yet, up to 100 per TransactWriteItems of conditional puts (one
+        request where PutItem needs one per item; a transactional write costs DynamoDB twice the capacity).
+        Returns, per item in order, None when this call created it, else the item that was already there: every
+        answer is that of a condition checked atomically with the write, so concurrent writers of the same key
+        cannot both win. A transaction cancelled by existing items is sent again without them. Keys must be
+        distinct. Raises UpstreamError when DynamoDB stays busy."""
+        found: list[Item | None] = [None] * len(items)
+        for start in range(0, len(items), 100):
+            group = list(range(start, min(start + 100, len(items))))
+            while group:
+                actions = [
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": serialize(items[i]),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    }
+                    for i in group
+                ]
+                try:
+                    self._call("TransactWriteItems", TransactItems=actions, _conflict=Cancelled)
+                except Cancelled as cancelled:
+                    remaining = []
+                    for i, reason, existing in zip(group, cancelled.reasons, cancelled.items, strict=True):
+                        if reason == CONDITION_FAILED and existing is not None:
+                            found[i] = existing
+                        else:  # written but rolled back with the others, or failed without an answer: again
+                            remaining.append(i)
+                    if len(remaining) == len(group):
+                        raise UpstreamError("the database is busy, please retry") from cancelled
+                    group = remaining
+                else:
+                    group = []
+        return found
+
     # transaction action builders
     def t_put_new(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -461,7 +501,13 @@ class Table:
                     code == "TransactionCanceledException" and CONDITION_FAILED in reasons
                 ):
                     if _conflict is not None:
-                        raise _conflict(reasons) from exc
+                        error = _conflict(reasons)
+                        if isinstance(error, Cancelled):
+                            error.items = [
+                                deserialize(r["Item"]) if r.get("Item") else None
+                                for r in exc.response.get("CancellationReasons", [])
+                            ]
+                        raise error from exc
                     raise Conflict("the item was changed or already exists") from exc
                 if code == "TransactionCanceledException" and reasons and set(reasons) <= RETRYABLE_CANCELLATIONS:
                     # Throttled, or another transaction touched the same item: nothing was written.
