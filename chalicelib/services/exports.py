@@ -50,16 +50,10 @@ KEY_PREFIX = "exports/"
 
 ExportState = Literal["queued", "running", "completed", "failed"]
 
+# The invitation's id, the import template's columns in the template's order, then what only the lender reads.
 EXPORT_COLUMNS = (
     "invitation_id",
-    "email",
-    "owner",
-    "first_name",
-    "last_name",
-    "phone",
-    "business_legal_name",
-    "banking_integration",
-    "channel",
+    *csv_rows.COLUMNS,
     "locale",
     "status",
     "delivery_status",
