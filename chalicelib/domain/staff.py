@@ -6,15 +6,19 @@ invitations, imports, customers and the communication log.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
 from chalicelib.domain.account import PASSWORD_MAX, PASSWORD_MIN, Limit, password_problem
 from chalicelib.domain.model import Model
 from chalicelib.errors import Conflict, Forbidden, ValidationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 SESSION_TTL_SECONDS = 12 * 3600
 INVITE_TTL_SECONDS = 7 * 24 * 3600
@@ -76,6 +80,21 @@ class StaffMember(Model):
     def ensure_admin(self) -> None:
         if not self.is_admin:
             raise Forbidden("only an administrator can do this")
+
+
+def owner_index(members: Iterable[StaffMember]) -> dict[str, StaffMember]:
+    """The active members an uploaded row's free-text owner can name, by that text folded (case and surrounding
+    space aside): each member's email, and a name only one active member has (a name two share names nobody)."""
+    active = [m for m in members if m.status is StaffStatus.ACTIVE]
+    names = Counter(owner_key(m.display_name) for m in active)
+    index = {owner_key(m.display_name): m for m in active if names[owner_key(m.display_name)] == 1}
+    index.update({owner_key(m.email): m for m in active})
+    return index
+
+
+def owner_key(text: str) -> str:
+    """An uploaded owner cell as :func:`owner_index` looks it up."""
+    return " ".join(text.split()).casefold()
 
 
 def check_password(password: str, field: str = "password") -> None:

@@ -29,6 +29,7 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.domain.model import Model
+from chalicelib.domain.staff import owner_key
 from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.observability import count, logger
 from chalicelib.services.invitations import send_message
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.queue import QueuePublisher
     from chalicelib.config import Settings
+    from chalicelib.domain.staff import StaffMember
     from chalicelib.domain.tenant import Tenant
     from chalicelib.services.invitations import InvitationService
 
@@ -334,7 +336,8 @@ class ImportService:
                 )
             else:
                 valid.append(check)
-        prepared = [self._prepare(tenant, job, check) for check in valid]
+        staff = self.invitations.owner_index(tenant) if valid else {}
+        prepared = [self._prepare(tenant, job, check, staff) for check in valid]
         if job["dry_run"]:
             owners = self.repo.guard_owners([p.inv for p in prepared])
             for p in prepared:
@@ -357,10 +360,14 @@ class ImportService:
             reason=f"an open invitation for this email and business legal name exists: {existing}",
         )
 
-    def _prepare(self, tenant: Tenant, job: Item, check: RowCheck) -> _Row:
-        """The invitation a row creates, with ids derived from (job, row): what InvitationService.create builds."""
+    def _prepare(self, tenant: Tenant, job: Item, check: RowCheck, owners: dict[str, StaffMember]) -> _Row:
+        """The invitation a row creates, with ids derived from (job, row): what InvitationService.create builds.
+
+        An owner cell naming an active staff member (``owners``: by email, or a name only they have) makes them the
+        owner, as the console's owner list does; any other text stays free text."""
         assert check.fields is not None
         fields, row, job_id = check.fields, check.row, job["job_id"]
+        member = owners.get(owner_key(fields.owner or ""))
         at = datetime.fromisoformat(job["created_at"])
         settings = tenant.settings
         send = bool(job["send"])
@@ -368,7 +375,9 @@ class ImportService:
             invitation_id=csv_rows.row_id("inv", job_id, row),
             tenant_id=tenant.tenant_id,
             email=fields.email,
-            owner=fields.owner or "-",  # a required column: a row without it is refused before this
+            # A required column: a row without it is refused before this.
+            owner=member.display_name[:120] if member else fields.owner or "-",
+            owner_staff_id=member.staff_id if member else None,
             first_name=fields.first_name,
             last_name=fields.last_name,
             phone=fields.phone,

@@ -30,7 +30,7 @@ from chalicelib.domain.invitation import (
     utcnow,
 )
 from chalicelib.domain.model import Model
-from chalicelib.domain.staff import StaffStatus
+from chalicelib.domain.staff import StaffMember, StaffStatus, owner_index
 from chalicelib.errors import (
     ConcurrentModification,
     Conflict,
@@ -182,6 +182,10 @@ class InvitationService:
             reason = "is not an active staff member of this lender"
             raise ValidationFailed(f"owner_staff_id {reason}", fields={"owner_staff_id": reason})
         return member.display_name[:120], member.staff_id
+
+    def owner_index(self, tenant: Tenant) -> dict[str, StaffMember]:
+        """The active staff an uploaded owner cell can name (``domain.staff.owner_index``)."""
+        return owner_index(self.staff.all(tenant.tenant_id)) if self.staff else {}
 
     # --- create -------------------------------------------------------------------------------
     def create(

@@ -125,3 +125,28 @@ def test_editing_keeps_a_free_text_owner_unless_a_teammate_is_chosen(client: Any
     assert chosen.status == 303, chosen.text[:2000]
     _, after = call(client, "GET", f"/v1/invitations/{inv['invitation_id']}", lender["api_key"])
     assert after["owner_staff_id"] == mine and after["owner"] == "Olivia Officer"
+
+
+def test_an_uploaded_owner_naming_a_staff_member_by_email_or_name_is_that_member(client: Any) -> None:
+    from chalicelib.config import IMPORT_QUEUE
+    from tests.integration.helpers import drain
+    from tests.integration.test_imports import csv_text, invitations, upload
+
+    admin, lender = sign_up(client)
+    mine = selected_owner(admin)
+    rows = [
+        ["by-name@x.example", "  olivia OFFICER ", "", "", "", "", "", ""],
+        ["by-email@x.example", lender["admin_email"].upper(), "", "", "", "", "", ""],
+        ["free@x.example", "Sales Team", "", "", "", "", "", ""],
+    ]
+    status, job = upload(client, lender["api_key"], csv_text(rows), "?send=false")
+    assert status == 202, job
+    drain(IMPORT_QUEUE)
+    owners = {i["email"]: (i["owner"], i["owner_staff_id"]) for i in invitations(client, lender["api_key"])}
+    assert owners == {
+        "by-name@x.example": ("Olivia Officer", mine),
+        "by-email@x.example": ("Olivia Officer", mine),
+        "free@x.example": ("Sales Team", None),
+    }
+    status, page = call(client, "GET", f"/v1/invitations?owner_staff_id={mine}", lender["api_key"])
+    assert status == 200 and {i["email"] for i in page["items"]} == {"by-name@x.example", "by-email@x.example"}
