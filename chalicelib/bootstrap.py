@@ -124,13 +124,18 @@ def sending() -> SendingService:
 @cache
 def sending_domains() -> SendingDomainService:
     """A lender's own sending domain: the claim in the table, the identity in SES v2 (Easy DKIM)."""
+    from chalicelib.adapters.dynamo.sending import SendingRepository
     from chalicelib.adapters.dynamo.sending_domains import SendingDomainRepository
     from chalicelib.adapters.ses_identities import SesIdentities
     from chalicelib.services.sending_domains import SendingDomainService
 
     s = services()
     return SendingDomainService(
-        SendingDomainRepository(s.table), s.tenant_repo, SesIdentities(aws.client("sesv2")), s.settings
+        SendingDomainRepository(s.table),
+        s.tenant_repo,
+        SesIdentities(aws.client("sesv2")),
+        s.settings,
+        audit=SendingRepository(s.table),
     )
 
 

@@ -1,5 +1,6 @@
 """Command-line client for the CSV import: ``python -m chalicelib.cli import FILE --api URL --key KEY``;
-and the operator's commands ``suspend TENANT --reason ...``, ``resume TENANT``, ``audit TENANT``.
+and the operator's commands ``suspend TENANT --reason ...``, ``resume TENANT``, ``audit TENANT``,
+``release-domain DOMAIN --reason ...``.
 
 Uploads the file, shows a progress bar on stderr while the job runs, then prints a summary and
 every rejected row (invalid or duplicate) with its reason. Standard library and ``requests`` only.
@@ -153,18 +154,32 @@ def parser() -> argparse.ArgumentParser:
     sus.add_argument("--reason", required=True, help="shown to the lender and kept in the audit log")
     res = commands.add_parser("resume", help="operator: lift a lender's suspension or pause")
     res.add_argument("tenant_id")
-    aud = commands.add_parser("audit", help="operator: print a lender's verification, pauses and suspensions")
+    aud = commands.add_parser(
+        "audit", help="operator: print a lender's verification, pauses, suspensions and released domains"
+    )
     aud.add_argument("tenant_id")
+    rel = commands.add_parser(
+        "release-domain",
+        help="operator: free a sending domain whoever holds it (a verified claim never lapses): the lender goes back "
+        "to the platform's address and the domain's new owner may claim it",
+    )
+    rel.add_argument("domain")
+    rel.add_argument("--reason", required=True, help="kept in the lender's audit log")
     return p
 
 
-def operator(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from chalicelib.bootstrap import sending
+def operator(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from chalicelib.bootstrap import sending, sending_domains
     from chalicelib.errors import DomainError
 
+    out = out or sys.stdout
     service = sending()
     try:
-        if args.command == "suspend":
+        if args.command == "release-domain":
+            released = sending_domains().release_claim(args.domain, args.reason)
+            using = "it now sends from the platform's address" if released.in_use else "it was no longer using it"
+            out.write(f"{released.domain} released from {released.tenant_id} ({using})\n")
+        elif args.command == "suspend":
             tenant = service.suspend(args.tenant_id, args.reason)
             out.write(f"{tenant.tenant_id} suspended: {tenant.sending.suspended_reason}\n")
         elif args.command == "resume":
@@ -181,7 +196,7 @@ def operator(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("suspend", "resume", "audit"):
+    if args.command in ("suspend", "resume", "audit", "release-domain"):
         return operator(args)
     try:
         return import_file(args)

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from chalicelib.domain.invitation import utcnow
+from chalicelib.domain.model import Model
 from chalicelib.domain.sending_domain import (
     CLAIM_HOLD,
     DomainStatus,
     SendingDomain,
     dkim_records,
     mailbox_at,
+    normalise_domain,
     platform_domain_problem,
     status_from_ses,
 )
@@ -20,12 +24,19 @@ from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.sending import SendingRepository
     from chalicelib.adapters.dynamo.sending_domains import SendingDomainRepository
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.ses_identities import IdentityState, SesIdentities
     from chalicelib.config import Settings
     from chalicelib.domain.sending_domain import SendingDomainRequest
     from chalicelib.domain.tenant import Tenant
+
+
+class ReleasedClaim(Model):
+    domain: str
+    tenant_id: str = Field(description="The lender that held the claim")
+    in_use: bool = Field(description="Whether that lender was sending from the domain (it now uses the platform's)")
 
 
 class SendingDomainService:
@@ -35,11 +46,13 @@ class SendingDomainService:
         tenants: TenantRepository,
         identities: SesIdentities,
         settings: Settings,
+        audit: SendingRepository | None = None,
     ) -> None:
         self.repo = repo
         self.tenants = tenants
         self.identities = identities
         self.settings = settings
+        self.audit = audit
 
     def register(self, tenant: Tenant, request: SendingDomainRequest) -> SendingDomain:
         """Claim the domain for this lender and register it with SES; the same domain again refreshes its status.
@@ -91,6 +104,31 @@ class SendingDomainService:
         self.repo.release(tenant.tenant_id, current.domain)
         self.tenants.forget(tenant.tenant_id)
         self.identities.remove(current.domain)
+
+    def release_claim(self, domain: str, reason: str, actor: str = "operator") -> ReleasedClaim:
+        """Operator: free ``domain`` whoever holds it (a verified claim never lapses, so a domain that changed hands
+        needs this). The lender that held it goes back to the platform's address and SES forgets the identity.
+
+        Returns who held it and whether that lender was using it; the lender's audit log records it with
+        ``reason``. Raises NotFound (nobody holds it) and ValidationFailed (not a domain name, no reason)."""
+        if not reason.strip():
+            raise ValidationFailed("reason is required", fields={"reason": "is required"})
+        try:
+            name = normalise_domain(domain)
+        except ValueError as exc:
+            raise ValidationFailed(f"domain {exc}", fields={"domain": str(exc)}) from exc
+        tenant_id = self.repo.holder(name)
+        if tenant_id is None:
+            raise NotFound(f"no lender holds {name}")
+        tenant = self.tenants.fresh(tenant_id)
+        in_use = tenant is not None and tenant.sending_domain is not None and tenant.sending_domain.domain == name
+        self.repo.release(tenant_id, name, keep_record=not in_use)
+        self.tenants.forget(tenant_id)
+        self.identities.remove(name)
+        if self.audit is not None:
+            self.audit.audit(tenant_id, "domain_released", actor, f"{name}: {reason.strip()}", utcnow())
+        logger.info("Sending domain released by the operator", extra={"tenant_id": tenant_id, "domain": name})
+        return ReleasedClaim(domain=name, tenant_id=tenant_id, in_use=in_use)
 
     def _still_held(self, tenant: Tenant, record: SendingDomain) -> None:
         """Raise NotFound (and drop the lender's record) when its unverified claim lapsed and another lender took

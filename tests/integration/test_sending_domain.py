@@ -183,3 +183,35 @@ def test_a_verified_claim_never_lapses(client: Any, key: str, monkeypatch: pytes
     )
     assert status == 201, other
     assert call(client, "PUT", PATH, other["api_key"], {"domain": "acme-lending.com"})[0] == 409
+
+
+def test_an_operator_releases_a_verified_claim_for_the_domains_new_owner(
+    client: Any, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A verified claim never lapses, so when a domain changes hands (sold, a lender closed) only the operator can free
+    it: the lender falls back to the platform's address, its audit log says why, and the new owner may claim it."""
+    from chalicelib import cli
+
+    assert call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})[1]["status"] == "verified"
+    tenant_id = call(client, "GET", "/v1/tenant", key)[1]["tenant_id"]
+    status, other = call(
+        client, "POST", "/v1/tenants", body={"name": "Other", "subdomain": "other", "admin_email": "ops@other.com"}
+    )
+    assert status == 201, other
+    assert call(client, "PUT", PATH, other["api_key"], {"domain": "acme-lending.com"})[0] == 409
+
+    assert cli.main(["release-domain", "ACME-Lending.com", "--reason", "domain sold to Other"]) == 0
+    assert f"acme-lending.com released from {tenant_id}" in capsys.readouterr().out
+    assert call(client, "GET", PATH, key)[0] == 404
+    inv = invite(client, key)
+    drain(SEND_QUEUE)
+    [message] = [m for m in sent_emails() if inv["email"] in str(m.destinations)]
+    assert parseaddr(message.source)[1] == "invitations@myonboarding.com"
+    assert cli.main(["audit", tenant_id]) == 0
+    assert "domain_released" in (log := capsys.readouterr().out) and "acme-lending.com: domain sold to Other" in log
+
+    status, taken = call(client, "PUT", PATH, other["api_key"], {"domain": "acme-lending.com"})
+    assert status == 200 and taken["status"] == "verified", taken
+    # Nothing to release twice; an unknown domain says so.
+    assert cli.main(["release-domain", "nobody.example", "--reason", "x"]) == 1
+    assert "no lender holds nobody.example" in capsys.readouterr().err

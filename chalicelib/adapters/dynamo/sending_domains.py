@@ -56,6 +56,11 @@ class SendingDomainRepository:
         claim = self.table.get(keys.sending_domain_claim(domain), consistent=True)
         return claim is not None and claim.get("tenant_id") == tenant_id
 
+    def holder(self, domain: str) -> str | None:
+        """The tenant whose claim on ``domain`` stands, lapsed or not; None when nobody claimed it."""
+        claim = self.table.get(keys.sending_domain_claim(domain), consistent=True)
+        return str(claim["tenant_id"]) if claim is not None else None
+
     def claim_verified(self, tenant_id: str, domain: str, at: datetime) -> bool:
         """Mark the tenant's claim verified (it never lapses then); False when the claim is no longer its own."""
         try:
@@ -79,14 +84,15 @@ class SendingDomainRepository:
             keys.tenant(tenant_id), {"sending_domain": record.model_dump(mode="json")}, condition="attribute_exists(PK)"
         )
 
-    def release(self, tenant_id: str, domain: str) -> None:
-        """Forget the tenant's domain and free its claim, in one transaction."""
-        self.table.transact(
-            [
-                self._release_action(tenant_id, domain),
-                self.table.t_update(keys.tenant(tenant_id), {"sending_domain": None}, condition="attribute_exists(PK)"),
-            ]
-        )
+    def release(self, tenant_id: str, domain: str, *, keep_record: bool = False) -> None:
+        """Free the tenant's claim and forget its domain, in one transaction; with ``keep_record`` only the claim (the
+        tenant's record names another domain)."""
+        actions = [self._release_action(tenant_id, domain)]
+        if not keep_record:
+            actions.append(
+                self.table.t_update(keys.tenant(tenant_id), {"sending_domain": None}, condition="attribute_exists(PK)")
+            )
+        self.table.transact(actions)
 
     def _release_action(self, tenant_id: str, domain: str) -> dict[str, object]:
         return self.table.t_delete(
