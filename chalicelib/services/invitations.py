@@ -61,7 +61,11 @@ class ListQuery(Model):
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
-    owner: str | None = Field(default=None, max_length=120, description="The owner's text, as stored")
+    owner: str | None = Field(
+        default=None,
+        max_length=120,
+        description="A free-text owner, as stored (case aside); a staff member's invitations: owner_staff_id",
+    )
     owner_staff_id: str | None = Field(
         default=None, max_length=44, description="Invitations owned by this staff member"
     )
@@ -312,7 +316,9 @@ class InvitationService:
                 i
                 for i in page
                 if (query.status is None or i.status == query.status)
-                and (query.owner is None or i.owner.lower() == query.owner.strip().lower())
+                and (
+                    query.owner is None or (i.owner_staff_id is None and i.owner.lower() == query.owner.strip().lower())
+                )
                 and (query.owner_staff_id is None or i.owner_staff_id == query.owner_staff_id)
                 and (query.delivery_status is None or i.delivery_status == query.delivery_status)
                 and (text is None or text in search_text(i))

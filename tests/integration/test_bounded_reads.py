@@ -364,3 +364,31 @@ def test_an_import_status_filtered_to_an_absent_outcome_reads_a_bounded_number_o
             break
         page_url = more.group(1).replace("&amp;", "&")
     assert f'<td data-label="Row">{len(rows) + 1}</td>' in shown
+
+
+def test_a_staff_owner_filter_reads_its_own_index_and_answers_a_full_page(
+    client: Any, queries: list[dict[str, Any]]
+) -> None:
+    """The console's owner filter (a teammate) is an index of its own: one query, the matches and no cursor, however
+    many other invitations are newer."""
+    from tests.integration.console_helpers import selected_owner, sign_up
+
+    admin, lender = sign_up(client)
+    key, mine = lender["api_key"], selected_owner(admin)
+    status, old = call(
+        client, "POST", "/v1/invitations", key, {"email": "mine@smallbiz.com", "owner_staff_id": mine, "send": False}
+    )
+    assert status == 201, old
+    import_rows(client, key, [[f"hay{i}@smallbiz.com", "CRM", "Hay", "", "", "", "", ""] for i in range(40)])
+
+    queries.clear()
+    status, page = call(client, "GET", f"/v1/invitations?owner_staff_id={mine}&limit=2", key)
+    assert status == 200, page
+    assert ([i["invitation_id"] for i in page["items"]], page["next_cursor"]) == ([old["invitation_id"]], None)
+    assert [q.get("IndexName") for q in queries] == ["GSI2"]
+    # Handed to another teammate's name as free text, it leaves the teammate's listing at once.
+    status, _ = call(client, "PATCH", f"/v1/invitations/{old['invitation_id']}", key, {"owner": "CRM"})
+    assert status == 200
+    assert call(client, "GET", f"/v1/invitations?owner_staff_id={mine}", key)[1]["items"] == []
+    status, crm = call(client, "GET", "/v1/invitations?owner=crm&limit=100", key)
+    assert len(crm["items"]) == 41, crm

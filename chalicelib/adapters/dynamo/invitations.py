@@ -74,7 +74,11 @@ class InvitationRepository:
             **data,
             "GSI1PK": keys.status_index(inv.tenant_id, inv.status),
             "GSI1SK": inv.invitation_id,
-            "GSI2PK": keys.owner_index(inv.tenant_id, inv.owner),
+            "GSI2PK": (
+                keys.staff_owner_index(inv.tenant_id, inv.owner_staff_id)
+                if inv.owner_staff_id
+                else keys.owner_index(inv.tenant_id, inv.owner)
+            ),
             "GSI2SK": inv.invitation_id,
             "GSI3PK": keys.delivery_index(inv.tenant_id, inv.delivery_status),
             "GSI3SK": inv.invitation_id,
@@ -320,7 +324,9 @@ class InvitationRepository:
         page, and ``text`` (lowercased) must be part of the name, business name or email."""
         remaining = dict(filters)
         index: str | None
-        if "owner" in remaining:
+        if "owner_staff_id" in remaining:
+            index, pk = keys.GSI_OWNER, keys.staff_owner_index(tenant_id, remaining.pop("owner_staff_id"))
+        elif "owner" in remaining:
             index, pk = keys.GSI_OWNER, keys.owner_index(tenant_id, remaining.pop("owner"))
         elif "status" in remaining:
             index, pk = keys.GSI_STATUS, keys.status_index(tenant_id, remaining.pop("status"))

@@ -113,7 +113,7 @@ def dedupe(scope: str, event_id: str) -> Key:
 
 # Global secondary indexes. Each one is a tenant-scoped listing, newest first by invitation id.
 GSI_STATUS = "GSI1"  # GSI1PK = TENANT#<id>#STATUS#<status>
-GSI_OWNER = "GSI2"  # GSI2PK = TENANT#<id>#OWNER#<owner>
+GSI_OWNER = "GSI2"  # GSI2PK = TENANT#<id>#OWNER#<free-text owner> or TENANT#<id>#STAFF#<owner_staff_id>
 GSI_DELIVERY = "GSI3"  # GSI3PK = TENANT#<id>#DELIVERY#<delivery_status>
 
 
@@ -123,6 +123,11 @@ def status_index(tenant_id: str, status: str) -> str:
 
 def owner_index(tenant_id: str, owner: str) -> str:
     return f"{tenant_pk(tenant_id)}#OWNER#{owner.strip().lower()}"
+
+
+def staff_owner_index(tenant_id: str, staff_id: str) -> str:
+    """A teammate's invitations (``owner_staff_id``): never the free-text owners' keys, whatever their text."""
+    return f"{tenant_pk(tenant_id)}#STAFF#{staff_id}"
 
 
 def delivery_index(tenant_id: str, delivery_status: str) -> str:
