@@ -112,6 +112,8 @@ class Parameter:
         return spec
 
 
+DOMAIN_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
+
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "PUBLIC_BASE_URL",
@@ -133,6 +135,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         "From address of invitations; its SES identity must be verified in the deploy region.",
         default="invitations@myonboarding.com",
         pattern=r"^[^@\s]+@[^@\s]+$",
+    ),
+    Parameter(
+        "BASE_DOMAIN_US",
+        "BaseDomainUs",
+        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (US data residency).",
+        default="myonboarding.com",
+        pattern=DOMAIN_PATTERN,
+    ),
+    Parameter(
+        "BASE_DOMAIN_CA",
+        "BaseDomainCa",
+        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (Canadian data residency).",
+        default="myonboarding.ca",
+        pattern=DOMAIN_PATTERN,
     ),
     Parameter("PLAID_BASE_URL", "PlaidBaseUrl", "Plaid environment.", default="https://sandbox.plaid.com"),
     Parameter("PLAID_CLIENT_ID", "PlaidClientId", "Plaid client id.", min_length=1),
@@ -514,6 +530,90 @@ def protect_apis(template: Template) -> None:
         ]
 
 
+# --- lender hosts ----------------------------------------------------------------------------------------------------
+
+DOMAIN_PARAMETERS: dict[str, dict[str, Any]] = {
+    "DomainCertificateArn": {
+        "Type": "String",
+        "Description": "An ACM certificate in the stack's region for *.<BaseDomainUs> and *.<BaseDomainCa> (and the "
+        "PublicBaseUrl host): the stack then creates the API's custom domains for lender hosts; empty: none.",
+        "Default": "",
+        "AllowedPattern": r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$",
+    },
+    "HostedZoneIdUs": {
+        "Type": "String",
+        "Description": "Route 53 hosted zone of BaseDomainUs: the stack adds the *.<BaseDomainUs> alias; empty: "
+        "publish a CNAME to the LenderDomainUsTarget output yourself.",
+        "Default": "",
+        "AllowedPattern": r"^$|^Z[A-Z0-9]+$",
+    },
+    "HostedZoneIdCa": {
+        "Type": "String",
+        "Description": "Route 53 hosted zone of BaseDomainCa (as HostedZoneIdUs).",
+        "Default": "",
+        "AllowedPattern": r"^$|^Z[A-Z0-9]+$",
+    },
+}
+# Lender hosts by the logical-id suffix of their resources: (base domain parameter, hosted zone parameter).
+LENDER_DOMAINS = {"Us": ("BaseDomainUs", "HostedZoneIdUs"), "Ca": ("BaseDomainCa", "HostedZoneIdCa")}
+
+
+def _given(parameter: str) -> dict[str, Any]:
+    return {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+
+
+def add_lender_domains(template: Template) -> None:
+    """Join pages, the console and customer accounts answer on ``https://<subdomain>.<base domain>`` (the Host names
+    the lender): with ``DomainCertificateArn`` a regional wildcard custom domain per base domain is mapped to each API's
+    stage (a regional domain may map an edge-optimized API), with a hosted zone its DNS alias too; the outputs name
+    the targets for a CNAME kept elsewhere."""
+    resources, outputs = template["Resources"], template.setdefault("Outputs", {})
+    template.setdefault("Parameters", {}).update(copy.deepcopy(DOMAIN_PARAMETERS))
+    conditions = template.setdefault("Conditions", {})
+    conditions["HasCustomDomains"] = _given("DomainCertificateArn")
+    apis = [logical for logical, _ in _resources(template, "AWS::Serverless::Api")]
+    for suffix, (base, zone) in LENDER_DOMAINS.items():
+        domain = f"LenderDomain{suffix}"
+        conditions[f"HasDns{suffix}"] = {"Fn::And": [{"Condition": "HasCustomDomains"}, _given(zone)]}
+        resources[domain] = {
+            "Type": "AWS::ApiGateway::DomainName",
+            "Condition": "HasCustomDomains",
+            "Properties": {
+                "DomainName": {"Fn::Sub": f"*.${{{base}}}"},
+                "RegionalCertificateArn": {"Ref": "DomainCertificateArn"},
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                "SecurityPolicy": "TLS_1_2",
+            },
+        }
+        for api in apis:
+            resources[f"{domain}Mapping" if len(apis) == 1 else f"{domain}{api}Mapping"] = {
+                "Type": "AWS::ApiGateway::BasePathMapping",
+                "Condition": "HasCustomDomains",
+                # SAM resolves <Api>.Stage to the stage it creates (and depends on it).
+                "Properties": {
+                    "DomainName": {"Ref": domain},
+                    "RestApiId": {"Ref": api},
+                    "Stage": {"Ref": f"{api}.Stage"},
+                },
+            }
+        target = {"Fn::GetAtt": [domain, "RegionalDomainName"]}
+        resources[f"{domain}Record"] = {
+            "Type": "AWS::Route53::RecordSet",
+            "Condition": f"HasDns{suffix}",
+            "Properties": {
+                "HostedZoneId": {"Ref": zone},
+                "Name": {"Fn::Sub": f"*.${{{base}}}."},
+                "Type": "A",
+                "AliasTarget": {"DNSName": target, "HostedZoneId": {"Fn::GetAtt": [domain, "RegionalHostedZoneId"]}},
+            },
+        }
+        outputs[f"{domain}Target"] = {
+            "Condition": "HasCustomDomains",
+            "Description": f"Where *.<{base}> points (an alias, or a CNAME where DNS is not in Route 53)",
+            "Value": target,
+        }
+
+
 # --- alarms and the funnel dashboard ---------------------------------------------------------------------------------
 
 ALARM_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -747,6 +847,7 @@ def post_process(template: Template, *, base_dir: Path = INFRA, access: dict[str
     give_functions_their_roles(result, access)
     observe_state_machines(result)
     protect_apis(result)
+    add_lender_domains(result)
     add_alarms(result)
     add_funnel_dashboard(result)
     add_gateway_responses(result)

@@ -626,12 +626,21 @@ NAME_PROPERTIES = {
 }
 
 
+# Host names are the operator's (parameters: a second stack side by side gets other base domains), and an SES event
+# destination's name lives inside its configuration set.
+NOT_NAMED_BY_THE_STACK = (
+    "AWS::SES::ConfigurationSetEventDestination",
+    "AWS::ApiGateway::DomainName",
+    "AWS::Route53::RecordSet",
+)
+
+
 def _names(template: dict[str, Any]) -> dict[str, Any]:
     return {
         f"{logical}.{key}": value
         for logical, resource in template["Resources"].items()
         for key, value in resource.get("Properties", {}).items()
-        if key in NAME_PROPERTIES and resource["Type"] != "AWS::SES::ConfigurationSetEventDestination"
+        if key in NAME_PROPERTIES and resource["Type"] not in NOT_NAMED_BY_THE_STACK
     }
 
 
@@ -984,3 +993,45 @@ def test_api_gateway_answers_in_the_error_shape(fake_sam: dict[str, Any], packag
         # $context.error.messageString is a quoted JSON string: substitute one to check the shape.
         shaped = json.loads(template.replace("$context.error.messageString", '"Too Many Requests"'))
         assert set(shaped["error"]) == {"code", "message", "fields"}
+
+
+def test_lender_hosts_reach_the_api_through_wildcard_custom_domains(real_template: dict[str, Any]) -> None:
+    """Join links and the console live on https://<subdomain>.<base domain>: with a certificate the stack creates a
+    regional wildcard custom domain per base domain (US and Canadian residency) mapped to the API's stage, and with a
+    hosted zone the DNS alias;
+    without a certificate none of it (conditions), and the base domains are settings the functions get."""
+    resources, conditions = real_template["Resources"], real_template["Conditions"]
+    parameters = real_template["Parameters"]
+    assert parameters["DomainCertificateArn"]["Default"] == ""
+    assert conditions["HasCustomDomains"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainCertificateArn"}, ""]}]}
+    for region, base in (("Us", "BaseDomainUs"), ("Ca", "BaseDomainCa")):
+        domain = resources[f"LenderDomain{region}"]
+        assert domain["Type"] == "AWS::ApiGateway::DomainName"
+        assert domain["Condition"] == "HasCustomDomains"
+        props = domain["Properties"]
+        assert props["DomainName"] == {"Fn::Sub": f"*.${{{base}}}"}
+        assert props["RegionalCertificateArn"] == {"Ref": "DomainCertificateArn"}
+        assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+        assert props["SecurityPolicy"] == "TLS_1_2"
+        mapping = resources[f"LenderDomain{region}Mapping"]
+        assert mapping["Type"] == "AWS::ApiGateway::BasePathMapping"
+        assert mapping["Condition"] == domain["Condition"]
+        assert mapping["Properties"] == {
+            "DomainName": {"Ref": f"LenderDomain{region}"},
+            "RestApiId": {"Ref": "RestAPI"},
+            "Stage": {"Ref": "RestAPI.Stage"},
+        }
+        record = resources[f"LenderDomain{region}Record"]
+        assert record["Type"] == "AWS::Route53::RecordSet"
+        assert record["Condition"] == f"HasDns{region}"
+        assert record["Properties"]["Name"] == {"Fn::Sub": f"*.${{{base}}}."}
+        assert record["Properties"]["AliasTarget"] == {
+            "DNSName": {"Fn::GetAtt": [f"LenderDomain{region}", "RegionalDomainName"]},
+            "HostedZoneId": {"Fn::GetAtt": [f"LenderDomain{region}", "RegionalHostedZoneId"]},
+        }
+        output = real_template["Outputs"][f"LenderDomain{region}Target"]
+        assert output["Value"] == {"Fn::GetAtt": [f"LenderDomain{region}", "RegionalDomainName"]}
+    for function in _functions(real_template).values():
+        variables = function["Environment"]["Variables"]
+        assert variables["BASE_DOMAIN_US"] == {"Ref": "BaseDomainUs"}
+        assert variables["BASE_DOMAIN_CA"] == {"Ref": "BaseDomainCa"}
