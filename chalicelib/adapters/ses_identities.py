@@ -34,14 +34,18 @@ class SesIdentities:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def register(self, domain: str) -> IdentityState:
-        """Create the domain identity (Easy DKIM, SES's default), or read it when it exists already.
+    def register(self, domain: str, *, replace: bool = False) -> IdentityState:
+        """Create the domain identity (Easy DKIM, SES's default), or read it when it exists already; with ``replace``
+        an existing one is deleted and created anew (new DKIM tokens, unverified until their records are published).
 
         Raises UpstreamError.
         """
         try:
             return _state(self.client.create_email_identity(EmailIdentity=domain))
         except ClientError as exc:
+            if _code(exc) == "AlreadyExistsException" and replace:
+                self.remove(domain)
+                return self.register(domain)
             if _code(exc) != "AlreadyExistsException":
                 logger.exception("SES CreateEmailIdentity failed", extra={"error_code": _code(exc)})
                 raise UpstreamError("the email service is unavailable, please retry") from exc

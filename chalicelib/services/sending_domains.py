@@ -78,7 +78,9 @@ class SendingDomainService:
         previous_held = current is not None and self.repo.holds(tenant.tenant_id, current.domain)
         self.repo.claim(tenant.tenant_id, pending, current.domain if current else None, now, now + CLAIM_HOLD)
         self.tenants.forget(tenant.tenant_id)
-        record = self._with_state(pending, self.identities.register(request.domain))
+        # Newly this lender's: an identity SES still holds (a lapsed claim's, a failed clean-up's) is replaced, so its
+        # verification is never inherited; the lender proves the domain with records of its own.
+        record = self._with_state(pending, self.identities.register(request.domain, replace=True))
         self._remember_verified(tenant, record)
         self.repo.save(tenant.tenant_id, record)
         if current is not None and previous_held:  # a lapsed claim's identity is its new owner's now
@@ -101,9 +103,9 @@ class SendingDomainService:
         if current is None:
             raise NotFound("no sending domain")
         self._still_held(tenant, current)
+        self.identities.remove(current.domain)  # first: when SES fails, nothing changed and the lender may retry
         self.repo.release(tenant.tenant_id, current.domain)
         self.tenants.forget(tenant.tenant_id)
-        self.identities.remove(current.domain)
 
     def release_claim(self, domain: str, reason: str, actor: str = "operator") -> ReleasedClaim:
         """Operator: free ``domain`` whoever holds it (a verified claim never lapses, so a domain that changed hands
@@ -122,9 +124,9 @@ class SendingDomainService:
             raise NotFound(f"no lender holds {name}")
         tenant = self.tenants.fresh(tenant_id)
         in_use = tenant is not None and tenant.sending_domain is not None and tenant.sending_domain.domain == name
+        self.identities.remove(name)  # first: when SES fails, nothing changed and the operator may retry
         self.repo.release(tenant_id, name, keep_record=not in_use)
         self.tenants.forget(tenant_id)
-        self.identities.remove(name)
         if self.audit is not None:
             self.audit.audit(tenant_id, "domain_released", actor, f"{name}: {reason.strip()}", utcnow())
         logger.info("Sending domain released by the operator", extra={"tenant_id": tenant_id, "domain": name})

@@ -215,3 +215,44 @@ def test_an_operator_releases_a_verified_claim_for_the_domains_new_owner(
     # Nothing to release twice; an unknown domain says so.
     assert cli.main(["release-domain", "nobody.example", "--reason", "x"]) == 1
     assert "no lender holds nobody.example" in capsys.readouterr().err
+
+
+def test_a_verified_identity_left_in_ses_is_never_inherited_by_the_next_claimant(
+    client: Any, lender: dict[str, Any]
+) -> None:
+    """Whatever left a domain's identity in SES (a failed clean-up, a lapsed claim), a lender that newly claims the
+    domain gets an identity of its own to verify with its own DNS records, never the old one's verification."""
+    from chalicelib import bootstrap
+    from tests.unit.test_ses_identities import FakeSesV2
+
+    ses = FakeSesV2()
+    bootstrap.sending_domains().identities.client = ses
+    ses.create_email_identity(EmailIdentity="acme-lending.com")
+    ses.publish("acme-lending.com")  # verified by whoever held it before
+    left_over = ses.identities["acme-lending.com"]["tokens"]
+    status, domain = call(client, "PUT", PATH, lender["api_key"], {"domain": "acme-lending.com"})
+    assert status == 200 and domain["status"] == "pending", domain
+    assert {r["name"].split(".", 1)[0] for r in domain["records"]}.isdisjoint(left_over)
+    # The lender's own domain asked again is its identity, not a new one each time.
+    assert call(client, "PUT", PATH, lender["api_key"], {"domain": "acme-lending.com"})[1] == domain
+
+
+def test_a_release_that_ses_cannot_complete_changes_nothing_and_can_be_retried(
+    client: Any, lender: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib import bootstrap, cli
+    from tests.unit.test_ses_identities import FakeSesV2
+
+    ses = FakeSesV2()
+    bootstrap.sending_domains().identities.client = ses
+    key = lender["api_key"]
+    assert call(client, "PUT", PATH, key, {"domain": "acme-lending.com"})[0] == 200
+    ses.publish("acme-lending.com")
+    ses.down = True
+    assert cli.main(["release-domain", "acme-lending.com", "--reason", "sold"]) == 1
+    assert "unavailable" in capsys.readouterr().err
+    ses.down = False
+    assert call(client, "GET", PATH, key)[1]["status"] == "verified"  # still the lender's, still in use
+    assert cli.main(["release-domain", "acme-lending.com", "--reason", "sold"]) == 0
+    assert "acme-lending.com" not in ses.identities
+    assert call(client, "GET", PATH, key)[0] == 404

@@ -22,6 +22,7 @@ class FakeSesV2:
     def __init__(self) -> None:
         self.identities: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.created = 0  # SES gives every identity it creates tokens of its own
 
     def _answer(self, domain: str) -> dict[str, Any]:
         identity = self.identities[domain]
@@ -41,10 +42,8 @@ class FakeSesV2:
             raise EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com")
         if EmailIdentity in self.identities:
             raise client_error("AlreadyExistsException", "CreateEmailIdentity")
-        self.identities[EmailIdentity] = {
-            "status": "PENDING",
-            "tokens": [f"tok{i}{len(self.identities)}" for i in range(3)],
-        }
+        self.created += 1
+        self.identities[EmailIdentity] = {"status": "PENDING", "tokens": [f"tok{i}x{self.created}" for i in range(3)]}
         return self._answer(EmailIdentity)
 
     def get_email_identity(self, EmailIdentity: str) -> dict[str, Any]:  # noqa: N803
@@ -53,6 +52,8 @@ class FakeSesV2:
         return self._answer(EmailIdentity)
 
     def delete_email_identity(self, EmailIdentity: str) -> dict[str, Any]:  # noqa: N803
+        if self.down:
+            raise EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com")
         if self.identities.pop(EmailIdentity, None) is None:
             raise client_error("NotFoundException", "DeleteEmailIdentity")
         return {}
