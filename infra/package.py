@@ -118,15 +118,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "PUBLIC_BASE_URL",
         "PublicBaseUrl",
-        "Base URL of the links in invitations (links are never built from a request's Host header).",
-        default="https://app.myonboarding.com",
+        "Base URL of the links in invitations (links are never built from a request's Host header): a host you own.",
         pattern=r"^https://[^\s/]+(/\S*)?$",
     ),
     Parameter(
         "HOST_BASED_LINKS",
         "HostBasedLinks",
-        "Join links on each lender's subdomain (https://{subdomain}.{base domain}/join).",
-        default="true",
+        "Join links, the console and customer accounts on each subdomain (https://{subdomain}.{base domain}); "
+        "needs DomainCertificateArn. false: paths under PublicBaseUrl (/t/{subdomain}/join).",
+        default="false",
         allowed_values=("true", "false"),
     ),
     Parameter(
@@ -139,15 +139,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "BASE_DOMAIN_US",
         "BaseDomainUs",
-        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (US data residency).",
-        default="myonboarding.com",
+        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (US data residency): a domain you own.",
         pattern=DOMAIN_PATTERN,
     ),
     Parameter(
         "BASE_DOMAIN_CA",
         "BaseDomainCa",
-        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (Canadian data residency).",
-        default="myonboarding.ca",
+        "Lenders' and customer accounts' hosts are https://<subdomain>.<this> (Canadian data residency): a domain you "
+        "own.",
         pattern=DOMAIN_PATTERN,
     ),
     Parameter("PLAID_BASE_URL", "PlaidBaseUrl", "Plaid environment.", default="https://sandbox.plaid.com"),
@@ -571,6 +570,16 @@ def add_lender_domains(template: Template) -> None:
     template.setdefault("Parameters", {}).update(copy.deepcopy(DOMAIN_PARAMETERS))
     conditions = template.setdefault("Conditions", {})
     conditions["HasCustomDomains"] = _given("DomainCertificateArn")
+    # Links on lender hosts that nothing routes would be dead: the deploy stops first.
+    template.setdefault("Rules", {})["HostBasedLinksNeedCustomDomains"] = {
+        "RuleCondition": {"Fn::Equals": [{"Ref": "HostBasedLinks"}, "true"]},
+        "Assertions": [
+            {
+                "Assert": _given("DomainCertificateArn"),
+                "AssertDescription": "HostBasedLinks=true needs DomainCertificateArn (the lender hosts' custom domains)",
+            }
+        ],
+    }
     apis = [logical for logical, _ in _resources(template, "AWS::Serverless::Api")]
     for suffix, (base, zone) in LENDER_DOMAINS.items():
         domain = f"LenderDomain{suffix}"
@@ -1088,7 +1097,7 @@ def deploy_commands(template: Path) -> str:
             f"--output-template-file {packaged}",
             f"aws cloudformation deploy --template-file {packaged} --stack-name {STACK_NAME} "
             f"--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides {required} "
-            "PublicBaseUrl=https://... AlarmEmail=...",
+            "AlarmEmail=...",
             "# Then give each partner secret its value (the stack created placeholders, which production refuses):",
             *(
                 f"aws secretsmanager put-secret-value --secret-id {STACK_NAME}/{secret.name} --secret-string '...'"

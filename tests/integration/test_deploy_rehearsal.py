@@ -79,6 +79,8 @@ def required_parameters(template: dict[str, Any]) -> dict[str, str]:
             continue
         if "Url" in name:
             values[name] = "https://app.rehearsal.example"
+        elif "Domain" in name:
+            values[name] = "rehearsal.example"
         elif spec.get("AllowedValues"):
             values[name] = str(spec["AllowedValues"][0])
         else:

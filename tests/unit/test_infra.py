@@ -173,7 +173,7 @@ def test_every_function_gets_the_settings_environment(packaged: dict[str, Any]) 
             assert variables[name] == value
             target = value["Ref"]
             assert target in packaged["Resources"] or target in packaged["Parameters"]
-    assert packaged["Parameters"]["PublicBaseUrl"]["Default"].startswith("https://")
+    assert packaged["Parameters"]["PublicBaseUrl"]["AllowedPattern"].startswith("^https://")
     assert "Default" in packaged["Parameters"]["SenderEmail"]
 
 
@@ -1031,6 +1031,14 @@ def test_lender_hosts_reach_the_api_through_wildcard_custom_domains(real_templat
         }
         output = real_template["Outputs"][f"LenderDomain{region}Target"]
         assert output["Value"] == {"Fn::GetAtt": [f"LenderDomain{region}", "RegionalDomainName"]}
+    # No host defaults to a domain the deployer may not own (links carry tokens), and lender-host links need the
+    # custom domains that route them.
+    for name in ("PublicBaseUrl", "BaseDomainUs", "BaseDomainCa"):
+        assert "Default" not in parameters[name], name
+    assert parameters["HostBasedLinks"]["Default"] == "false"
+    rule = real_template["Rules"]["HostBasedLinksNeedCustomDomains"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "HostBasedLinks"}, "true"]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [conditions["HasCustomDomains"]]
     for function in _functions(real_template).values():
         variables = function["Environment"]["Variables"]
         assert variables["BASE_DOMAIN_US"] == {"Ref": "BaseDomainUs"}
