@@ -330,6 +330,9 @@ def role_statements(logical: str, function: dict[str, Any], access: Access) -> l
         statements.append(_statement("SendToQueues", ("sqs:SendMessage",), queues))
     if access.documents:
         statements.append(_statement("DocumentObjects", access.documents, [{"Fn::Sub": "${DocumentsBucket.Arn}/*"}]))
+    if "s3:GetObject" in access.documents:
+        # Without it S3 answers a missing key 403, not 404: an upload not there yet would look like an outage.
+        statements.append(_statement("DocumentsMissingIs404", ("s3:ListBucket",), [bucket]))
     if access.list_document_versions:
         statements.append(_statement("DocumentVersions", ("s3:ListBucketVersions",), [bucket]))
     if access.start_waterfall:

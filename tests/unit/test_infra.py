@@ -359,6 +359,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
         "s3:ListBucketVersions",
+        "s3:ListBucket",
         "states:StartExecution",
         "states:DescribeExecution",
         *TASK_TOKENS,
@@ -381,6 +382,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
         "s3:PutObject",
         "s3:GetObject",
         "s3:AbortMultipartUpload",
+        "s3:ListBucket",
         SECRETS,
     },
     "OutboxRelay": {*BASE, "sqs:SendMessage"},
@@ -466,6 +468,19 @@ def test_each_role_grants_exactly_what_its_function_uses(real_template: dict[str
         if event["Type"] == "SQS"
     ]
     assert consumed == own  # a consumer receives from its own queue only
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ACTIONS))
+def test_a_function_that_reads_objects_may_learn_one_is_missing(real_template: dict[str, Any], name: str) -> None:
+    """Without s3:ListBucket S3 answers a missing key with 403 AccessDenied, not 404, and the document store would call
+    an upload not there yet (or an export's pending part) an outage; the grant is on the bucket alone."""
+    statements = _statements(real_template, _functions(real_template)[name])
+    reads = any("s3:GetObject" in _as_list(st["Action"]) for st in statements)
+    listing = [st for st in statements if "s3:ListBucket" in _as_list(st["Action"])]
+    assert bool(listing) == reads
+    for statement in listing:
+        assert _as_list(statement["Action"]) == ["s3:ListBucket"]
+        assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["DocumentsBucket", "Arn"]}]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ACTIONS))
