@@ -23,6 +23,8 @@ from chalicelib.services.invitations import InvitationService
 from chalicelib.services.tenants import TenantService
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from chalicelib.adapters.providers.base import Adapter, BankLinkClient
     from chalicelib.domain.providers import Provider
     from chalicelib.services.bank_links import BankLinkService
@@ -188,6 +190,7 @@ def bank_links() -> BankLinkService:
     from chalicelib.adapters.documents import DocumentStore
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
     from chalicelib.adapters.idempotency import Once
+    from chalicelib.adapters.providers import Each
     from chalicelib.adapters.workflow import Workflow
     from chalicelib.services.bank_links import BankLinkService
 
@@ -200,7 +203,7 @@ def bank_links() -> BankLinkService:
         tenants=s.tenant_repo,
         workflow=Workflow(st.state_machine_arn, aws.client("stepfunctions")),
         providers=provider_clients(),
-        verifiers={key: adapter.verify for key, adapter in adapters.items()},
+        verifiers=Each(adapters, lambda adapter: adapter.verify),
         documents=DocumentStore(st.documents_bucket, aws.client("s3")),
         once=Once(st.table_name, aws.client("dynamodb")),
         settings=st,
@@ -210,8 +213,9 @@ def bank_links() -> BankLinkService:
 
 
 @cache
-def provider_adapters() -> dict[Provider, Adapter]:
-    """Every registered provider's adapter (chalicelib/domain/providers.py): its client and webhook verifier."""
+def provider_adapters() -> Mapping[Provider, Adapter]:
+    """Every registered provider's adapter (chalicelib/domain/providers.py): its client and webhook verifier, each
+    built on first use, so an unconfigured provider fails only its own calls."""
     from chalicelib.adapters.providers import build_adapters
 
     s = services()
@@ -219,9 +223,11 @@ def provider_adapters() -> dict[Provider, Adapter]:
 
 
 @cache
-def provider_clients() -> dict[Provider, BankLinkClient]:
+def provider_clients() -> Mapping[Provider, BankLinkClient]:
     """One HTTP client per provider (they keep sessions and tokens): link sessions and financial data."""
-    return {key: adapter.client for key, adapter in provider_adapters().items()}
+    from chalicelib.adapters.providers import Each
+
+    return Each(provider_adapters(), lambda adapter: adapter.client)
 
 
 @cache

@@ -90,15 +90,23 @@ FINICITY_PARTNER_SECRET = Secret(
     "Mastercard Open Banking partner secret.",
     local="local-partner-secret",
 )
+# Inbound webhook secrets are chosen by the operator and guard forgeable calls: at least 32 characters (192 bits as
+# `openssl rand -base64 24`), so a guessable "unused" never passes for one.
+WEBHOOK_SECRET_MIN = 32
 FINICITY_WEBHOOK_SECRET = Secret(
     "finicity-webhook-secret",
     "FINICITY_WEBHOOK_SECRET_ARN",
-    "Key of the HMAC on Mastercard Open Banking webhooks.",
+    "Key of the HMAC on Mastercard Open Banking webhooks (at least 32 characters).",
     local="local-finicity-secret",
+    min_length=WEBHOOK_SECRET_MIN,
 )
 MX_API_KEY = Secret("mx-api-key", "MX_API_KEY_ARN", "MX Platform API key.", local="local-key")
 MX_WEBHOOK_PASSWORD = Secret(
-    "mx-webhook-password", "MX_WEBHOOK_PASSWORD_ARN", "Basic-auth password of MX webhooks.", local="local-mx-password"
+    "mx-webhook-password",
+    "MX_WEBHOOK_PASSWORD_ARN",
+    "Basic-auth password of MX webhooks (at least 32 characters).",
+    local="local-mx-password",
+    min_length=WEBHOOK_SECRET_MIN,
 )
 SECRETS: tuple[Secret, ...] = (
     LINK_SIGNING_KEY,

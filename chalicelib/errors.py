@@ -48,6 +48,18 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class WebhookRejected(Unauthorized):
+    """A partner webhook's signature or credentials did not verify (or it speaks for another partner): answer 401 and
+    change nothing."""
+
+    code = "webhook_rejected"
+
+    def __init__(self, reason: str) -> None:
+        # The reason goes to logs; clients only learn that the webhook was not accepted.
+        super().__init__("webhook signature not accepted")
+        self.reason = reason
+
+
 class Forbidden(DomainError):
     code = "forbidden"
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from chalicelib.config import ConfigurationError
 from chalicelib.domain.bank_link import CustomerInfo
 from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
 from chalicelib.domain.model import Model
@@ -37,7 +38,7 @@ from chalicelib.domain.waterfall import (
     providers_for,
     reason_from_error,
 )
-from chalicelib.errors import ConcurrentModification, Conflict, NotFound, UpstreamError
+from chalicelib.errors import ConcurrentModification, Conflict, NotFound, UpstreamError, WebhookRejected
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -335,7 +336,11 @@ class BankLinkService:
             return "duplicate"
         from chalicelib.adapters.providers.base import ProviderError
 
-        client = self.providers.get(message.provider)
+        try:
+            client = self.providers.get(message.provider)
+        except ConfigurationError:  # its secrets are not set: a provider failure, the waterfall moves on
+            logger.exception("Bank-link provider not configured", extra={"provider": str(message.provider)})
+            client = None
         base = self.settings.base_url
         try:
             if client is None:
@@ -568,6 +573,10 @@ class BankLinkService:
         outcome = verify(headers, body)
         if outcome is None:
             return "ignored"
+        if outcome.provider != provider:
+            # Authenticated with this provider's secret, it may act on this provider's sessions only.
+            logger.error("A webhook's outcome names another provider", extra={"route": str(provider)})
+            raise WebhookRejected(f"a {provider} webhook cannot decide a {outcome.provider} session")
         return self.handle_outcome(outcome)
 
     def handle_outcome(self, outcome: ProviderOutcome) -> str:

@@ -16,13 +16,16 @@ from chalicelib import bootstrap
 from chalicelib.adapters import aws as aws_clients
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.config import (
+    FINICITY_WEBHOOK_SECRET,
     LINK_SIGNING_KEY,
+    MX_WEBHOOK_PASSWORD,
     PLAID_SECRET,
     SECRET_PLACEHOLDER,
     SECRETS,
     ConfigurationError,
     get_settings,
 )
+from chalicelib.domain.providers import PROVIDERS, Provider
 from tests import secret_guard
 from tests.integration.helpers import call, drain
 
@@ -94,8 +97,29 @@ def test_production_derives_links_with_the_generated_key(production: dict[str, s
 
 def test_production_refuses_a_placeholder_partner_secret_naming_it(production: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="secret plaid-secret is still a placeholder") as refused:
-        bootstrap.provider_clients()
+        bootstrap.provider_clients()[Provider("plaid")]
     assert f"put-secret-value --secret-id {production[PLAID_SECRET.env]}" in str(refused.value)
+
+
+def test_a_provider_left_unconfigured_fails_only_its_own_calls(production: dict[str, str]) -> None:
+    """A lender platform that uses Plaid alone sets Plaid's secret: MX's and Finicity's placeholders refuse MX's and
+    Finicity's calls, not Plaid's (before, every provider was built at once and the first placeholder refused all,
+    which pushed operators to fill unused secrets with junk)."""
+    boto3.client("secretsmanager").put_secret_value(SecretId=production[PLAID_SECRET.env], SecretString="p" * 30)
+    clients = bootstrap.provider_clients()
+    assert clients[Provider("plaid")].provider == "plaid"
+    with pytest.raises(ConfigurationError, match="secret mx-api-key is still a placeholder"):
+        clients[Provider("mx")]
+    verifiers = bootstrap.bank_links().verifiers
+    assert callable(verifiers[Provider("plaid")])
+    assert set(clients) == set(verifiers) == {Provider(key) for key in PROVIDERS}
+
+
+def test_a_webhook_secret_anyone_could_guess_is_refused_in_production() -> None:
+    for secret in (FINICITY_WEBHOOK_SECRET, MX_WEBHOOK_PASSWORD):
+        assert secret.problem("unused") is not None
+        assert secret.problem(random.token_urlsafe(12)) is not None  # 16 characters
+        assert secret.problem(random.token_urlsafe(24)) is None  # 32 characters
 
 
 def test_production_refuses_the_local_link_key(production: dict[str, str]) -> None:
@@ -112,7 +136,7 @@ def test_production_refuses_a_secret_its_function_has_no_arn_for(
     monkeypatch.delenv(PLAID_SECRET.env)
     bootstrap.reset()
     with pytest.raises(ConfigurationError, match="secret plaid-secret: PLAID_SECRET_ARN is not set"):
-        bootstrap.provider_clients()
+        bootstrap.provider_clients()[Provider("plaid")]
 
 
 def test_every_read_is_attributed_to_the_function_that_made_it(

@@ -348,6 +348,37 @@ def test_provider_refusing_a_session_falls_through(client: Any, key: str, world:
     assert len(decisions(client, key, inv_id)) == 2
 
 
+def test_a_provider_without_its_secrets_is_a_provider_failure_and_the_next_one_is_asked(
+    client: Any, key: str, world: World
+) -> None:
+    from chalicelib.config import ConfigurationError
+
+    class Unconfigured(Mapping[Provider, Any]):
+        """The clients as production builds them (lazily) with Plaid's secret still a placeholder."""
+
+        def __getitem__(self, provider: Provider) -> Any:
+            if provider == "plaid":
+                raise ConfigurationError("secret plaid-secret is still a placeholder")
+            return world.providers[provider]
+
+        def __iter__(self) -> Iterator[Provider]:
+            return iter(world.providers)
+
+        def __len__(self) -> int:
+            return len(world.providers)
+
+    world.service.providers = Unconfigured()
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    finicity = open_slot(client, key, inv_id, "finicity")
+    webhook(client, "finicity", finicity)
+    final = finished(client, key, inv_id)
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
+        ("plaid", "failed", "provider_error"),
+        ("finicity", "linked", None),
+    ]
+
+
 def test_timeout_moves_on(client: Any, key: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # Long enough for the next provider to open its session and take its webhook on a loaded machine (each
     # step has this timeout), short enough to keep the test quick.
@@ -477,6 +508,19 @@ def test_bad_signature_is_401_and_changes_nothing(client: Any, key: str, world: 
     attempt = bank_links(client, key, inv_id)["attempts"][-1]
     assert attempt["state"] == "running" and attempt["decisions"][0]["outcome"] == "pending"
     assert decisions(client, key, inv_id) == []
+
+
+def test_a_webhook_acts_only_on_its_own_providers_sessions(client: Any, key: str, world: World) -> None:
+    """A provider module whose verifier answers for another provider (say, copied from it) must not let webhooks
+    authenticated with its secret close that provider's sessions: the outcome must name the route's provider."""
+    world.service.verifiers[Provider("mx")] = fake_verifier(Provider("plaid"))
+    inv_id, token = invitation(client, key)
+    start(client, token)
+    plaid = open_slot(client, key, inv_id, "plaid")
+    status, body = webhook(client, "mx", plaid)
+    assert status == 401 and body["error"]["code"] == "webhook_rejected", body
+    attempt = bank_links(client, key, inv_id)["attempts"][-1]
+    assert attempt["state"] == "running" and attempt["decisions"][0]["outcome"] == "pending"
 
 
 def test_bank_links_are_tenant_scoped(client: Any, key: str, world: World) -> None:

@@ -8,7 +8,9 @@ Modules are imported here on first use, so a function that never talks to a part
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.adapters.providers.base import Adapter, BankLinkClient, ProviderError, WebhookRejected
 from chalicelib.domain.providers import PROVIDERS, Provider
@@ -17,7 +19,18 @@ if TYPE_CHECKING:
     from chalicelib.adapters.providers.base import ReadSecret
     from chalicelib.config import Settings
 
-__all__ = ["Adapter", "BankLinkClient", "ProviderError", "WebhookRejected", "build_adapter", "build_adapters"]
+__all__ = [
+    "Adapter",
+    "BankLinkClient",
+    "Each",
+    "LazyAdapters",
+    "ProviderError",
+    "WebhookRejected",
+    "build_adapter",
+    "build_adapters",
+]
+
+T = TypeVar("T")
 
 
 def build_adapter(key: str, settings: Settings, read_secret: ReadSecret) -> Adapter:
@@ -30,7 +43,48 @@ def build_adapter(key: str, settings: Settings, read_secret: ReadSecret) -> Adap
     return built
 
 
-def build_adapters(settings: Settings, read_secret: ReadSecret) -> dict[Provider, Adapter]:
-    """Every registered provider's adapter (call once per process: clients keep sessions, tokens and keys, and the
-    secrets they were built with)."""
-    return {Provider(key): build_adapter(key, settings, read_secret) for key in PROVIDERS}
+def build_adapters(settings: Settings, read_secret: ReadSecret) -> LazyAdapters:
+    """Every registered provider's adapter, each built on first use (keep one per process: clients keep sessions,
+    tokens and keys, and the secrets they were built with)."""
+    return LazyAdapters(settings, read_secret)
+
+
+class LazyAdapters(Mapping[Provider, Adapter]):
+    """The registered providers' adapters by key, each built when first asked for: its module imported, its client's
+    secrets read. A provider left unconfigured (a placeholder secret) raises ConfigurationError for its own calls
+    only, so a platform that uses one partner needs only that partner's secrets."""
+
+    def __init__(self, settings: Settings, read_secret: ReadSecret) -> None:
+        self._settings, self._read_secret = settings, read_secret
+        self._built: dict[str, Adapter] = {}
+        self._lock = threading.Lock()  # the embedded stack serves requests on threads
+
+    def __getitem__(self, key: str) -> Adapter:
+        if key not in PROVIDERS:
+            raise KeyError(key)
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = build_adapter(key, self._settings, self._read_secret)
+            return self._built[key]
+
+    def __iter__(self) -> Iterator[Provider]:
+        return (Provider(key) for key in list(PROVIDERS))
+
+    def __len__(self) -> int:
+        return len(PROVIDERS)
+
+
+class Each(Mapping[Provider, T]):
+    """One part of every adapter (its client, its verifier) by provider, built as :class:`LazyAdapters` builds them."""
+
+    def __init__(self, adapters: Mapping[Provider, Adapter], part: Callable[[Adapter], T]) -> None:
+        self._adapters, self._part = adapters, part
+
+    def __getitem__(self, key: Provider) -> T:
+        return self._part(self._adapters[key])
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(self._adapters)
+
+    def __len__(self) -> int:
+        return len(self._adapters)

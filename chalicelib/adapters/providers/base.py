@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import json_input
 from chalicelib.domain.bank_link import ErrorClass
-from chalicelib.errors import Unauthorized, UpstreamError, ValidationFailed
+from chalicelib.errors import UpstreamError, ValidationFailed
+from chalicelib.errors import WebhookRejected as WebhookRejected  # a provider module's verifier raises it
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -69,17 +70,6 @@ class RateLimited(ProviderError):
 
     def __init__(self, message: str, *, partner_code: str | None = None) -> None:
         super().__init__(message, retryable=True, partner_code=partner_code)
-
-
-class WebhookRejected(Unauthorized):
-    """A webhook's signature or credentials did not verify: answer 401 and change nothing."""
-
-    code = "webhook_rejected"
-
-    def __init__(self, reason: str) -> None:
-        # The reason goes to logs; clients only learn that the webhook was not accepted.
-        super().__init__("webhook signature not accepted")
-        self.reason = reason
 
 
 class ProviderClient(Protocol):
