@@ -14,6 +14,7 @@ import requests
 
 from tests.e2e.conftest import RunningStack
 from tests.integration.feedback_helpers import Receiver
+from tests.stack import phone_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def test_bounce_to_simulator_suppresses_falls_back_notifies_and_signs_a_webhook(
     auth = {"Authorization": f"Bearer {stack.sign_up('Bounce Lending')}"}
     secret = requests.post(f"{api}/v1/tenant/webhook-secrets", json={}, headers=auth, timeout=10)
     assert secret.status_code == 201, secret.text
-    phone = f"+1514555{random.randint(1000, 9897):04d}"
+    phone = phone_for(f"{random.randint(1000, 9897):x}")
 
     with Receiver(secret=secret.json()["secret"]) as crm:
         patched = requests.patch(f"{api}/v1/tenant/settings", json={"webhook_url": crm.url}, headers=auth, timeout=10)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.stack import RunningStack
+from tests.stack import RunningStack, phone_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def exercise(stack: RunningStack) -> dict[str, str]:
     key = stack.sign_up("Hygiene Lending", subdomain=subdomain, admin_email=admin)
     auth = {"Authorization": f"Bearer {key}"}
     email = f"jane.{marker}@customer-hygiene.example"
-    phone = "+1514555" + str(int(marker, 16) % 10_000).zfill(4)
+    phone = phone_for(marker)
     invitation = requests.post(
         f"{stack.api}/v1/invitations",
         json={"email": email, "owner": "Olivia Officer", "phone": phone, "channel": "both", "first_name": "Jane"},

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import STOP_TIMEOUT, RunningStack
+from tests.stack import phone_for
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +89,7 @@ def test_the_outbox_shows_what_the_embedded_aws_sent(stack: RunningStack) -> Non
             }
         },
     )
-    phone = "+1555555" + str(int(marker, 16) % 10_000).zfill(4)
+    phone = phone_for(marker, "+1555555")
     aws_client(stack, "sns").publish(PhoneNumber=phone, Message=f"Acme: join at {link}. Reply STOP to opt out.")
 
     outbox = requests.get(f"{stack.api}/dev/outbox.json", timeout=10)
