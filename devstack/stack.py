@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from devstack.heap import freeze_after_full_collections
 from devstack.poller import FunctionSettings, Pollers
 from devstack.resources import create_resources
 from devstack.scheduler import Scheduler
@@ -139,6 +140,7 @@ class LocalStack:
         ensure_port_free(self.host, self.moto_port)
         ensure_port_free(self.host, self.api_port)
         ensure_port_free(self.host, self.sandbox_port)
+        freeze_after_full_collections()  # full collections walk only what is new (devstack/heap.py)
         try:
             self._start_aws()
             self._start_sandbox()

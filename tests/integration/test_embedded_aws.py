@@ -275,6 +275,9 @@ def test_queries_answer_as_dynamodb_does_forward_backward_paged_and_by_index() -
             for i in (5, 1, 9, 3, 7, 2):
                 item = row(f"TENANT#{tenant}", f"INV#{i}", GSI1PK=f"STATUS#{i % 2}", GSI1SK=f"{10 - i:02d}#{tenant}")
                 client.put_item(TableName="q", Item=item)
+        # Rows outside the index, or whose index key has the same text in another attribute or another type.
+        client.put_item(TableName="q", Item=row("TENANT#d", "INV#1", note="STATUS#1"))
+        client.put_item(TableName="q", Item={**row("TENANT#d", "INV#2"), "GSI1PK": {"SS": ["STATUS#1"]}})
 
         def sks(**query: Any) -> list[str]:
             pages, start = [], None
@@ -296,3 +299,57 @@ def test_queries_answer_as_dynamodb_does_forward_backward_paged_and_by_index() -
         )
         # Ordered by the index's sort key (10 - i, then tenant): i = 9, 7, 5, 3, 1, each for a, b, c.
         assert odd == [f"TENANT#{t}/INV#{i}" for i in (9, 7, 5, 3, 1) for t in "abc"]
+
+
+def test_item_reads_answer_exactly_what_motos_serializer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item reads skip moto's serializer (devstack/embedded_aws.py): every answer, compared with the one moto's
+    serializer writes for the same result, over every attribute type, paged, batched, projected and empty."""
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    install()
+    direct = DynamoResult.execute_result
+    compared: list[str] = []
+
+    def both(self: Any, context: Any) -> Any:
+        ours = direct(self, context)
+        theirs = direct.moto_execute_result(self, context)  # type: ignore[attr-defined]
+        assert ours[0] == theirs[0]
+        assert ours[1]["Content-Type"] == theirs[1]["Content-Type"]
+        assert json.loads(ours[2]) == json.loads(theirs[2]), context.operation_model.name
+        compared.append(context.operation_model.name)
+        return ours
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(client)
+        every_type = {
+            "n": {"N": "1.50"},
+            "b": {"B": b"\x00\xff"},
+            "flag": {"BOOL": False},
+            "nothing": {"NULL": True},
+            "m": {"M": {"x": {"L": [{"S": "y"}, {"N": "-2"}, {"M": {}}, {"B": b"z"}]}}},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2.5"]},
+            "bs": {"BS": [b"q", b"r"]},
+            "empty": {"S": ""},
+        }
+        for i in range(5):
+            client.put_item(
+                TableName=TABLE, Item={**row("TENANT#a", f"INV#{i}", email=f"c{i}@x.example"), **every_type}
+            )
+        key = {"PK": {"S": "TENANT#a"}, "SK": {"S": "INV#1"}}
+        client.get_item(TableName=TABLE, Key=key)
+        client.get_item(TableName=TABLE, Key={"PK": {"S": "TENANT#a"}, "SK": {"S": "none"}})
+        client.get_item(TableName=TABLE, Key=key, ProjectionExpression="b, m.x")
+        by_tenant = {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": {"S": "TENANT#a"}}}
+        page = client.query(TableName=TABLE, Limit=2, **by_tenant)
+        client.query(TableName=TABLE, Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"], **by_tenant)
+        client.query(TableName=TABLE, Select="COUNT", **by_tenant)
+        client.query(TableName=TABLE, ReturnConsumedCapacity="TOTAL", **by_tenant)
+        client.scan(TableName=TABLE, Limit=3)
+        client.batch_get_item(RequestItems={TABLE: {"Keys": [key, {"PK": {"S": "TENANT#a"}, "SK": {"S": "none"}}]}})
+        client.put_item(TableName=TABLE, Item=row("TENANT#a", "INV#9"))  # moto's own serializer: still equal
+    assert {"GetItem", "Query", "Scan", "BatchGetItem", "PutItem"} <= set(compared)
