@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from devstack.heap import freeze_after_full_collections
+from devstack.embedded_aws import writes
+from devstack.heap import IdleCollector, freeze_after_full_collections
 from devstack.poller import FunctionSettings, Pollers
 from devstack.resources import create_resources
 from devstack.scheduler import Scheduler
@@ -122,6 +123,7 @@ class LocalStack:
     _ses_simulator: SesSimulator | None = field(default=None, init=False, repr=False)
     _scheduler: Scheduler | None = field(default=None, init=False, repr=False)
     _state: StateKeeper | None = field(default=None, init=False, repr=False)
+    _idle_collector: IdleCollector | None = field(default=None, init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -152,12 +154,16 @@ class LocalStack:
             self._scheduler.start()
             if self._state is not None:
                 self._state.start()
+            self._idle_collector = IdleCollector(writes).start()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         """Pollers first (they call the app and AWS), then HTTP, then the embedded AWS."""
+        if self._idle_collector is not None:
+            self._idle_collector.stop()
+            self._idle_collector = None
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None

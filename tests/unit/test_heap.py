@@ -59,3 +59,22 @@ def test_stop_freezing_makes_frozen_objects_collectable_again(freezing: None) ->
     stop_freezing()
     assert gc.get_freeze_count() == 0
     assert sum(1 for cb in gc.callbacks if getattr(cb, "__module__", "") == "devstack.heap") == 0
+
+
+def test_a_quiet_stack_gets_back_the_garbage_that_freezing_held(freezing: None) -> None:
+    from devstack.heap import IdleCollector
+
+    writes = [0]
+    idle = IdleCollector(lambda: writes[0])
+    in_flight = [Node() for _ in range(1_000)]  # alive at a full collection: frozen with the rest
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    del in_flight  # now garbage, but frozen: no collection sees it
+
+    writes[0] += 1
+    assert not idle.check()  # the stack is writing: no whole collection
+    assert gc.get_freeze_count() > frozen - 1_000  # the cycles are still held
+    assert idle.check()  # quiet since the last look
+    assert gc.get_freeze_count() <= frozen - 1_000  # the cycles are gone; the survivors are frozen again
+    assert gc.get_freeze_count() > 0
+    assert not idle.check()  # nothing frozen since: nothing to do
