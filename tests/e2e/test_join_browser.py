@@ -128,3 +128,56 @@ def test_a_customer_joins_confirms_signs_in_and_sees_the_portal(stack: RunningSt
             expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
         finally:
             browser.close()
+
+
+def boxes(page: Any, selector: str) -> list[dict[str, float]]:
+    return [page.locator(selector).nth(i).bounding_box() for i in range(page.locator(selector).count())]
+
+
+def test_each_business_radio_sits_left_of_its_own_name(stack: RunningStack) -> None:
+    """Two invitations for one email: the chooser's radios sit inline, left of their own business name and
+    on its line, never centred above it (where the second radio was nearer the first name than its own)."""
+    chromium = chromium_executable()
+    from playwright.sync_api import expect, sync_playwright
+
+    subdomain = f"brw-{uuid.uuid4().hex[:8]}"
+    key = stack.sign_up("Maple Credit Union", subdomain=subdomain)
+    email = f"jane.{uuid.uuid4().hex[:8]}@smallbiz.example"
+    for business in ("Jane's Bakery LLC", "Jane's Catering Inc"):
+        invited = requests.post(
+            f"{stack.api}/v1/invitations",
+            json={"email": email, "owner": "Olivia Officer", "business_legal_name": business, "send": False},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert invited.status_code == 201, invited.text
+    OUTPUT.mkdir(exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            for width in (390, 1280):
+                page: Any = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(f"{stack.api}/t/{subdomain}/join")
+                page.get_by_label("Email").fill(email)
+                page.get_by_label("Business name").fill("Jane's")
+                page.get_by_label("Password", exact=True).fill(PASSWORD)
+                page.get_by_label("Account subdomain").fill(f"jane-{uuid.uuid4().hex[:6]}")
+                page.get_by_role("button", name="Create Account").click()
+                expect(page.get_by_role("heading", name="Select your Business Legal Name")).to_be_visible()
+                page.screenshot(path=str(OUTPUT / f"join-choose-{width}.png"), full_page=True)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                radios = boxes(page, "input[type=radio]")
+                labels = boxes(page, ".choice label")
+                assert len(radios) == len(labels) == 2
+                for radio, label in zip(radios, labels, strict=True):
+                    assert radio["width"] < 40, radio  # a radio, not a full-width block
+                    assert radio["x"] + radio["width"] <= label["x"], (radio, label)  # left of its name
+                    radio_mid = radio["y"] + radio["height"] / 2
+                    assert label["y"] <= radio_mid <= label["y"] + label["height"], (radio, label)  # on its line
+                # Clicking a name selects its own radio.
+                page.get_by_label("Jane's Catering Inc").check()
+                expect(page.locator("input[type=radio]").nth(1)).to_be_checked()
+                page.close()
+        finally:
+            browser.close()
