@@ -70,6 +70,14 @@ TEXT: dict[str, dict[str, str]] = {
         "phone": "Mobile phone",
         "confirm": "Confirm my details",
         "contact_confirmed": "Thank you, your details are confirmed.",
+        "details_saved": "Details saved.",
+        "done": "done",
+        "errors_heading": "Please correct the following:",
+        "field_error": "{label}: {message}",
+        "need_first_name": "enter your first name",
+        "need_last_name": "enter your last name",
+        "too_long": "use at most {n} characters",
+        "need_mobile": "enter a mobile number, e.g. +1 514 555 0123",
         "start_link": "Link my bank account",
         "retry_link": "Try linking again",
         "open_link": "Continue with {provider}",
@@ -112,6 +120,14 @@ TEXT: dict[str, dict[str, str]] = {
         "phone": "Téléphone mobile",
         "confirm": "Confirmer mes coordonnées",
         "contact_confirmed": "Merci, vos coordonnées sont confirmées.",
+        "details_saved": "Coordonnées enregistrées.",
+        "done": "fait",
+        "errors_heading": "Veuillez corriger ce qui suit\u00a0:",
+        "field_error": "{label}\u00a0: {message}",
+        "need_first_name": "entrez votre prénom",
+        "need_last_name": "entrez votre nom de famille",
+        "too_long": "utilisez au plus {n} caractères",
+        "need_mobile": "entrez un numéro de mobile, par exemple +1 514 555 0123",
         "start_link": "Lier mon compte bancaire",
         "retry_link": "Réessayer",
         "open_link": "Continuer avec {provider}",
@@ -246,6 +262,8 @@ def portal_response(
     *,
     error: str | None = None,
     notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     status: int = 200,
     signed_in: bool = False,
 ) -> Response:
@@ -269,6 +287,8 @@ def portal_response(
         csrf_field=CSRF_FIELD,
         error=error,
         notice=notice,
+        errors=errors or {},
+        values=values,
         refresh=running,
         signed_in=signed_in,
         provider_name=customer_name,
@@ -380,10 +400,47 @@ def _bind(
 
 
 # --- the actions (each written once) ---------------------------------------------------------------
+CONTACT_FIELDS = {"first_name": ("first_name", 80), "last_name": ("last_name", 80), "phone": ("phone", 32)}
+
+
 def _confirm_contact(call: Call) -> Any:
-    data = call.form if call.form is not None else _json_dict(call.request)
-    inv = bootstrap.portal().confirm_contact(call.ctx, data)
-    return {"first_name": inv.first_name, "last_name": inv.last_name, "phone": inv.phone}
+    if call.form is None:
+        inv = bootstrap.portal().confirm_contact(call.ctx, _json_dict(call.request))
+        return {"first_name": inv.first_name, "last_name": inv.last_name, "phone": inv.phone}
+    form = {name: call.form[name][:300] for name in CONTACT_FIELDS if name in call.form}
+    try:
+        bootstrap.portal().confirm_contact(call.ctx, form, complete=True)
+    except ValidationFailed as exc:
+        _, words = _words(call.ctx)
+        return portal_response(
+            call.request,
+            call.ctx,
+            call.base_path,
+            errors=contact_errors(words, exc.fields, form),
+            values=form,
+            status=400,
+            signed_in=call.session,
+        )
+    return None
+
+
+def contact_errors(words: dict[str, str], fields: dict[str, str], form: dict[str, str]) -> dict[str, str]:
+    """The service's field errors in the customer's words, each prefixed with its field's label (the
+    message stands alone beside the field for a screen reader, and in the summary at the top)."""
+    errors: dict[str, str] = {}
+    for name in CONTACT_FIELDS:
+        if name not in fields:
+            continue
+        if name == "phone":
+            message = words["need_mobile"]
+        elif not form.get(name, "").strip():
+            message = words[f"need_{name}"]
+        else:
+            message = words["too_long"].replace("{n}", str(CONTACT_FIELDS[name][1]))
+        errors[name] = words["field_error"].replace("{label}", words[name]).replace("{message}", message)
+    for name, message in fields.items():  # anything else (never expected): the service's own words
+        errors.setdefault(name if name in CONTACT_FIELDS else "form", message)
+    return errors
 
 
 def _start_bank_link(call: Call) -> Any:
@@ -447,7 +504,10 @@ def _page(request: Request, binding: Binding) -> Response:
     ctx = binding.resolve(True)
     if ctx is None:
         return binding.refused()
-    return portal_response(request, ctx, binding.base_path, signed_in=binding.session)
+    # Right after a saved contact form (its redirect says so), the page confirms it.
+    saved = (request.query_params or {}).get("confirmed") == "1"
+    notice = _words(ctx)[1]["details_saved"] if saved else None
+    return portal_response(request, ctx, binding.base_path, notice=notice, signed_in=binding.session)
 
 
 def _status(binding: Binding) -> Any:

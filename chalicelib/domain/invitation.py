@@ -276,6 +276,9 @@ class Invitation(Model):
     # database alone cannot produce a working link. Never shown in the API.
     link_nonce: str | None = Field(default=None, exclude=True)
     account_subdomain: str | None = None
+    contact_confirmed_at: datetime | None = Field(
+        default=None, description="When the customer last confirmed their contact details on the portal"
+    )
 
     @property
     def display_name(self) -> str:

@@ -162,22 +162,32 @@ class PortalService:
         )
 
     # --- contact details --------------------------------------------------------------------
-    def confirm_contact(self, ctx: PortalContext, form: dict[str, str]) -> Invitation:
-        """Raises ValidationFailed naming the field."""
+    def confirm_contact(self, ctx: PortalContext, form: dict[str, str], *, complete: bool = False) -> Invitation:
+        """Raises ValidationFailed naming each field.
+
+        ``complete``: the data is the portal's form, which shows the names filled in, so a name sent blank is
+        an error (the customer cleared it); otherwise (the JSON API) a missing or blank field keeps its value.
+        """
+        fields: dict[str, str] = {}
+        if complete:
+            names = ("first_name", "last_name")
+            fields = {name: "Field required" for name in names if name in form and not form[name].strip()}
+        details = None
         try:
             details = ContactDetails.model_validate(form)
         except ValidationError as exc:
-            fields = {
-                ".".join(str(p) for p in e["loc"]) or "form": e["msg"].removeprefix("Value error, ")
-                for e in exc.errors()
-            }
-            raise ValidationFailed(f"please check: {', '.join(sorted(fields))}", fields=fields) from exc
+            for e in exc.errors():
+                fields.setdefault(".".join(str(p) for p in e["loc"]) or "form", e["msg"].removeprefix("Value error, "))
+        if fields or details is None:
+            described = "; ".join(f"{name}: {message}" for name, message in sorted(fields.items()))
+            raise ValidationFailed(f"the contact details are not valid ({described})", fields=fields)
+        now = utcnow()
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
             updates = {k: v for k, v in details.model_dump().items() if v is not None and getattr(current, k) != v}
-            after = current.model_copy(update=updates)
+            after = current.model_copy(update={**updates, "contact_confirmed_at": now})
             event = InvitationEvent(
-                type="contact_confirmed", actor="customer", at=utcnow(), details={"changed": sorted(updates)}
+                type="contact_confirmed", actor="customer", at=now, details={"changed": sorted(updates)}
             )
             return after, [self.repo.event_action(after, event)]
 
