@@ -53,7 +53,21 @@ def environment(locale: str = DEFAULT) -> Environment:
     from chalicelib.api.forms import human_message
 
     env.filters["human"] = lambda value: human_message(str(value), words.gettext)
+    env.filters["filesize"] = lambda value: file_size(int(value), locale)
     return env
+
+
+_SIZE_UNITS = {"en": ("byte", "bytes", "KB", "MB", "."), "fr": ("octet", "octets", "Ko", "Mo", ",")}
+
+
+def file_size(size: int, locale: str = DEFAULT) -> str:
+    """A file's size as people read it: bytes under 1 KB, then KB or MB with at most one decimal."""
+    one, many, kb, mb, point = _SIZE_UNITS.get(locale, _SIZE_UNITS["en"])
+    if size < 1024:
+        return f"{size} {one if size == 1 else many}"
+    value, unit = (size / 1024, kb) if size < 1024 * 1024 else (size / (1024 * 1024), mb)
+    shown = f"{value:.1f}".removesuffix(".0")
+    return f"{shown.replace('.', point)} {unit}"
 
 
 def render(template: str, **context: Any) -> str:

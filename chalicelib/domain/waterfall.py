@@ -224,8 +224,11 @@ class Document(Model):
     document_id: str
     filename: str
     content_type: str
-    size: int
-    state: str = Field(description="pending (upload URL issued) or uploaded")
+    size: int = Field(description="uploaded: the stored file's size in bytes; pending: the size declared when asking")
+    state: str = Field(
+        description="pending (upload URL issued) or uploaded; a pending upload whose URL expired without a "
+        "file is no longer listed"
+    )
     created_at: datetime
     uploaded_at: datetime | None = None
     download_url: str | None = None

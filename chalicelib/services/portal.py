@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 # "Send me a fresh link" answers whether a link went out, so guesses of the address are bounded.
 FRESH_LINK_PER_IP = Limit("fresh-link-ip", 10, 3600)
+# An upload slot is settled this long after its presigned POST expired (clock skew between us and S3).
+UPLOAD_GRACE_SECONDS = 5 * 60
 
 
 class ContactDetails(Model):
@@ -145,7 +147,7 @@ class PortalService:
             self.bank_links.heartbeat(inv)
         links_view = self.bank_links.links(inv)
         current = links_view.attempts[-1] if links_view.attempts else None
-        docs = [self._document(i, download=False) for i in self.links_repo.documents(inv.tenant_id, inv.invitation_id)]
+        docs = [self._document(i, download=False) for i in self._documents(ctx)]
         submitted = self.links_repo.submission(inv.tenant_id, inv.invitation_id) is not None
         fresh = self.repo.get(inv.tenant_id, inv.invitation_id) or inv
         linked = any(a.state is AttemptState.LINKED for a in links_view.attempts)
@@ -211,7 +213,7 @@ class PortalService:
         """
         inv = ctx.invitation
         self._ensure_open(inv)
-        if len(self.links_repo.documents(inv.tenant_id, inv.invitation_id)) >= 50:
+        if len(self._documents(ctx)) >= 50:
             raise Conflict("at most 50 documents per invitation")
         document_id = ids.new_id("doc")
         key = document_key(inv.tenant_id, inv.invitation_id, document_id, request.filename)
@@ -287,8 +289,43 @@ class PortalService:
         inv = self.repo.get(tenant.tenant_id, invitation_id) if invitation_id.startswith("inv_") else None
         if inv is None:
             raise NotFound("no such invitation")
-        items = self.links_repo.documents(tenant.tenant_id, invitation_id)
+        items = self._documents(PortalContext(tenant, inv))
         return DocumentList(items=[self._document(i, download=i["state"] == "uploaded") for i in items])
+
+    def _documents(self, ctx: PortalContext) -> list[Item]:
+        """The invitation's documents, uploaded or still able to arrive.
+
+        An upload slot whose presigned POST has expired is settled once, when next seen: its file came
+        (the browser never returned to confirm it) -> uploaded; no file -> ``expired``, hidden from the
+        customer and the lender alike, so an abandoned "Upload a document" does not wait forever.
+        """
+        from chalicelib.adapters.documents import UPLOAD_EXPIRES_SECONDS
+
+        inv = ctx.invitation
+        cutoff = utcnow() - timedelta(seconds=UPLOAD_EXPIRES_SECONDS + UPLOAD_GRACE_SECONDS)
+        items = self.links_repo.documents(inv.tenant_id, inv.invitation_id)
+        kept: list[Item] = []
+        for item in items:
+            if item["state"] == "pending" and datetime.fromisoformat(item["created_at"]) < cutoff:
+                item = self._settle(ctx, item)
+            if item["state"] != "expired":
+                kept.append(item)
+        return kept
+
+    def _settle(self, ctx: PortalContext, item: Item) -> Item:
+        inv = ctx.invitation
+        if self.documents.head(item["object_key"]) is not None:
+            try:
+                self.complete_upload(ctx, item["document_id"])
+            except Conflict:  # not an accepted document: as good as no file
+                pass
+            else:
+                return self.links_repo.document(inv.tenant_id, inv.invitation_id, item["document_id"]) or item
+        with contextlib.suppress(Conflict):  # a concurrent view settled it first
+            self.links_repo.transact(
+                [self.links_repo.mark_expired_action(inv.tenant_id, inv.invitation_id, item["document_id"])]
+            )
+        return self.links_repo.document(inv.tenant_id, inv.invitation_id, item["document_id"]) or item
 
     def _document(self, item: Item, *, download: bool) -> Document:
         return Document(

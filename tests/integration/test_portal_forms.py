@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 
+from chalicelib.domain.invitation import utcnow
+from tests.integration.console_helpers import sign_up
 from tests.integration.helpers import call
 from tests.integration.test_portal import hdr, invitation, post_form
 
@@ -77,3 +81,72 @@ def test_the_json_api_keeps_its_field_names(client: Any, key: str) -> None:
     _, token = invitation(client, key)
     status, err = call(client, "POST", f"/portal/{token}/contact", body={"phone": "hello"})
     assert status == 400 and set(err["error"]["fields"]) == {"phone"}
+
+
+def browser_upload(client: Any, token: str, filename: str) -> str:
+    """Press "Upload a document" on the portal: the upload page's document id."""
+    page = post_form(client, f"/portal/{token}/documents", {"content_type": "application/pdf", "filename": filename})
+    assert page.status_code == 200
+    found = re.search(r"/documents/(doc_[0-9A-Za-z]+)/complete", page.body.decode())
+    assert found
+    return found.group(1)
+
+
+def send_file(client: Any, token: str, body: bytes) -> str:
+    """A file posted straight to S3 through the JSON API's presigned POST, not yet confirmed."""
+    status, upload = call(
+        client,
+        "POST",
+        f"/portal/{token}/documents",
+        body={"filename": "stmt.pdf", "content_type": "application/pdf", "size": len(body)},
+    )
+    assert status == 200, upload
+    posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("stmt.pdf", body)}, timeout=5)
+    assert posted.status_code in (200, 201, 204), posted.text
+    return str(upload["document_id"])
+
+
+def test_abandoned_uploads_go_once_their_upload_link_expired_and_sizes_are_of_real_files(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser, details = sign_up(client)
+    key = details["api_key"]
+    inv_id, token = invitation(client, key)
+    browser_upload(client, token, "statement-oct.pdf")
+    browser_upload(client, token, "empty.pdf")
+    arrived = send_file(client, token, b"%PDF-1.7\n" + b"x" * 36)  # 45 bytes
+    assert call(client, "POST", f"/portal/{token}/documents/{arrived}/complete", body={})[0] == 200
+    late = send_file(client, token, b"%PDF-1.7\n" + b"y" * 2991)  # 3000 bytes, sent but never confirmed
+
+    portal = text(client.http.get(f"/portal/{token}"))
+    assert "statement-oct.pdf – waiting for the file" in portal  # its upload link still works
+    assert "stmt.pdf – uploaded (45 bytes)" in portal
+    detail = browser.get(f"/console/invitations/{inv_id}").text
+    assert "25600.0 KB" not in detail and "45 bytes" in detail
+
+    # Past the presigned POST's expiry, a slot that never got its file is gone; one whose file came is uploaded.
+    later = utcnow() + timedelta(minutes=30)
+    monkeypatch.setattr("chalicelib.services.portal.utcnow", lambda: later)
+    portal = text(client.http.get(f"/portal/{token}"))
+    assert "waiting for the file" not in portal and "statement-oct.pdf" not in portal and "empty.pdf" not in portal
+    assert portal.count("stmt.pdf – uploaded") == 2 and "2.9 KB" in portal
+    _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
+    assert sorted((d["document_id"], d["state"], d["size"]) for d in docs["items"]) == sorted(
+        [(arrived, "uploaded", 45), (late, "uploaded", 3000)]
+    )
+    detail = browser.get(f"/console/invitations/{inv_id}").text
+    assert "statement-oct.pdf" not in detail and "45 bytes" in detail and "2.9 KB" in detail
+
+
+def test_file_sizes_read_like_sizes() -> None:
+    from chalicelib.web import file_size
+
+    assert [file_size(n, "en") for n in (1, 45, 1023, 1024, 3000, 25 * 2**20)] == [
+        "1 byte",
+        "45 bytes",
+        "1023 bytes",
+        "1 KB",
+        "2.9 KB",
+        "25 MB",
+    ]
+    assert [file_size(n, "fr") for n in (45, 3000, 1536 * 1024)] == ["45 octets", "2,9 Ko", "1,5 Mo"]

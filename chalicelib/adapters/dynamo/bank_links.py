@@ -192,6 +192,16 @@ class BankLinkRepository:
             values={":pending": "pending"},
         )
 
+    def mark_expired_action(self, tenant_id: str, invitation_id: str, document_id: str) -> Action:
+        """A pending upload whose presigned POST expired with no file: ``expired`` (hidden from every view)."""
+        return self.table.t_update(
+            keys.document(tenant_id, invitation_id, document_id),
+            {"state": "expired"},
+            condition="#st = :pending",
+            names={"#st": "state"},
+            values={":pending": "pending"},
+        )
+
     # --- portal submission --------------------------------------------------------------------
     def submission(self, tenant_id: str, invitation_id: str) -> Item | None:
         return self.table.get(keys.portal_submission(tenant_id, invitation_id), consistent=True)
