@@ -244,7 +244,8 @@ def _choose_post(request: Request, subdomain: str | None) -> Response:
     return _html(request, site.tenant, work)
 
 
-def _invalid_link(request: Request, site: Site, status: int = 410) -> Response:
+def _invalid_link(request: Request, site: Site, status: int = 410, account_url: str | None = None) -> Response:
+    """An expired or used confirmation link; a used one of an active account gives its sign-in address."""
     token, headers = _csrf(request)
     return page(
         "confirm_invalid.html",
@@ -252,6 +253,7 @@ def _invalid_link(request: Request, site: Site, status: int = 410) -> Response:
         headers=headers,
         action=f"{site.prefix}/resend",
         csrf_token=token,
+        account_url=account_url,
         **_context(site.tenant),
     )
 
@@ -260,8 +262,8 @@ def _confirm_form(request: Request, site: Site, token: str, problem: str | None 
     # Reading the link changes nothing: mail scanners that fetch links do not use it up.
     try:
         account = joins().confirmation(site.tenant, token)
-    except LinkInvalid:
-        return _invalid_link(request, site)
+    except LinkInvalid as exc:
+        return _invalid_link(request, site, account_url=exc.account_url)
     csrf, headers = _csrf(request)
     ctx = _context(site.tenant)
     return page(
@@ -300,8 +302,8 @@ def _confirm_post(request: Request, subdomain: str | None, token: str) -> Respon
             return _confirm_form(request, site, token, "csrf_expired", 403)
         try:
             joined = joins().confirm(site.tenant, token, form.get("password", ""), _ip(request))
-        except LinkInvalid:
-            return _invalid_link(request, site)
+        except LinkInvalid as exc:
+            return _invalid_link(request, site, account_url=exc.account_url)
         except ConfirmRefused:
             return _confirm_form(request, site, token, "confirm_refused", 401)
         return page("confirm_done.html", account_url=joined.account_url, **_context(site.tenant))

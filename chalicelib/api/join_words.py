@@ -68,6 +68,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "invalid_title": "This link has expired or was already used",
         "invalid_body": "Confirmation links work once and expire after 24 hours. If you already confirmed your "
         "email, sign in at your account address. Otherwise, ask for a new link:",
+        "used_title": "You have already confirmed your email",
+        "used_body": "This confirmation link was used. Your account is ready: sign in at your account address.",
         "resend": "Send a new link",
         "resent_title": "Check your email",
         "resent_body": "If a sign-up with this email address is waiting for confirmation, we sent it a new link.",
@@ -157,6 +159,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "invalid_title": "Ce lien a expiré ou a déjà été utilisé",
         "invalid_body": "Les liens de confirmation ne servent qu'une fois et expirent après 24 heures. Si vous avez "
         "déjà confirmé votre courriel, connectez-vous à l'adresse de votre compte. Sinon, demandez un nouveau lien :",
+        "used_title": "Vous avez déjà confirmé votre courriel",
+        "used_body": "Ce lien de confirmation a déjà servi. Votre compte est prêt : connectez-vous à l'adresse de "
+        "votre compte.",
         "resend": "Envoyer un nouveau lien",
         "resent_title": "Vérifiez vos courriels",
         "resent_body": "Si une inscription avec cette adresse courriel attend sa confirmation, nous lui avons "

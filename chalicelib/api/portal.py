@@ -192,7 +192,17 @@ def _invalid_page(request: Request, token: str = "", status: int = 404) -> Respo
     link" form, so the request can find the lender without revealing anything."""
     csrf, headers = _csrf_cookie(request)
     safe = token if len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token) else ""
-    return page("portal_invalid.html", status=status, headers=headers, csrf=csrf, csrf_field=CSRF_FIELD, token=safe)
+    # A customer who joined with a password has an account: the retired link says where to sign in.
+    sign_in_url = bootstrap.portal().sign_in_address(safe) if safe else None
+    return page(
+        "portal_invalid.html",
+        status=status,
+        headers=headers,
+        csrf=csrf,
+        csrf_field=CSRF_FIELD,
+        token=safe,
+        sign_in_url=sign_in_url,
+    )
 
 
 def _signed_out_page(
@@ -606,10 +616,10 @@ def fresh_link(request: Request, **_: Any) -> Response:
     if not csrf_valid(request, form):
         return _invalid_page(request, form.get("token", ""), status=403)
     try:
-        sent = bootstrap.portal().fresh_link(form.get("token", ""), form.get("email", "")[:300], client_ip(request))
+        answer = bootstrap.portal().fresh_link(form.get("token", ""), form.get("email", "")[:300], client_ip(request))
     except RateLimited as exc:
         return page("portal_fresh_link.html", status=429, headers={"Retry-After": str(exc.retry_after)}, too_many=True)
-    return page("portal_fresh_link.html", sent=sent)
+    return page("portal_fresh_link.html", sent=answer.sent, sign_in_url=answer.sign_in_url)
 
 
 @endpoint(

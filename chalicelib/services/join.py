@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from chalicelib.services.invitations import InvitationService
 
 CUSTOMER = "customer"
+# A used confirmation link is remembered this long, so a second visit can give the sign-in address.
+USED_CONFIRMATION_KEPT = timedelta(days=30)
 
 
 # --- outcomes and refusals ---------------------------------------------------------------------
@@ -82,9 +84,16 @@ class NotOnList(DomainError):
 
 
 class LinkInvalid(DomainError):
-    """A confirmation link or a pending join that is unknown, expired or already used."""
+    """A confirmation link or a pending join that is unknown, expired or already used.
+
+    ``account_url``: a used confirmation link of an account that is active now gives its sign-in address.
+    """
 
     code = "link_invalid"
+
+    def __init__(self, message: str, account_url: str | None = None) -> None:
+        super().__init__(message)
+        self.account_url = account_url
 
 
 class ConfirmRefused(DomainError):
@@ -461,8 +470,13 @@ class JoinService:
         if not links.looks_like_token(token):
             raise LinkInvalid("not a confirmation link")
         token_hash = links.token_hash(token)
-        record = self.accounts.token(token_hash)
+        record = self.accounts.used_token(token_hash)
         now = utcnow()
+        if record is not None and record.get("used_at") and record["tenant_id"] == tenant.tenant_id:
+            used = self.accounts.get(record["account_subdomain"])
+            active = used is not None and used.status is AccountStatus.ACTIVE
+            url = account_url(self.settings, tenant, record["account_subdomain"]) if active else None
+            raise LinkInvalid("this link was already used", account_url=url)
         if (
             record is None
             or record["tenant_id"] != tenant.tenant_id
@@ -509,7 +523,7 @@ class JoinService:
             # With a password of their own, the emailed portal link is retired (the lender copies the new one).
             after, rotation = self.sends.rotate_link_actions(tenant, after, now, "joined", actor=CUSTOMER)
             return after, [
-                self.accounts.token_use_action(token_hash),
+                self.accounts.token_use_action(token_hash, now, now + USED_CONFIRMATION_KEPT),
                 self.accounts.activate_action(account, token_hash, now),
                 joined,
                 *rotation,

@@ -99,6 +99,14 @@ class Submitted(Model):
 
 
 @dataclass(frozen=True)
+class FreshLink:
+    """The answer to "send me a fresh link": a link went out, or the customer has an account to sign in at."""
+
+    sent: bool
+    sign_in_url: str | None = None
+
+
+@dataclass(frozen=True)
 class PortalContext:
     tenant: Tenant
     invitation: Invitation
@@ -394,12 +402,38 @@ class PortalService:
             self.links_repo.mark_submission_published(inv.tenant_id, inv.invitation_id)
         return Submitted(event_id=body["event_id"], at=datetime.fromisoformat(body["at"]))
 
+    # --- old links ---------------------------------------------------------------------------
+    def sign_in_address(self, token: str) -> str | None:
+        """The account sign-in URL of the customer an old portal link was sent to, once they have joined
+        with a password (which retired that link); None otherwise. Holding the link is the proof: it is the
+        customer's own, and the address names a sign-in page, nothing more."""
+        found = self._old_link(token)
+        return self._account_url(*found) if found else None
+
+    def _old_link(self, token: str) -> tuple[Tenant, Invitation] | None:
+        if not links.looks_like_token(token):
+            return None
+        record = self.repo.token(links.token_hash(token))
+        if record is None or record.get("purpose") != "portal":
+            return None
+        inv = self.repo.get(record["tenant_id"], record["invitation_id"])
+        tenant = self.tenants.get(record["tenant_id"])
+        return (tenant, inv) if inv is not None and tenant is not None else None
+
+    def _account_url(self, tenant: Tenant, inv: Invitation) -> str | None:
+        from chalicelib.services.join import account_url
+
+        if inv.status is Status.JOINED and inv.joined_via is JoinedVia.SIGN_UP and inv.account_subdomain:
+            return account_url(self.settings, tenant, inv.account_subdomain)
+        return None
+
     # --- fresh link -------------------------------------------------------------------------
-    def fresh_link(self, token: str, email: str, ip: str = "") -> bool:
+    def fresh_link(self, token: str, email: str, ip: str = "") -> FreshLink:
         """Queue a new link when ``email`` is the address on file of the invitation this (expired or
-        replaced) token belonged to and it is still PENDING; True only when one was queued. Why not
-        is never told: an unknown link, another address, a cooldown or the send limit all give False.
-        Raises RateLimited (per IP)."""
+        replaced) token belonged to and it is still PENDING (``sent``). A customer who has joined with a
+        password gets no link but their account's sign-in address (``sign_in_url``), again only for the
+        address on file. Why nothing was sent is never told: an unknown link, another address, a cooldown
+        or the send limit all give the same answer. Raises RateLimited (per IP)."""
         if self.limiter is not None:
             decision = self.limiter.hit(FRESH_LINK_PER_IP, ip or "-")
             if not decision.allowed:
@@ -407,22 +441,22 @@ class PortalService:
         try:
             wanted = normalise_email(email)
         except ValueError:
-            return False
-        if not links.looks_like_token(token):
-            return False
-        record = self.repo.token(links.token_hash(token))
-        if record is None or record.get("purpose") != "portal":
-            return False
-        inv = self.repo.get(record["tenant_id"], record["invitation_id"])
-        tenant = self.tenants.get(record["tenant_id"])
-        if inv is None or tenant is None or inv.status is not Status.PENDING or not ids.same(inv.email, wanted):
-            return False
+            return FreshLink(sent=False)
+        found = self._old_link(token)
+        if found is None or not ids.same(found[1].email, wanted):
+            return FreshLink(sent=False)
+        tenant, inv = found
+        sign_in_url = self._account_url(tenant, inv)
+        if sign_in_url is not None:
+            return FreshLink(sent=False, sign_in_url=sign_in_url)
+        if inv.status is not Status.PENDING:
+            return FreshLink(sent=False)
         try:
             self.invitations.send(tenant, inv.invitation_id, actor="customer", reason="fresh_link")
         except DomainError as exc:  # cooldown, send limit, suppressed
             logger.info("Fresh link not sent", extra={"invitation_id": inv.invitation_id, "error_code": exc.code})
-            return False
-        return True
+            return FreshLink(sent=False)
+        return FreshLink(sent=True)
 
     # --- shared -----------------------------------------------------------------------------
     def _ensure_open(self, inv: Invitation) -> None:

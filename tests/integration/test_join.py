@@ -200,7 +200,8 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
 
     reused = confirm(client, link)
     assert reused.status_code == 410
-    assert "expired or was already used" in text(reused) and 'name="email"' in text(reused)
+    # Used: it says so and where to sign in (no new-link form: there is nothing left to confirm).
+    assert "already confirmed" in text(reused) and 'href="http://testserver/a/janes-bakery/login"' in text(reused)
     assert client.http.get(path).status_code == 410
 
 
@@ -505,3 +506,36 @@ def test_confirm_is_rate_limited_per_ip(client: Any, key: str) -> None:
     statuses = [post_form(client, bogus, {}).status_code for _ in range(31)]
     assert statuses[:30] == [410] * 30
     assert statuses[30] == 429
+
+
+def test_a_joined_customer_is_sent_to_their_sign_in_address_from_old_links(client: Any, key: str) -> None:
+    """Once the customer has joined with a password, their emailed portal link is retired: the old link, a
+    fresh-link request and the used confirmation link all give the account's sign-in address."""
+    from chalicelib import bootstrap
+
+    inv = invite(client, key, send=False, first_name="Jane")
+    s = bootstrap.services()
+    tenant = s.tenants.authenticate(f"Bearer {key}")
+    old_token = s.invitations.portal_link(tenant, inv["invitation_id"]).url.rsplit("/", 1)[-1]
+    assert join(client).status_code in (202, 303)
+    drain(SEND_QUEUE)
+    [link] = confirmation_links()
+    assert confirm(client, link).status_code in (200, 303)
+    sign_in_url = "http://testserver/a/janes-bakery/login"
+
+    old = client.http.get(f"/portal/{old_token}")
+    assert old.status_code == 404
+    page = text(old)
+    assert "You have an account" in page and f'href="{sign_in_url}"' in page
+    assert 'lang="fr"' in page and "Vous avez un compte" in page
+
+    asked = post_form(client, "/portal/fresh-link", {"email": "jane@smallbiz.com", "token": old_token})
+    assert asked.status_code == 200
+    assert f'href="{sign_in_url}"' in text(asked) and "You have an account" in text(asked)
+    # Someone with the old link but another address learns nothing from the answer.
+    wrong = post_form(client, "/portal/fresh-link", {"email": "someone@else.com", "token": old_token})
+    assert sign_in_url not in text(wrong)
+
+    reused = confirm(client, link)
+    assert reused.status_code == 410
+    assert "already confirmed" in text(reused) and f'href="{sign_in_url}"' in text(reused)

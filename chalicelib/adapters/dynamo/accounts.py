@@ -139,14 +139,25 @@ class AccountRepository:
             }
         )
 
-    def token_use_action(self, token_hash: str) -> Action:
-        """Single use: the token is deleted in the transaction that confirms, and only if still there."""
-        return self.table.t_delete(keys.link_token(token_hash), "attribute_exists(PK)")
+    def token_use_action(self, token_hash: str, at: datetime, keep_until: datetime) -> Action:
+        """Single use: the transaction that confirms marks the token used, only if it is there and unused.
+        The used token stays until ``keep_until`` (TTL) so a second visit can say where to sign in."""
+        return self.table.t_update(
+            keys.link_token(token_hash),
+            {"used_at": at.isoformat(), "expires_at": _epoch(keep_until)},
+            condition="attribute_exists(PK) AND attribute_not_exists(used_at)",
+        )
 
     def token_delete_action(self, token_hash: str) -> Action:
         return self.table.t_delete(keys.link_token(token_hash))
 
     def token(self, token_hash: str) -> Item | None:
+        """An unused confirmation token."""
+        item = self.used_token(token_hash)
+        return None if item is None or item.get("used_at") else item
+
+    def used_token(self, token_hash: str) -> Item | None:
+        """A confirmation token, used or not (a used one carries ``used_at``)."""
         item = self.table.get(keys.link_token(token_hash), consistent=True)
         return item if item and item.get("purpose") == CONFIRM_PURPOSE else None
 
