@@ -164,7 +164,7 @@ def brand(tenant: Any, locale: str | None = None) -> dict[str, Any]:
     return {
         "brand_name": tenant.display_name,
         "colour": branding.colour,
-        "logo_url": str(branding.logo_url) if branding.logo_url else None,
+        "logo_url": branding.shown_logo_url,
         "locale": locale or tenant.settings.locale,
     }
 

@@ -108,12 +108,37 @@ class Branding(Model):
     logo_url: AnyHttpUrl | None = None
     colour: HexColour = "#1f4e79"
 
+    @property
+    def shown_logo_url(self) -> str | None:
+        """The logo pages and emails show: https only (a logo saved over http before that rule is left out)."""
+        return str(self.logo_url) if self.logo_url is not None and self.logo_url.scheme == "https" else None
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def https_only(value: AnyHttpUrl | None, *, loopback_http: bool = False) -> AnyHttpUrl | None:
+    """An address a lender gives must be https. ``loopback_http``: http is also accepted for a loopback host
+    (a receiver on the developer's machine); the webhook sender refuses loopback addresses outside the local
+    stage, so such an address never reaches anything in production."""
+    if value is None or value.scheme == "https":
+        return value
+    if loopback_http and (value.host or "").lower() in LOOPBACK_HOSTS:
+        return value
+    raise ValueError("must be an https:// address")
+
 
 class BrandingInput(Branding):
-    """Branding as a lender sends it: its display name is also the From name of every email (when no sender_name).
+    """Branding as a lender sends it: its display name is also the From name of every email (when no sender_name),
+    and its logo is https (it is shown in pages and emails).
 
-    Stored branding is read back as :class:`Branding`, without this rule, so a name saved before it still loads.
+    Stored branding is read back as :class:`Branding`, without these rules, so a value saved before still loads.
     """
+
+    @field_validator("logo_url")
+    @classmethod
+    def _https_logo(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        return https_only(value)
 
     @field_validator("display_name")
     @classmethod
@@ -182,6 +207,11 @@ class TenantSettingsPatch(Model):
     @classmethod
     def _no_repeats(cls, value: list[Provider] | None) -> list[Provider] | None:
         return None if value is None else distinct_providers(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        return https_only(value, loopback_http=True)
 
     @field_validator("sender_name")
     @classmethod

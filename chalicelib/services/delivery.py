@@ -295,7 +295,7 @@ class DeliveryService:
                     name=inv.first_name,
                     expires=expires,
                     colour=branding.colour,
-                    logo_url=str(branding.logo_url) if branding.logo_url else None,
+                    logo_url=branding.shown_logo_url,
                 )
                 email = Email(
                     to=inv.email,

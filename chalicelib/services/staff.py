@@ -424,7 +424,7 @@ class StaffMail:
             name=member.name,
             expires=datetime.now(UTC) + timedelta(seconds=ttl),
             colour=tenant.settings.branding.colour,
-            logo_url=str(tenant.settings.branding.logo_url) if tenant.settings.branding.logo_url else None,
+            logo_url=tenant.settings.branding.shown_logo_url,
         )
         email = Email(
             to=member.email,

@@ -150,3 +150,50 @@ def test_file_sizes_read_like_sizes() -> None:
         "25 MB",
     ]
     assert [file_size(n, "fr") for n in (45, 3000, 1536 * 1024)] == ["45 octets", "2,9 Ko", "1,5 Mo"]
+
+
+def test_logo_and_webhook_addresses_must_be_https(client: Any, key: str) -> None:
+    for body in (
+        {"branding": {"logo_url": "http://insecure.example/logo.png"}},
+        {"webhook_url": "http://crm.example/hooks"},
+    ):
+        status, err = call(client, "PATCH", "/v1/tenant/settings", key, body)
+        assert status == 400, err
+        assert "https" in str(err["error"]["fields"]), err
+    # A loopback http address stays possible for a local receiver; the webhook sender refuses loopback
+    # addresses outside the local stage, so it can never reach one in production.
+    status, saved = call(client, "PATCH", "/v1/tenant/settings", key, {"webhook_url": "http://127.0.0.1:9/hooks"})
+    assert status == 200, saved
+    status, saved = call(
+        client,
+        "PATCH",
+        "/v1/tenant/settings",
+        key,
+        {"branding": {"logo_url": "https://cdn.example/logo.png"}, "webhook_url": "https://crm.example/hooks"},
+    )
+    assert status == 200 and saved["webhook_url"] == "https://crm.example/hooks", saved
+
+
+def test_the_logo_has_an_empty_alt_beside_the_lenders_name(client: Any, key: str) -> None:
+    """A logo that fails to load must not print the lender's name a second time next to the name."""
+    assert (
+        call(client, "PATCH", "/v1/tenant/settings", key, {"branding": {"logo_url": "https://cdn.example/l.png"}})[0]
+        == 200
+    )
+    _, token = invitation(client, key)
+    page = client.http.get(f"/portal/{token}").body.decode()
+    assert '<img src="https://cdn.example/l.png" alt="">' in page
+    assert '<span class="brand">Acme Lending</span>' in page
+
+
+def test_a_logo_saved_over_http_before_the_rule_is_not_shown(client: Any, key: str) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.domain.tenant import Branding
+
+    s = bootstrap.services()
+    tenant = s.tenants.authenticate(f"Bearer {key}")
+    stored = tenant.settings.model_copy(update={"branding": Branding(logo_url="http://insecure.example/logo.png")})
+    s.tenant_repo.save_settings(tenant.tenant_id, stored, {"branding"})
+    _, token = invitation(client, key)
+    page = client.http.get(f"/portal/{token}").body.decode()
+    assert "insecure.example" not in page and "<img" not in page
