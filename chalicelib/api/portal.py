@@ -158,6 +158,43 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
+# What the customer reads for the portal's statuses and the bank-link attempts' outcomes and reasons.
+STATUS_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "not_started": "Not started",
+        "opened": "Started",
+        "bank_linked": "Bank account linked",
+        "documents_uploaded": "Documents received",
+        "completed": "Submitted",
+        "pending": "In progress",
+        "linked": "Linked",
+        "failed": "Did not work",
+        "institution_not_supported": "your bank is not available through this provider",
+        "user_exited": "closed before finishing",
+        "provider_error": "the provider had a problem",
+        "timeout": "took too long",
+    },
+    "fr": {
+        "not_started": "Pas commencé",
+        "opened": "Commencé",
+        "bank_linked": "Compte bancaire lié",
+        "documents_uploaded": "Documents reçus",
+        "completed": "Soumis",
+        "pending": "En cours",
+        "linked": "Lié",
+        "failed": "N'a pas fonctionné",
+        "institution_not_supported": "votre banque n'est pas offerte par ce fournisseur",
+        "user_exited": "fermé avant la fin",
+        "provider_error": "le fournisseur a eu un problème",
+        "timeout": "trop long",
+    },
+}
+
+
+def status_words(locale: str) -> dict[str, str]:
+    return STATUS_WORDS.get(locale, STATUS_WORDS["en"])
+
+
 
 def brand(tenant: Any, locale: str | None = None) -> dict[str, Any]:
     branding = tenant.settings.branding
@@ -302,6 +339,7 @@ def portal_response(
         refresh=running,
         signed_in=signed_in,
         provider_name=customer_name,
+        words_of=status_words(locale),
         document_types=sorted(DOCUMENT_TYPES),
         **brand(ctx.tenant, locale),
     )

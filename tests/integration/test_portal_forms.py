@@ -197,3 +197,21 @@ def test_a_logo_saved_over_http_before_the_rule_is_not_shown(client: Any, key: s
     _, token = invitation(client, key)
     page = client.http.get(f"/portal/{token}").body.decode()
     assert "insecure.example" not in page and "<img" not in page
+
+
+def test_the_customer_reads_status_words_not_raw_values(client: Any, key: str) -> None:
+    from chalicelib.api.portal import TEXT, status_words
+
+    _, token = invitation(client, key)
+    page = text(client.http.get(f"/portal/{token}"))
+    assert "Status: Started" in page and "Status: opened" not in page
+    _, token_fr = invitation(client, key, email="fr@smallbiz.com", locale="fr")
+    assert "Statut : Commencé" in text(client.http.get(f"/portal/{token_fr}")).replace("\u00a0", " ")
+    # Every status, outcome and reason has words in both languages (no raw value can reach the page).
+    from chalicelib.domain.invitation import PortalStatus
+
+    raw = [s.value for s in PortalStatus] + ["pending", "linked", "failed"]
+    raw += ["institution_not_supported", "user_exited", "provider_error", "timeout"]
+    for locale in TEXT:
+        shown = status_words(locale)
+        assert all(shown.get(value) and "_" not in shown[value] for value in raw), locale
