@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
 from chalicelib.api.join_words import wait_text, words
 from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
@@ -46,6 +47,7 @@ bp = Blueprint(__name__)
 FORM = ["application/x-www-form-urlencoded"]
 _LABEL = HOST_LABEL
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
+JOIN_EMAIL_COOKIE = "join_email"
 
 
 @dataclass(frozen=True)
@@ -152,21 +154,54 @@ def _join_form(
     )
 
 
+def _see_other(location: str, headers: dict[str, str] | None = None) -> Response:
+    """POST/redirect/GET: the page after a form is a GET, so Back and Reload never post it again."""
+    return Response(
+        body="", status_code=303, headers={"Location": location, "Cache-Control": "no-store", **(headers or {})}
+    )
+
+
 def _outcome(request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined) -> Response:
     if isinstance(result, ChooseBusiness):
         return _choose_form(request, site, result.join_id, result.options, {})
     if isinstance(result, AwaitingConfirmation):
-        token, headers = _csrf(request)
-        return page(
-            "join_check_email.html",
-            status=202,
-            headers=headers,
-            email=result.email,
-            action=f"{site.prefix}/resend",
-            csrf_token=token,
-            **_context(site.tenant),
+        # The address the link went to rides in a cookie of the join pages' own path, never in the URL.
+        secure = not services().settings.is_local
+        cookie = cookie_header(
+            JOIN_EMAIL_COOKIE, quote(result.email, safe="@"), secure=secure, max_age=24 * 3600, path=site.prefix
         )
-    return page("confirm_done.html", status=201, account_url=result.account_url, **_context(site.tenant))
+        return _see_other(f"{site.prefix}/check-email", {"Set-Cookie": cookie})
+    return _see_other(f"{site.prefix}/ready/{result.account_subdomain}")
+
+
+def _check_email_get(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+    email = unquote(cookies(request).get(JOIN_EMAIL_COOKIE, ""))[:254]
+    token, headers = _csrf(request)
+    return page(
+        "join_check_email.html",
+        headers=headers,
+        email=email if "@" in email else "",
+        action=f"{site.prefix}/resend",
+        csrf_token=token,
+        **_context(site.tenant),
+    )
+
+
+def _ready_get(request: Request, subdomain: str | None, account: str) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        url = joins().ready_account_url(site.tenant, account)
+        if url is None:
+            return page("join_not_found.html", status=404, **_context(site.tenant))
+        return page("confirm_done.html", account_url=url, **_context(site.tenant))
+
+    return _html(request, site.tenant, work)
 
 
 def _choose_form(
@@ -306,7 +341,7 @@ def _confirm_post(request: Request, subdomain: str | None, token: str) -> Respon
             return _invalid_link(request, site, account_url=exc.account_url)
         except ConfirmRefused:
             return _confirm_form(request, site, token, "confirm_refused", 401)
-        return page("confirm_done.html", account_url=joined.account_url, **_context(site.tenant))
+        return _see_other(f"{site.prefix}/ready/{joined.account_subdomain}")
 
     return _html(request, site.tenant, work)
 
@@ -437,7 +472,27 @@ def resend_submit(request: Request, subdomain: str, **_: Any) -> Response:
     return _resend_post(request, subdomain)
 
 
+@endpoint(bp, "/t/{subdomain}/join/check-email", "GET", summary="Check your email", auth=False, document=False)
+def check_email_page(request: Request, subdomain: str, **_: Any) -> Response:
+    return _check_email_get(request, subdomain)
+
+
+@endpoint(bp, "/t/{subdomain}/join/ready/{account}", "GET", summary="Account ready", auth=False, document=False)
+def ready_page(request: Request, subdomain: str, account: str, **_: Any) -> Response:
+    return _ready_get(request, subdomain, account)
+
+
 # The host forms: https://{lender}.{base domain}/join...
+@endpoint(bp, "/join/check-email", "GET", summary="Check your email (host form)", auth=False, document=False)
+def host_check_email_page(request: Request, **_: Any) -> Response:
+    return _check_email_get(request, None)
+
+
+@endpoint(bp, "/join/ready/{account}", "GET", summary="Account ready (host form)", auth=False, document=False)
+def host_ready_page(request: Request, account: str, **_: Any) -> Response:
+    return _ready_get(request, None, account)
+
+
 @endpoint(bp, "/join", "GET", summary="Lender join page (host form)", auth=False, document=False)
 def host_join_page(request: Request, **_: Any) -> Response:
     return _join_get(request, None)

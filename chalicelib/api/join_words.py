@@ -53,6 +53,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "check_title": "Check your email",
         "check_body": "We sent a confirmation link to {email}. Click the link in the email to finish creating "
         "your account. It expires in 24 hours.",
+        "check_body_any": "We sent a confirmation link to your email address. Click the link in the email to "
+        "finish creating your account. It expires in 24 hours.",
         "check_resend": "No email? Check your spam folder, or ask for a new link.",
         "confirm_title": "Confirm your email",
         "confirm_body": "Confirm your email address to finish creating your account {account}.",
@@ -144,6 +146,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "check_title": "Vérifiez vos courriels",
         "check_body": "Nous avons envoyé un lien de confirmation à {email}. Cliquez sur le lien du courriel pour "
         "terminer la création de votre compte. Il expire dans 24 heures.",
+        "check_body_any": "Nous avons envoyé un lien de confirmation à votre adresse courriel. Cliquez sur le lien "
+        "du courriel pour terminer la création de votre compte. Il expire dans 24 heures.",
         "check_resend": "Pas de courriel ? Vérifiez vos indésirables, ou demandez un nouveau lien.",
         "confirm_title": "Confirmez votre courriel",
         "confirm_body": "Confirmez votre adresse courriel pour terminer la création de votre compte {account}.",

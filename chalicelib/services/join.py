@@ -652,6 +652,15 @@ class JoinService:
         logger.info("Customer signed in", extra={"tenant_id": account.tenant_id, "invitation_id": inv.invitation_id})
         return SignedIn(session_id, account, tenant)
 
+    def ready_account_url(self, tenant: Tenant, account_subdomain: str) -> str | None:
+        """The sign-in URL of ``tenant``'s customer account of this name once it is active (the page a join
+        or a confirmation redirects to); None for an unknown, unconfirmed or other lender's account."""
+        name = account_subdomain.strip().lower()[:63]
+        account = self.accounts.get(name, utcnow()) if name else None
+        if account is None or account.tenant_id != tenant.tenant_id or account.status is not AccountStatus.ACTIVE:
+            return None
+        return account_url(self.settings, tenant, name)
+
     def account_lender(self, account_subdomain: str) -> Tenant | None:
         """The lender whose branding a sign-in page shows (None: an unknown name gets a plain page)."""
         name = account_subdomain.strip().lower()[:63]

@@ -75,6 +75,14 @@ def confirm(client: Any, link: str, password: str = PASSWORD, **kwargs: Any) -> 
     return post_form(client, link.removeprefix("http://testserver"), {"password": password}, **kwargs)
 
 
+def follow(client: Any, response: Any) -> Any:
+    """The page a form's 303 leads to (POST/redirect/GET), fetched with the cookie the redirect set."""
+    assert response.status_code == 303, text(response)
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    cookie = str(headers.get("set-cookie", "")).split(";", 1)[0]
+    return client.http.get(headers["location"], headers={"Cookie": cookie} if cookie else {})
+
+
 def sign_in(client: Any, account: str, username: str, password: str = PASSWORD) -> Any:
     return post_form(client, f"/a/{account}/login", {"username": username, "password": password})
 
@@ -144,7 +152,8 @@ def test_host_form_picks_the_lender_from_host_but_builds_no_link_from_it(client:
     settings(client, key, require_email_confirmation=False)
     data = {"email": "jane@smallbiz.com", "business_name": "B", "password": PASSWORD, "account_subdomain": "janes"}
     joined = post_form(client, "/join", data, host="acme.myonboarding.com")
-    assert joined.status_code == 201, text(joined)
+    assert joined.status_code == 303, text(joined)
+    assert joined.headers["Location"] == "/join/ready/janes"  # a path: the host is the lender's, never built from Host
     signed = post_form(client, "/login", {"username": "admin", "password": PASSWORD}, host="janes.myonboarding.com")
     assert signed.status_code == 303
     assert signed.headers["Location"] == "https://janes.myonboarding.com/portal"
@@ -166,8 +175,8 @@ def test_email_not_on_the_list_gets_the_two_checkpoints(client: Any, key: str) -
 
 def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key: str) -> None:
     inv = invite(client, key, send=False, first_name="Jane")
-    response = join(client, email="JANE@smallbiz.com")
-    assert response.status_code == 202, text(response)
+    response = follow(client, join(client, email="JANE@smallbiz.com"))
+    assert response.status_code == 200, text(response)
     assert "Check your email" in text(response) and "jane@smallbiz.com" in text(response)
     assert invitation(client, key, inv["invitation_id"])["status"] == "PENDING"
     assert sign_in(client, "janes-bakery", "admin").status_code == 401  # not confirmed yet
@@ -186,7 +195,7 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
     assert 'type="password"' in text(landing) and 'autocomplete="current-password"' in text(landing)
     assert client.http.get(path).status_code == 200
     assert confirm(client, link, csrf=False).status_code == 403
-    confirmed = confirm(client, link)
+    confirmed = follow(client, confirm(client, link))
     assert confirmed.status_code == 200, text(confirmed)
     assert "http://testserver/a/janes-bakery/login" in text(confirmed)
 
@@ -207,7 +216,7 @@ def test_invited_customer_joins_only_after_confirming_the_email(client: Any, key
 
 def test_expired_confirmation_link_offers_a_new_one(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     inv = invite(client, key, send=False)
-    assert join(client).status_code == 202
+    assert join(client).status_code == 303
     drain(SEND_QUEUE)
     [old] = confirmation_links()
     later = utcnow() + timedelta(days=2)
@@ -223,15 +232,15 @@ def test_expired_confirmation_link_offers_a_new_one(client: Any, key: str, monke
     fresh = [link for link in confirmation_links() if link != old]
     assert len(fresh) == 1
     assert confirm(client, old).status_code == 410
-    assert confirm(client, fresh[0]).status_code == 200
+    assert confirm(client, fresh[0]).status_code == 303
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
 
 
 def test_without_confirmation_the_customer_joins_at_once_and_signs_in(client: Any, key: str) -> None:
     settings(client, key, require_email_confirmation=False)
     inv = invite(client, key, send=False)
-    response = join(client)
-    assert response.status_code == 201, text(response)
+    response = follow(client, join(client))
+    assert response.status_code == 200, text(response)
     assert "http://testserver/a/janes-bakery/login" in text(response)
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
     assert history(client, key, inv["invitation_id"])[-2:] == ["joined", "link_rotated"]
@@ -262,7 +271,7 @@ def test_confirming_needs_the_password_chosen_at_sign_up(client: Any, key: str) 
     """Someone who knows an invited email starts a join with their own password: the customer who
     follows the emailed link cannot confirm an account whose password they did not choose."""
     inv = invite(client, key, send=False)
-    assert join(client, password="impostor's own password").status_code == 202
+    assert join(client, password="impostor's own password").status_code == 303
     drain(SEND_QUEUE)
     [planted] = confirmation_links()
     for attempt in ("", PASSWORD):
@@ -275,11 +284,11 @@ def test_confirming_needs_the_password_chosen_at_sign_up(client: Any, key: str) 
     assert "the new sign-up replaces this one" in text(refused)
 
     # The customer creates the account again with their own password: it replaces the planted one.
-    assert join(client).status_code == 202
+    assert join(client).status_code == 303
     drain(SEND_QUEUE)
     [own] = [link for link in confirmation_links() if link != planted]
     assert confirm(client, planted, "impostor's own password").status_code == 410
-    assert confirm(client, own).status_code == 200
+    assert confirm(client, own).status_code == 303
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
     assert sign_in(client, "janes-bakery", "admin").status_code == 303
     assert sign_in(client, "janes-bakery", "admin", "impostor's own password").status_code == 401
@@ -287,7 +296,7 @@ def test_confirming_needs_the_password_chosen_at_sign_up(client: Any, key: str) 
 
 def test_wrong_confirmation_passwords_are_throttled(client: Any, key: str) -> None:
     inv = invite(client, key, send=False)
-    assert join(client).status_code == 202
+    assert join(client).status_code == 303
     drain(SEND_QUEUE)
     [link] = confirmation_links()
     for _ in range(5):
@@ -302,7 +311,7 @@ def test_wrong_confirmation_passwords_are_throttled(client: Any, key: str) -> No
 def test_open_join_creates_a_self_signup_invitation(client: Any, key: str) -> None:
     settings(client, key, require_invitation=False, require_email_confirmation=False)
     response = join(client, email="walk-in@newbiz.com", sub="walk-in", business_name="New Biz Ltd")
-    assert response.status_code == 201, text(response)
+    assert response.status_code == 303, text(response)
     _, listing = call(client, "GET", "/v1/invitations?status=JOINED", key)
     [inv] = listing["items"]
     assert (inv["source"], inv["owner"], inv["email"]) == ("self_signup", "self-signup", "walk-in@newbiz.com")
@@ -312,13 +321,13 @@ def test_open_join_creates_a_self_signup_invitation(client: Any, key: str) -> No
 
 def test_open_join_with_confirmation_is_pending_until_confirmed(client: Any, key: str) -> None:
     settings(client, key, require_invitation=False)
-    assert join(client, email="walk-in@newbiz.com", sub="walk-in").status_code == 202
+    assert join(client, email="walk-in@newbiz.com", sub="walk-in").status_code == 303
     _, listing = call(client, "GET", "/v1/invitations", key)
     [inv] = listing["items"]
     assert (inv["status"], inv["source"]) == ("PENDING", "self_signup")
     drain(SEND_QUEUE)
     [link] = confirmation_links()
-    assert confirm(client, link).status_code == 200
+    assert confirm(client, link).status_code == 303
     assert invitation(client, key, inv["invitation_id"])["status"] == "JOINED"
     assert history(client, key, inv["invitation_id"]) == [
         "created",
@@ -348,7 +357,7 @@ def test_several_invitations_with_one_email_ask_for_the_business(client: Any, ke
     chosen = post_form(
         client, "/t/acme/join/choose", {"join_id": join_id.group(1), "invitation_id": cafe["invitation_id"]}
     )
-    assert chosen.status_code == 201, text(chosen)
+    assert chosen.status_code == 303, text(chosen)
     assert invitation(client, key, cafe["invitation_id"])["status"] == "JOINED"
     assert invitation(client, key, bakery["invitation_id"])["status"] == "PENDING"
     again = post_form(
@@ -358,7 +367,7 @@ def test_several_invitations_with_one_email_ask_for_the_business(client: Any, ke
 
     # A business name that matches one of them needs no second step.
     direct = join(client, sub="janes-bakery-2", business_name="janes bakery inc")
-    assert direct.status_code == 201, text(direct)
+    assert direct.status_code == 303, text(direct)
     assert invitation(client, key, bakery["invitation_id"])["status"] == "JOINED"
 
 
@@ -387,7 +396,7 @@ def test_account_subdomain_is_unique_across_customers(client: Any, key: str) -> 
     settings(client, key, require_email_confirmation=False)
     invite(client, key, send=False)
     invite(client, key, email="bob@otherbiz.com", send=False)
-    assert join(client, sub="shared-name").status_code == 201
+    assert join(client, sub="shared-name").status_code == 303
     response = join(client, email="bob@otherbiz.com", sub="Shared-Name")
     assert response.status_code == 409
     assert "This subdomain is already taken" in text(response)
@@ -397,7 +406,7 @@ def test_a_lender_cannot_take_a_customers_account_name(client: Any, key: str) ->
     # Customers and lenders share <name>.<base domain>: one namespace, refused with 409 from either side.
     settings(client, key, require_email_confirmation=False)
     invite(client, key, send=False)
-    assert join(client, sub="janes-bakery").status_code == 201
+    assert join(client, sub="janes-bakery").status_code == 303
     status, body = call(
         client,
         "POST",
@@ -415,7 +424,7 @@ def test_a_name_held_by_an_unconfirmed_sign_up_is_taken_until_it_expires(
     import boto3
 
     invite(client, key, send=False)
-    assert join(client, sub="held-name").status_code == 202  # waiting for the email confirmation
+    assert join(client, sub="held-name").status_code == 303  # waiting for the email confirmation
     new_lender = {"name": "Held Lending", "subdomain": "held-name", "admin_email": "ops@held.example"}
     assert call(client, "POST", "/v1/tenants", None, new_lender)[0] == 409
 
@@ -439,7 +448,7 @@ def test_password_length_rules(client: Any, key: str) -> None:
         page = text(response)
         assert password not in page
         if ok:
-            assert response.status_code == 202, page
+            assert response.status_code == 303, page
         else:
             assert response.status_code == 400
             assert "password-error" in page and ("at least 12" in page or "at most 128" in page)
@@ -447,17 +456,17 @@ def test_password_length_rules(client: Any, key: str) -> None:
 
 def test_rejoining_replaces_the_unconfirmed_sign_up(client: Any, key: str) -> None:
     inv = invite(client, key, send=False)
-    assert join(client, sub="first-name").status_code == 202
+    assert join(client, sub="first-name").status_code == 303
     drain(SEND_QUEUE)
-    assert join(client, sub="second-name").status_code == 202
+    assert join(client, sub="second-name").status_code == 303
     drain(SEND_QUEUE)
     first, second = confirmation_links()
     assert confirm(client, first).status_code == 410
-    assert confirm(client, second).status_code == 200
+    assert confirm(client, second).status_code == 303
     assert invitation(client, key, inv["invitation_id"])["account_subdomain"] == "second-name"
     settings(client, key, require_email_confirmation=False)
     invite(client, key, email="bob@otherbiz.com", send=False)
-    assert join(client, email="bob@otherbiz.com", sub="first-name").status_code == 201  # the old name is free
+    assert join(client, email="bob@otherbiz.com", sub="first-name").status_code == 303  # the old name is free
 
 
 # --- abuse ----------------------------------------------------------------------------------------
@@ -492,7 +501,7 @@ def test_join_is_rate_limited_per_email_with_retry_after(client: Any, key: str) 
 def test_sign_in_is_throttled_after_repeated_failures(client: Any, key: str) -> None:
     settings(client, key, require_email_confirmation=False)
     invite(client, key, send=False)
-    assert join(client).status_code == 201
+    assert join(client).status_code == 303
     for _ in range(5):
         assert sign_in(client, "janes-bakery", "admin", "wrong password!!").status_code == 401
     blocked = sign_in(client, "janes-bakery", "admin")  # even the right password waits now

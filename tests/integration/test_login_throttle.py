@@ -30,7 +30,7 @@ def account(client: Any, lender: dict[str, Any]) -> str:
     key = lender["api_key"]
     settings(client, key, require_email_confirmation=False)
     invite(client, key, send=False)
-    assert join(client, sub=ACCOUNT).status_code == 201
+    assert join(client, sub=ACCOUNT).status_code == 303
     return ACCOUNT
 
 
@@ -78,7 +78,7 @@ def test_a_sustained_attack_from_many_addresses_slows_strangers_but_not_the_cust
 def test_another_account_is_not_affected(account: str, client: Any, lender: dict[str, Any]) -> None:
     key = lender["api_key"]
     invite(client, key, email="bob@otherbiz.com", send=False)
-    assert join(client, email="bob@otherbiz.com", sub="bobs-garage").status_code == 201
+    assert join(client, email="bob@otherbiz.com", sub="bobs-garage").status_code == 303
     for _ in range(LOGIN_FAILURES_PER_ACCOUNT_IP.max):
         attempt(account, STRANGER_IP, WRONG)
     assert attempt("bobs-garage", STRANGER_IP, PASSWORD) == "signed in"

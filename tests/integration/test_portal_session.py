@@ -31,7 +31,7 @@ def signed_in(client: Any, key: str) -> tuple[str, str]:
     """A customer who joined (no email confirmation) and signed in: (invitation id, session cookie)."""
     settings(client, key, require_email_confirmation=False)
     inv = invite(client, key, send=False, first_name="Jane")
-    assert join(client, sub=ACCOUNT).status_code == 201
+    assert join(client, sub=ACCOUNT).status_code == 303
     response = sign_in(client, ACCOUNT, "admin")
     assert response.status_code == 303, response.body
     return inv["invitation_id"], session_cookie(response)
@@ -203,7 +203,7 @@ def test_session_actions_refuse_forged_sessions_and_missing_csrf(
 def test_signed_in_at_the_account_host_uploads_come_back_to_that_host(client: Any, key: str) -> None:
     settings(client, key, require_email_confirmation=False)
     invite(client, key, send=False)
-    assert join(client, sub=ACCOUNT).status_code == 201
+    assert join(client, sub=ACCOUNT).status_code == 303
     host = f"{ACCOUNT}.myonboarding.com"
     signed = post_form(client, "/login", {"username": "admin", "password": PASSWORD}, host=host)
     assert signed.status_code == 303 and hdr(signed, "location") == f"https://{host}/portal"

@@ -1,0 +1,65 @@
+"""The join pages answer a POST with a redirect to a page that can be reloaded or reached with Back
+(POST/redirect/GET): "Check your email" and "Your account is ready" are GET pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.config import SEND_QUEUE
+from tests.integration.helpers import drain
+from tests.integration.test_join import confirm, confirmation_links, invite, join, post_form, settings, text
+
+
+@pytest.fixture
+def key(lender: dict[str, Any]) -> str:
+    return str(lender["api_key"])
+
+
+def location(response: Any) -> str:
+    return str({k.lower(): v for k, v in response.headers.items()}["location"])
+
+
+def cookie_of(response: Any) -> str:
+    return str({k.lower(): v for k, v in response.headers.items()}["set-cookie"]).split(";", 1)[0]
+
+
+def test_joining_redirects_to_check_your_email_and_confirming_to_account_ready(client: Any, key: str) -> None:
+    invite(client, key, send=False)
+    joined = join(client)
+    assert joined.status_code == 303
+    assert location(joined) == "/t/acme/join/check-email"
+    check = client.http.get(location(joined), headers={"Cookie": cookie_of(joined)})
+    assert check.status_code == 200
+    assert "Check your email" in text(check) and "jane@smallbiz.com" in text(check)
+    # Reloading the page (or coming back to it) sends nothing again.
+    assert client.http.get(location(joined), headers={"Cookie": cookie_of(joined)}).status_code == 200
+    assert drain(SEND_QUEUE) == 1
+
+    [link] = confirmation_links()
+    confirmed = confirm(client, link)
+    assert confirmed.status_code == 303
+    assert location(confirmed) == "/t/acme/join/ready/janes-bakery"
+    ready = client.http.get(location(confirmed))
+    assert ready.status_code == 200 and "Your account is ready" in text(ready)
+    assert "http://testserver/a/janes-bakery/login" in text(ready)
+
+
+def test_without_email_confirmation_joining_redirects_to_account_ready(client: Any, key: str) -> None:
+    settings(client, key, require_email_confirmation=False)
+    invite(client, key, send=False)
+    joined = join(client)
+    assert joined.status_code == 303 and location(joined) == "/t/acme/join/ready/janes-bakery"
+    assert "Your account is ready" in text(client.http.get(location(joined)))
+
+
+def test_the_ready_page_only_shows_an_active_account_of_this_lender(client: Any, key: str) -> None:
+    invite(client, key, send=False)
+    assert join(client).status_code == 303  # waiting for its confirmation: not ready
+    assert client.http.get("/t/acme/join/ready/janes-bakery").status_code == 404
+    assert client.http.get("/t/acme/join/ready/no-such-account").status_code == 404
+    # Without its cookie the check-email page still reads well, without the address.
+    page = client.http.get("/t/acme/join/check-email")
+    assert page.status_code == 200 and "Check your email" in text(page)
+    assert post_form(client, "/t/acme/join/check-email", {}).status_code in (404, 405)
