@@ -54,6 +54,7 @@ bp = Blueprint(__name__)
 SESSION_COOKIE = "session"  # set by the sign-in route (chalicelib.api.join)
 CSRF_HEADER = "x-csrf-token"
 FORM_TYPES = ["application/x-www-form-urlencoded", "application/json"]
+PREPARING_TRIES = 20  # reloads 3 s apart while a provider's link is prepared: a minute, then a Refresh link
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -83,6 +84,8 @@ TEXT: dict[str, dict[str, str]] = {
         "open_link": "Continue with {provider}",
         "link_waiting": "Waiting for {provider}. Finish there, then come back: this page refreshes by itself.",
         "link_preparing": "Preparing your secure link…",
+        "link_preparing_auto": "This page updates by itself in a few seconds.",
+        "link_preparing_slow": "This is taking longer than usual. Refresh the page in a moment.",
         "refresh": "Refresh",
         "linked": "Your bank account is linked through {provider}.",
         "exhausted": "We could not link your bank automatically. Please upload your recent statements instead.",
@@ -133,6 +136,8 @@ TEXT: dict[str, dict[str, str]] = {
         "open_link": "Continuer avec {provider}",
         "link_waiting": "En attente de {provider}. Terminez là-bas puis revenez : cette page se met à jour seule.",
         "link_preparing": "Préparation de votre lien sécurisé…",
+        "link_preparing_auto": "Cette page se met à jour seule dans quelques secondes.",
+        "link_preparing_slow": "Cela prend plus de temps que d'habitude. Actualisez la page dans un moment.",
         "refresh": "Actualiser",
         "linked": "Votre compte bancaire est lié par {provider}.",
         "exhausted": "Nous n'avons pas pu lier votre banque automatiquement. Veuillez plutôt téléverser vos relevés récents.",
@@ -313,6 +318,7 @@ def portal_response(
     values: dict[str, str] | None = None,
     status: int = 200,
     signed_in: bool = False,
+    wait: int = 0,
 ) -> Response:
     """Render the portal for an already-resolved invitation; its forms post to ``{base_path}/...``.
 
@@ -322,6 +328,7 @@ def portal_response(
     locale, words = _words(ctx)
     token, headers = _csrf_cookie(request)
     running = state.bank_link is not None and state.bank_link.state.value == "running"
+    preparing = running and state.bank_link is not None and not state.bank_link.link_url
     return page(
         "portal.html",
         status=status,
@@ -337,6 +344,10 @@ def portal_response(
         errors=errors or {},
         values=values,
         refresh=running,
+        # While the provider's link is being prepared (seconds), the page reloads itself every few seconds,
+        # counting its reloads in ``wait`` so it stops after PREPARING_TRIES (no JavaScript needed).
+        preparing_refresh=f"{base_path}?wait={wait + 1}#bank" if preparing and wait < PREPARING_TRIES else None,
+        preparing_slow=preparing and wait >= PREPARING_TRIES,
         signed_in=signed_in,
         provider_name=customer_name,
         words_of=status_words(locale),
@@ -553,9 +564,12 @@ def _page(request: Request, binding: Binding) -> Response:
     if ctx is None:
         return binding.refused()
     # Right after a saved contact form (its redirect says so), the page confirms it.
-    saved = (request.query_params or {}).get("confirmed") == "1"
+    query = request.query_params or {}
+    saved = query.get("confirmed") == "1"
     notice = _words(ctx)[1]["details_saved"] if saved else None
-    return portal_response(request, ctx, binding.base_path, notice=notice, signed_in=binding.session)
+    wait = query.get("wait", "0")
+    tries = min(int(wait), PREPARING_TRIES) if wait.isdigit() and len(wait) < 4 else 0
+    return portal_response(request, ctx, binding.base_path, notice=notice, signed_in=binding.session, wait=tries)
 
 
 def _status(binding: Binding) -> Any:

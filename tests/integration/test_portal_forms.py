@@ -215,3 +215,42 @@ def test_the_customer_reads_status_words_not_raw_values(client: Any, key: str) -
     for locale in TEXT:
         shown = status_words(locale)
         assert all(shown.get(value) and "_" not in shown[value] for value in raw), locale
+
+
+def test_preparing_the_bank_link_refreshes_by_itself_a_bounded_number_of_times(
+    client: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.domain.waterfall import Attempt, AttemptState, Provider
+
+    real_state = type(bootstrap.portal()).state
+    link: list[str | None] = [None]
+
+    def preparing(self: Any, ctx: Any, *, active: bool = True) -> Any:
+        attempt = Attempt(
+            attempt=1,
+            state=AttemptState.RUNNING,
+            providers=[Provider.PLAID],
+            started_at=utcnow(),
+            execution_name="x-1",
+            current_provider=Provider.PLAID,
+            link_url=link[0],
+        )
+        return real_state(self, ctx, active=active).model_copy(update={"bank_link": attempt})
+
+    monkeypatch.setattr(type(bootstrap.portal()), "state", preparing)
+    _, token = invitation(client, key)
+    first = text(client.http.get(f"/portal/{token}"))
+    assert 'data-bank-link="preparing"' in first
+    assert f'<meta http-equiv="refresh" content="3;url=/portal/{token}?wait=1#bank">' in first
+    again = text(client.http.get(f"/portal/{token}?wait=1"))
+    assert f'content="3;url=/portal/{token}?wait=2#bank"' in again
+    # After a minute of tries the page stops reloading and says so; the Refresh link stays.
+    last = text(client.http.get(f"/portal/{token}?wait=20"))
+    assert 'http-equiv="refresh"' not in last and "taking longer than usual" in last
+    assert f'href="/portal/{token}#bank"' in last
+    assert client.http.get(f"/portal/{token}?wait=nonsense").status_code == 200
+    # Once the provider's link is there, the page waits for the customer (a slower refresh, as before).
+    link[0] = "https://plaid.test/s"
+    ready = text(client.http.get(f"/portal/{token}?wait=3"))
+    assert 'id="provider-link"' in ready and '<meta http-equiv="refresh" content="15">' in ready
