@@ -564,7 +564,7 @@ def _page(request: Request, binding: Binding) -> Response:
     if ctx is None:
         return binding.refused()
     # Right after a saved contact form (its redirect says so), the page confirms it.
-    query = request.query_params or {}
+    query: dict[str, str] = dict(request.query_params or {})
     saved = query.get("confirmed") == "1"
     notice = _words(ctx)[1]["details_saved"] if saved else None
     wait = query.get("wait", "0")
