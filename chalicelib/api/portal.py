@@ -235,7 +235,7 @@ def _invalid_page(request: Request, token: str = "", status: int = 404) -> Respo
     csrf, headers = _csrf_cookie(request)
     safe = token if len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token) else ""
     # A customer who joined with a password has an account: the retired link says where to sign in.
-    sign_in_url = bootstrap.portal().sign_in_address(safe) if safe else None
+    account = bootstrap.portal().sign_in_address(safe) if safe else None
     return page(
         "portal_invalid.html",
         status=status,
@@ -243,7 +243,8 @@ def _invalid_page(request: Request, token: str = "", status: int = 404) -> Respo
         csrf=csrf,
         csrf_field=CSRF_FIELD,
         token=safe,
-        sign_in_url=sign_in_url,
+        sign_in_url=account[0] if account else None,
+        **({**brand(account[1]), "locale": "en"} if account else {}),
     )
 
 

@@ -403,12 +403,13 @@ class PortalService:
         return Submitted(event_id=body["event_id"], at=datetime.fromisoformat(body["at"]))
 
     # --- old links ---------------------------------------------------------------------------
-    def sign_in_address(self, token: str) -> str | None:
-        """The account sign-in URL of the customer an old portal link was sent to, once they have joined
-        with a password (which retired that link); None otherwise. Holding the link is the proof: it is the
-        customer's own, and the address names a sign-in page, nothing more."""
+    def sign_in_address(self, token: str) -> tuple[str, Tenant] | None:
+        """The account sign-in URL (and the lender) of the customer an old portal link was sent to, once they
+        have joined with a password (which retired that link); None otherwise. Holding the link is the proof:
+        it is the customer's own, and the address names a sign-in page, nothing more."""
         found = self._old_link(token)
-        return self._account_url(*found) if found else None
+        url = self._account_url(*found) if found else None
+        return (url, found[0]) if url and found else None
 
     def _old_link(self, token: str) -> tuple[Tenant, Invitation] | None:
         if not links.looks_like_token(token):
