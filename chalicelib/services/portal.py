@@ -175,13 +175,14 @@ class PortalService:
     def confirm_contact(self, ctx: PortalContext, form: dict[str, str], *, complete: bool = False) -> Invitation:
         """Raises ValidationFailed naming each field.
 
-        ``complete``: the data is the portal's form, which shows the names filled in, so a name sent blank is
-        an error (the customer cleared it); otherwise (the JSON API) a missing or blank field keeps its value.
+        ``complete``: the data is the portal's form, which shows the names on file filled in, so a name on
+        file sent blank is an error (the customer cleared it, and saving would silently keep it); otherwise
+        (the JSON API) a missing or blank field keeps its value. A name never given may stay blank.
         """
         fields: dict[str, str] = {}
         if complete:
-            names = ("first_name", "last_name")
-            fields = {name: "Field required" for name in names if name in form and not form[name].strip()}
+            cleared = [n for n in ("first_name", "last_name") if getattr(ctx.invitation, n) and n in form]
+            fields = {name: "Field required" for name in cleared if not form[name].strip()}
         details = None
         try:
             details = ContactDetails.model_validate(form)

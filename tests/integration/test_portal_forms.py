@@ -55,7 +55,7 @@ def test_contact_errors_stand_by_their_field_in_words_and_keep_what_was_typed(cl
 
 
 def test_contact_errors_in_french(client: Any, key: str) -> None:
-    _, token = invitation(client, key, locale="fr")
+    _, token = invitation(client, key, locale="fr", last_name="Roy")
     page = text(post_form(client, f"/portal/{token}/contact", {"first_name": "Jo", "last_name": "", "phone": "123"}))
     assert "Téléphone mobile\u00a0: entrez un numéro de mobile, par exemple +1 514 555 0123" in page
     assert "Nom\u00a0: entrez votre nom de famille" in page
@@ -254,3 +254,11 @@ def test_preparing_the_bank_link_refreshes_by_itself_a_bounded_number_of_times(
     link[0] = "https://plaid.test/s"
     ready = text(client.http.get(f"/portal/{token}?wait=3"))
     assert 'id="provider-link"' in ready and '<meta http-equiv="refresh" content="15">' in ready
+
+
+def test_a_name_never_given_may_stay_blank(client: Any, key: str) -> None:
+    inv_id, token = invitation(client, key, first_name=None)
+    ok = post_form(client, f"/portal/{token}/contact", {"first_name": "", "last_name": "", "phone": "514 555 0199"})
+    assert ok.status_code == 303, text(ok)
+    _, inv = call(client, "GET", f"/v1/invitations/{inv_id}", key)
+    assert (inv["first_name"], inv["last_name"], inv["phone"]) == (None, None, "+15145550199")
