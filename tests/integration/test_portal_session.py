@@ -80,7 +80,7 @@ def test_the_signed_in_page_posts_to_session_routes_and_carries_no_token(
     tenant = s.tenants.authenticate(f"Bearer {key}")
     token = s.invitations.portal_link(tenant, inv_id).url.rsplit("/", 1)[-1]
     by_token = client.http.get(f"/portal/{token}").body.decode()
-    assert f'action="/portal/{token}/contact"' in by_token and "/portal/sign-out" not in by_token
+    assert f'action="/portal/{token}/contact#contact"' in by_token and "/portal/sign-out" not in by_token
 
 
 @pytest.mark.usefixtures("world")
