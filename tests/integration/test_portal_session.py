@@ -61,7 +61,13 @@ def test_the_signed_in_page_posts_to_session_routes_and_carries_no_token(
     inv_id, cookie = signed_in
     page = portal_page(client, cookie)
     forms = re.findall(r'<form method="post" action="([^"]+)"', page)
-    assert forms == ["/portal/sign-out", "/portal/contact#contact", "/portal/bank-link", "/portal/documents", "/portal/submit"]
+    assert forms == [
+        "/portal/sign-out",
+        "/portal/contact#contact",
+        "/portal/bank-link",
+        "/portal/documents",
+        "/portal/submit",
+    ]
     assert not [t for t in targets(page) if TOKEN_SEGMENT.search(t)]
     assert 'name="csrf_token"' in page and "Sign out" in page
 
