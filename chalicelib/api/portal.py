@@ -200,7 +200,6 @@ def status_words(locale: str) -> dict[str, str]:
     return STATUS_WORDS.get(locale, STATUS_WORDS["en"])
 
 
-
 def brand(tenant: Any, locale: str | None = None) -> dict[str, Any]:
     branding = tenant.settings.branding
     return {

@@ -230,10 +230,10 @@ def test_preparing_the_bank_link_refreshes_by_itself_a_bounded_number_of_times(
         attempt = Attempt(
             attempt=1,
             state=AttemptState.RUNNING,
-            providers=[Provider.PLAID],
+            providers=[Provider("plaid")],
             started_at=utcnow(),
             execution_name="x-1",
-            current_provider=Provider.PLAID,
+            current_provider=Provider("plaid"),
             link_url=link[0],
         )
         return real_state(self, ctx, active=active).model_copy(update={"bank_link": attempt})
