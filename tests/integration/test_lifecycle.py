@@ -91,7 +91,7 @@ def test_submitting_the_portal_through_the_emailed_link_joins(client: Any, key: 
 def test_a_password_join_is_joined_via_sign_up(client: Any, key: str) -> None:
     settings(client, key, require_email_confirmation=False)
     inv_id = invite(client, key)
-    assert join(client).status_code == 201
+    assert join(client).status_code == 303
     joined = get(client, key, inv_id)
     assert (joined["status"], joined["joined_via"], joined["portal_status"]) == ("JOINED", "sign_up", "not_started")
 
@@ -100,7 +100,7 @@ def test_a_customer_who_submitted_by_link_can_still_create_an_account(client: An
     settings(client, key, require_email_confirmation=False)
     inv_id = invite(client, key)
     upload_and_submit(client, portal_token(client, key, inv_id))
-    assert join(client).status_code == 201
+    assert join(client).status_code == 303
     after = get(client, key, inv_id)
     assert (after["status"], after["joined_via"], after["account_subdomain"]) == ("JOINED", "sign_up", "janes-bakery")
     assert sign_in(client, "janes-bakery", "admin").status_code == 303
@@ -152,7 +152,7 @@ def test_joining_with_a_password_rotates_the_emailed_link(client: Any, key: str)
     emailed = portal_token(client, key, inv_id)
     assert client.http.get(f"/portal/{emailed}").status_code == 200
 
-    assert join(client).status_code == 201
+    assert join(client).status_code == 303
     assert client.http.get(f"/portal/{emailed}").status_code == 404
     copied = portal_token(client, key, inv_id)
     assert copied != emailed
@@ -164,12 +164,12 @@ def test_joining_with_a_password_rotates_the_emailed_link(client: Any, key: str)
 def test_confirming_the_email_rotates_the_emailed_link(client: Any, key: str) -> None:
     inv_id = invite(client, key)
     emailed = portal_token(client, key, inv_id)
-    assert join(client).status_code == 202
+    assert join(client).status_code == 303
     # Until the email is confirmed the customer has not joined: the link still works.
     assert client.http.get(f"/portal/{emailed}").status_code == 200
     drain(SEND_QUEUE)
     [link] = confirmation_links()
-    assert confirm(client, link).status_code == 200
+    assert confirm(client, link).status_code == 303
     assert client.http.get(f"/portal/{emailed}").status_code == 404
     copied = portal_token(client, key, inv_id)
     assert copied != emailed and client.http.get(f"/portal/{copied}").status_code == 200
