@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.domain import csv_rows
 from chalicelib.domain.bank_link import ErrorClass
 from chalicelib.domain.providers import PROVIDERS, Provider, ProviderInfo
 from tests.conftest import settle_executions
@@ -30,8 +31,7 @@ from tests.integration.test_waterfall import FakeProvider, finished, invitation,
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def akoya(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def register(monkeypatch: pytest.MonkeyPatch) -> None:
     """The registry entry: the only line a real fourth provider adds besides its module."""
     monkeypatch.setitem(
         PROVIDERS,
@@ -44,6 +44,11 @@ def akoya(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None
             webhook_summary="Akoya webhook (HMAC-SHA256)",
         ),
     )
+
+
+@pytest.fixture
+def akoya(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    register(monkeypatch)
     bootstrap.reset()
     akoya_provider.SESSIONS.clear()
     yield
@@ -89,6 +94,17 @@ def test_the_api_validates_and_documents_the_new_provider(client: Any, akoya: No
         {"email": "a@smallbiz.com", "owner": "O", "send": False, "banking_integration": "akoya"},
     )
     assert (status, inv.get("banking_integration")) == (201, "akoya"), inv
+
+
+def test_a_csv_row_may_choose_the_new_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    register(monkeypatch)
+    columns = list(csv_rows.COLUMNS)
+    row = dict.fromkeys(columns, "") | {"email": "a@smallbiz.com", "owner": "O", "banking_integration": "Akoya"}
+    ok = csv_rows.validate_row(columns, 2, [row[c] for c in columns])
+    assert ok.fields is not None and ok.fields.banking_integration == "akoya"
+    refused = csv_rows.validate_row(columns, 3, [(row | {"banking_integration": "yodlee"})[c] for c in columns])
+    expected = "Input should be 'waterfall', 'plaid', 'finicity', 'mx' or 'akoya'"
+    assert refused.errors == {"banking_integration": expected}
 
 
 def test_the_new_provider_alone_links_through_its_webhook_and_gives_its_data(client: Any, akoya: None) -> None:
