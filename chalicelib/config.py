@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chalicelib.domain.providers import PROVIDERS
+
 # Queue names are fixed because Chalice binds SQS event sources by name at import time.
 # infra/resources.json creates queues with exactly these names.
 SEND_QUEUE = "onboarding-send"
@@ -25,9 +27,13 @@ PORTAL_EVENTS_QUEUE = "onboarding-portal-events"
 WEBHOOK_QUEUE = "onboarding-webhooks"
 
 
-# Partner ids production cannot run without (settings, not secrets: they name the account, the secrets below prove
-# it). Left at their local placeholder, every partner call fails; the deploy requires them as parameters.
-PRODUCTION_PARTNER_IDS = ("plaid_client_id", "finicity_partner_id", "mx_client_id", "mx_webhook_username")
+# Each provider's settings and secrets are declared with it, in its registry entry (chalicelib/domain/providers.py):
+# its settings become fields of Settings (``<key>_<name>``), its secrets rows of SECRETS, both named from the entry.
+# Partner ids production cannot run without (settings, not secrets: they name the account, the secrets prove it). Left
+# at their local placeholder, every partner call fails; the deploy requires them as parameters.
+PRODUCTION_PARTNER_IDS = tuple(
+    f"{key}_{setting.name}" for key, info in PROVIDERS.items() for setting in info.settings if setting.required
+)
 MIN_LINK_KEY_LENGTH = 32
 
 
@@ -76,47 +82,35 @@ LINK_SIGNING_KEY = Secret(
     generated=True,
     min_length=MIN_LINK_KEY_LENGTH,
 )
-# Partner secrets: left empty or at a placeholder, a webhook check would turn into one anyone passes (Finicity's HMAC
-# over "", MX basic auth with an empty password), so production refuses them. One row per secret, grouped by provider:
-# a provider's rows can move next to the provider itself, with SECRETS collecting them (nothing else names them but
-# FUNCTION_ACCESS, through infra/package.py PARTNER_API_SECRETS / PARTNER_WEBHOOK_SECRETS).
-PLAID_SECRET = Secret("plaid-secret", "PLAID_SECRET_ARN", "Plaid secret.", local="local-secret")
-FINICITY_APP_KEY = Secret(
-    "finicity-app-key", "FINICITY_APP_KEY_ARN", "Mastercard Open Banking app key.", local="local-app-key"
-)
-FINICITY_PARTNER_SECRET = Secret(
-    "finicity-partner-secret",
-    "FINICITY_PARTNER_SECRET_ARN",
-    "Mastercard Open Banking partner secret.",
-    local="local-partner-secret",
-)
+
+
 # Inbound webhook secrets are chosen by the operator and guard forgeable calls: at least 32 characters (192 bits as
 # `openssl rand -base64 24`), so a guessable "unused" never passes for one.
 WEBHOOK_SECRET_MIN = 32
-FINICITY_WEBHOOK_SECRET = Secret(
-    "finicity-webhook-secret",
-    "FINICITY_WEBHOOK_SECRET_ARN",
-    "Key of the HMAC on Mastercard Open Banking webhooks (at least 32 characters).",
-    local="local-finicity-secret",
-    min_length=WEBHOOK_SECRET_MIN,
+
+
+def partner_secret(key: str, name: str) -> Secret:
+    """The secret ``name`` that provider ``key`` declares (chalicelib/domain/providers.py); KeyError if none."""
+    declared = {secret.name: secret for secret in PROVIDERS[key].secrets}[name]
+    return Secret(
+        f"{key}-{name}",
+        f"{key}_{name}_ARN".replace("-", "_").upper(),
+        declared.description,
+        local=declared.local,
+        min_length=WEBHOOK_SECRET_MIN if declared.webhook else 1,
+    )
+
+
+# Partner secrets: left empty or at a placeholder, a webhook check would turn into one anyone passes (Finicity's HMAC
+# over "", MX basic auth with an empty password), so production refuses them. Those of the client (the partner's API)
+# apart from those of its webhook checks: infra/package.py grants each to the functions that read it.
+PARTNER_SECRETS: tuple[Secret, ...] = tuple(
+    partner_secret(key, secret.name) for key, info in PROVIDERS.items() for secret in info.secrets
 )
-MX_API_KEY = Secret("mx-api-key", "MX_API_KEY_ARN", "MX Platform API key.", local="local-key")
-MX_WEBHOOK_PASSWORD = Secret(
-    "mx-webhook-password",
-    "MX_WEBHOOK_PASSWORD_ARN",
-    "Basic-auth password of MX webhooks (at least 32 characters).",
-    local="local-mx-password",
-    min_length=WEBHOOK_SECRET_MIN,
-)
-SECRETS: tuple[Secret, ...] = (
-    LINK_SIGNING_KEY,
-    PLAID_SECRET,
-    FINICITY_APP_KEY,
-    FINICITY_PARTNER_SECRET,
-    FINICITY_WEBHOOK_SECRET,
-    MX_API_KEY,
-    MX_WEBHOOK_PASSWORD,
-)
+_WEBHOOK = {f"{key}-{secret.name}" for key, info in PROVIDERS.items() for secret in info.secrets if secret.webhook}
+PARTNER_API_SECRETS = tuple(secret for secret in PARTNER_SECRETS if secret.name not in _WEBHOOK)
+PARTNER_WEBHOOK_SECRETS = tuple(secret for secret in PARTNER_SECRETS if secret.name in _WEBHOOK)
+SECRETS: tuple[Secret, ...] = (LINK_SIGNING_KEY, *PARTNER_SECRETS)
 
 
 def _secret_arns_from_environment() -> dict[str, str]:
@@ -125,6 +119,14 @@ def _secret_arns_from_environment() -> dict[str, str]:
 
 # One DNS label: what a lender subdomain or a customer account name can be in a host.
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _partner_defaults() -> dict[str, str]:
+    return {
+        f"{key}_{setting.name}": setting.local if setting.default is None else setting.default
+        for key, info in PROVIDERS.items()
+        for setting in info.settings
+    }
 
 
 class Settings(BaseSettings):
@@ -191,14 +193,14 @@ class Settings(BaseSettings):
     # while lenders move their verification to a Standard Webhooks library; then the default becomes False.
     webhook_legacy_signature: bool = True
 
-    plaid_base_url: str = "https://sandbox.plaid.com"
-    # Partner ids; their secrets are in SECRETS.
-    plaid_client_id: str = "local-client"
-    finicity_base_url: str = "https://api.finicity.com"
-    finicity_partner_id: str = "local-partner"
-    mx_base_url: str = "https://int-api.mx.com"
-    mx_client_id: str = "local-client"
-    mx_webhook_username: str = "mx"
+    # Each provider's settings, ``<key>_<name>`` (``plaid_client_id`` from PLAID_CLIENT_ID), as its registry entry
+    # declares them (chalicelib/domain/providers.py); code reads them with :meth:`partner`. Their secrets: SECRETS.
+    __annotations__.update(dict.fromkeys(_partner_defaults(), "str"))
+    locals().update(_partner_defaults())
+
+    def partner(self, key: str, name: str) -> str:
+        """Provider ``key``'s setting ``name`` (declared in its registry entry)."""
+        return str(getattr(self, f"{key}_{name}"))
 
     @model_validator(mode="after")
     def _production_needs_real_partner_ids(self) -> Settings:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import hmac
 import html
@@ -85,17 +86,6 @@ PLAID_LINK_LIFETIME_S = 4 * 60 * 60
 MX_WIDGET_LIFETIME_S = 10 * 60
 WEBHOOK_TIMEOUT = (3.0, 10.0)
 
-# Partner ids: settings of the app. Partner secrets: the app reads them from Secrets Manager (chalicelib.config).
-ID_FIELDS = ("plaid_client_id", "finicity_partner_id", "mx_client_id", "mx_webhook_username")
-SECRET_FIELDS = {
-    "plaid_secret": "plaid-secret",
-    "finicity_app_key": "finicity-app-key",
-    "finicity_partner_secret": "finicity-partner-secret",
-    "finicity_webhook_secret": "finicity-webhook-secret",
-    "mx_api_key": "mx-api-key",
-    "mx_webhook_password": "mx-webhook-password",
-}
-
 
 @dataclass(frozen=True)
 class SandboxCredentials:
@@ -114,13 +104,18 @@ class SandboxCredentials:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> SandboxCredentials:
         """What the app reads on the embedded stack: each id's upper-cased variable, else its Settings default; each
         secret's local value (the embedded stack's Secrets Manager holds it)."""
-        from chalicelib.config import SECRETS, Settings
+        from chalicelib.config import PARTNER_SECRETS, Settings
 
         env = os.environ if environ is None else environ
-        values = {name: env.get(name.upper(), Settings.model_fields[name].default) for name in ID_FIELDS}
-        local = {secret.name: secret.local for secret in SECRETS}
-        values.update({field: local[name] for field, name in SECRET_FIELDS.items()})
-        return cls(**values)
+        # Partner ids are settings of the app (``plaid_client_id``); partner secrets come from Secrets Manager
+        # (``plaid-secret``, here as ``plaid_secret``). Both as the providers' registry entries declare them.
+        fields = {f.name for f in dataclasses.fields(cls)}
+        ids = {
+            name: env.get(name.upper(), Settings.model_fields[name].default)
+            for name in fields & Settings.model_fields.keys()
+        }
+        secrets = {secret.name.replace("-", "_"): secret.local for secret in PARTNER_SECRETS}
+        return cls(**ids, **{name: value for name, value in secrets.items() if name in fields})
 
 
 @dataclass

@@ -39,17 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import (
-    FINICITY_APP_KEY,
-    FINICITY_PARTNER_SECRET,
-    FINICITY_WEBHOOK_SECRET,
     LINK_SIGNING_KEY,
-    MX_API_KEY,
-    MX_WEBHOOK_PASSWORD,
-    PLAID_SECRET,
+    PARTNER_API_SECRETS,
+    PARTNER_WEBHOOK_SECRETS,
     SECRET_PLACEHOLDER,
     SECRETS,
     Secret,
 )
+from chalicelib.domain.providers import PROVIDERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -149,16 +146,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         "own.",
         pattern=DOMAIN_PATTERN,
     ),
-    Parameter("PLAID_BASE_URL", "PlaidBaseUrl", "Plaid environment.", default="https://sandbox.plaid.com"),
-    Parameter("PLAID_CLIENT_ID", "PlaidClientId", "Plaid client id.", min_length=1),
-    Parameter(
-        "FINICITY_BASE_URL", "FinicityBaseUrl", "Mastercard Open Banking API.", default="https://api.finicity.com"
-    ),
-    Parameter("FINICITY_PARTNER_ID", "FinicityPartnerId", "Mastercard Open Banking partner id.", min_length=1),
-    Parameter("MX_BASE_URL", "MxBaseUrl", "MX Platform API environment.", default="https://int-api.mx.com"),
-    Parameter("MX_CLIENT_ID", "MxClientId", "MX client id.", min_length=1),
-    Parameter(
-        "MX_WEBHOOK_USERNAME", "MxWebhookUsername", "Basic-auth user of MX webhooks.", default="mx", min_length=1
+    # Each provider's settings, as its registry entry declares them (chalicelib/domain/providers.py).
+    *(
+        Parameter(
+            f"{key}_{setting.name}".upper(),
+            "".join(part.capitalize() for part in f"{key}_{setting.name}".split("_")),
+            setting.description,
+            default=setting.default,
+            min_length=1 if setting.required else None,
+        )
+        for key, info in PROVIDERS.items()
+        for setting in info.settings
     ),
 )
 
@@ -197,10 +195,8 @@ class Access:
     secrets: tuple[Secret, ...] = ()
 
 
-# What builds the provider clients (chalicelib.adapters.providers.build_clients) reads: every partner's API credentials.
-PARTNER_API_SECRETS = (PLAID_SECRET, FINICITY_APP_KEY, FINICITY_PARTNER_SECRET, MX_API_KEY)
-# What checks the partners' webhooks reads (Plaid's are checked with a key fetched with the API credentials).
-PARTNER_WEBHOOK_SECRETS = (FINICITY_WEBHOOK_SECRET, MX_WEBHOOK_PASSWORD)
+# What builds the provider clients reads is chalicelib.config.PARTNER_API_SECRETS (every partner's API credentials);
+# what checks their webhooks, PARTNER_WEBHOOK_SECRETS: both from the providers' registry entries.
 
 FUNCTION_ACCESS: dict[str, Access] = {
     # Lender API, join page and portal: enqueues sends, imports, portal events and webhooks; starts and answers

@@ -25,14 +25,45 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class ProviderSetting:
+    """A non-secret value a provider needs from the deployment (an account id, its API's base URL).
+
+    The setting ``<key>_<name>`` of chalicelib/config.py (variable ``<KEY>_<NAME>``) and the template's parameter
+    of the same name in CamelCase (infra/package.py).
+    """
+
+    name: str
+    description: str
+    default: str | None = None
+    """The template's default; None makes the parameter required at deploy time."""
+    local: str = ""
+    """The local stacks' value when there is no ``default`` (starts with ``local-``: production refuses it)."""
+    required: bool = True
+    """Production refuses to start with it empty or at a ``local-`` placeholder (the template: MinLength 1)."""
+
+
+@dataclass(frozen=True)
+class ProviderSecret:
+    """A secret a provider needs: the Secrets Manager secret ``<key>-<name>`` (chalicelib/config.py ``SECRETS``), its
+    ARN in ``<KEY>_<NAME>_ARN``, readable by the functions that call the partner (``webhook``: only by the one that
+    checks its webhooks)."""
+
+    name: str
+    description: str
+    local: str
+    """The embedded stack's value (and the provider sandbox's); starts with ``local-``."""
+    webhook: bool = False
+
+
+@dataclass(frozen=True)
 class ProviderInfo:
     key: str
     """In the API, in stored records and in the webhook URL (``/webhooks/<key>``): lowercase, never renamed."""
     name: str
     """What customers read on the portal ("Continue at <name>")."""
     adapter: str
-    """The adapter module (``chalicelib.adapters.providers.<key>``); its ``adapter(settings, read_secret)`` builds the
-    client and the webhook verifier (partner secrets: ``chalicelib.config.SECRETS``)."""
+    """The adapter module (``chalicelib.adapters.providers.<key>``); its ``adapter(settings, read_secret)`` builds
+    the client and the webhook verifier."""
     webhook_summary: str
     """The OpenAPI summary of its webhook route (how the partner authenticates its calls)."""
     short_name: str = ""
@@ -41,6 +72,8 @@ class ProviderInfo:
     """Whether a lender may choose it as the only banking integration (otherwise only inside the waterfall)."""
     default: bool = True
     """Whether a new lender's waterfall includes it (in registry order)."""
+    settings: tuple[ProviderSetting, ...] = ()
+    secrets: tuple[ProviderSecret, ...] = ()
 
     @property
     def label(self) -> str:
@@ -56,6 +89,12 @@ PROVIDERS: dict[str, ProviderInfo] = {
             name="Plaid",
             adapter="chalicelib.adapters.providers.plaid",
             webhook_summary="Plaid Link webhook (Plaid-Verification JWT)",
+            settings=(
+                ProviderSetting("base_url", "Plaid environment.", default="https://sandbox.plaid.com", required=False),
+                ProviderSetting("client_id", "Plaid client id.", local="local-client"),
+            ),
+            # Plaid's webhooks are checked with a key fetched with the API credentials: no webhook secret.
+            secrets=(ProviderSecret("secret", "Plaid secret.", local="local-secret"),),
         ),
         ProviderInfo(
             key="finicity",
@@ -63,12 +102,46 @@ PROVIDERS: dict[str, ProviderInfo] = {
             short_name="Finicity",
             adapter="chalicelib.adapters.providers.finicity",
             webhook_summary="Finicity Connect webhook (HMAC-SHA256)",
+            settings=(
+                ProviderSetting(
+                    "base_url", "Mastercard Open Banking API.", default="https://api.finicity.com", required=False
+                ),
+                ProviderSetting("partner_id", "Mastercard Open Banking partner id.", local="local-partner"),
+            ),
+            secrets=(
+                ProviderSecret("app-key", "Mastercard Open Banking app key.", local="local-app-key"),
+                ProviderSecret(
+                    "partner-secret", "Mastercard Open Banking partner secret.", local="local-partner-secret"
+                ),
+                ProviderSecret(
+                    "webhook-secret",
+                    "Key of the HMAC on Mastercard Open Banking webhooks (at least 32 characters).",
+                    local="local-finicity-secret",
+                    webhook=True,
+                ),
+            ),
         ),
         ProviderInfo(
             key="mx",
             name="MX",
             adapter="chalicelib.adapters.providers.mx",
             webhook_summary="MX Connect webhook (basic auth)",
+            settings=(
+                ProviderSetting(
+                    "base_url", "MX Platform API environment.", default="https://int-api.mx.com", required=False
+                ),
+                ProviderSetting("client_id", "MX client id.", local="local-client"),
+                ProviderSetting("webhook_username", "Basic-auth user of MX webhooks.", default="mx"),
+            ),
+            secrets=(
+                ProviderSecret("api-key", "MX Platform API key.", local="local-key"),
+                ProviderSecret(
+                    "webhook-password",
+                    "Basic-auth password of MX webhooks (at least 32 characters).",
+                    local="local-mx-password",
+                    webhook=True,
+                ),
+            ),
         ),
     )
 }

@@ -16,19 +16,20 @@ from chalicelib import bootstrap
 from chalicelib.adapters import aws as aws_clients
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.config import (
-    FINICITY_WEBHOOK_SECRET,
     LINK_SIGNING_KEY,
-    MX_WEBHOOK_PASSWORD,
-    PLAID_SECRET,
     SECRET_PLACEHOLDER,
     SECRETS,
     ConfigurationError,
     get_settings,
+    partner_secret,
 )
 from chalicelib.domain.providers import PROVIDERS, Provider
 from tests import secret_guard
 from tests.integration.helpers import call, drain
 
+PLAID_SECRET = partner_secret("plaid", "secret")
+MX_WEBHOOK_PASSWORD = partner_secret("mx", "webhook-password")
+FINICITY_WEBHOOK_SECRET = partner_secret("finicity", "webhook-secret")
 PARTNER_IDS = {"PLAID_CLIENT_ID": "5f2c0a1b", "FINICITY_PARTNER_ID": "2445582695152", "MX_CLIENT_ID": "mx-real"}
 
 

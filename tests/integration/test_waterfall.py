@@ -24,7 +24,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.providers.base import Connection, DataNotReady, Fetched, ProviderError, WebhookRejected
 from chalicelib.adapters.providers.finicity import sign_finicity, verify_finicity
-from chalicelib.config import FINICITY_WEBHOOK_SECRET, LINK_REQUEST_QUEUE, WEBHOOK_QUEUE
+from chalicelib.config import LINK_REQUEST_QUEUE, WEBHOOK_QUEUE, partner_secret
 from chalicelib.domain.bank_link import CustomerInfo, ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import Account, AccountType, FinancialData, Transaction, account_id_for
 from chalicelib.domain.providers import Provider, known
@@ -32,6 +32,8 @@ from chalicelib.services.bank_links import WaterfallExhausted
 from tests.conftest import settle_executions
 from tests.integration.feedback_helpers import Receiver
 from tests.integration.helpers import Fault, call, cancelled, drain
+
+FINICITY_WEBHOOK_SECRET = partner_secret("finicity", "webhook-secret")
 
 TEST_SECRET = b"test-webhook-secret"
 WAIT_S = 15.0

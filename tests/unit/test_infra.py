@@ -118,7 +118,7 @@ FAKE_ACCESS = {
     "Send": Access(send_to=("WebhookQueue",), email=True),
     "ImportRows": Access(send_to=("SendQueue",)),
     "Elsewhere": Access(),
-    "Sweep": Access(send_to=("SendQueue",), secrets=(config.PLAID_SECRET,)),
+    "Sweep": Access(send_to=("SendQueue",), secrets=(config.partner_secret("plaid", "secret"),)),
     "APIHandler": Access(
         send_to=("SendQueue",), documents=("s3:GetObject",), start_waterfall=True, secrets=(config.LINK_SIGNING_KEY,)
     ),

@@ -12,13 +12,15 @@ from aws_lambda_powertools.utilities.parameters import BaseProvider
 from chalicelib.adapters.secrets import MAX_AGE_SECONDS, SecretStore
 from chalicelib.config import (
     LINK_SIGNING_KEY,
-    MX_WEBHOOK_PASSWORD,
-    PLAID_SECRET,
     SECRET_PLACEHOLDER,
     SECRETS,
     ConfigurationError,
     Settings,
+    partner_secret,
 )
+
+PLAID_SECRET = partner_secret("plaid", "secret")
+MX_WEBHOOK_PASSWORD = partner_secret("mx", "webhook-password")
 
 PARTNER_IDS = {"plaid_client_id": "5f2c0a1b", "finicity_partner_id": "2445582695152", "mx_client_id": "mx-real"}
 ARNS = {

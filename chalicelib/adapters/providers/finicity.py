@@ -40,7 +40,7 @@ from chalicelib.adapters.providers.base import (
     text,
 )
 from chalicelib.adapters.providers.http import JsonHttp, field, required_text
-from chalicelib.config import FINICITY_APP_KEY, FINICITY_PARTNER_SECRET, FINICITY_WEBHOOK_SECRET
+from chalicelib.config import partner_secret
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import (
     Account,
@@ -359,9 +359,10 @@ def normalise_finicity(
 def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
     client = FinicityClient(
-        settings.finicity_base_url,
-        read_secret(FINICITY_APP_KEY),
-        settings.finicity_partner_id,
-        read_secret(FINICITY_PARTNER_SECRET),
+        settings.partner(KEY, "base_url"),
+        read_secret(partner_secret(KEY, "app-key")),
+        settings.partner(KEY, "partner_id"),
+        read_secret(partner_secret(KEY, "partner-secret")),
     )
-    return Adapter(client, lambda headers, body: verify_finicity(headers, body, read_secret(FINICITY_WEBHOOK_SECRET)))
+    webhook_secret = partner_secret(KEY, "webhook-secret")
+    return Adapter(client, lambda headers, body: verify_finicity(headers, body, read_secret(webhook_secret)))

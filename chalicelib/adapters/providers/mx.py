@@ -41,7 +41,7 @@ from chalicelib.adapters.providers.base import (
     text,
 )
 from chalicelib.adapters.providers.http import JsonHttp, JsonResponse, field, required_text
-from chalicelib.config import MX_API_KEY, MX_WEBHOOK_PASSWORD
+from chalicelib.config import partner_secret
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import (
     Account,
@@ -329,6 +329,10 @@ def normalise_mx(
 
 def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
-    client = MxClient(settings.mx_base_url, settings.mx_client_id, read_secret(MX_API_KEY))
-    username = settings.mx_webhook_username
-    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, read_secret(MX_WEBHOOK_PASSWORD)))
+    client = MxClient(
+        settings.partner(KEY, "base_url"),
+        settings.partner(KEY, "client_id"),
+        read_secret(partner_secret(KEY, "api-key")),
+    )
+    username, password = settings.partner(KEY, "webhook_username"), partner_secret(KEY, "webhook-password")
+    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, read_secret(password)))

@@ -40,7 +40,7 @@ from chalicelib.adapters.providers.base import (
     text,
 )
 from chalicelib.adapters.providers.http import JsonHttp, field, required_text
-from chalicelib.config import PLAID_SECRET
+from chalicelib.config import partner_secret
 from chalicelib.domain.bank_link import ErrorClass, LinkSession, ProviderOutcome, failed, linked
 from chalicelib.domain.financial import (
     Account,
@@ -481,6 +481,10 @@ def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
 
     The verifier's key cache lives as long as the adapter (build once per process).
     """
-    client = PlaidClient(settings.plaid_base_url, settings.plaid_client_id, read_secret(PLAID_SECRET))
+    client = PlaidClient(
+        settings.partner(KEY, "base_url"),
+        settings.partner(KEY, "client_id"),
+        read_secret(partner_secret(KEY, "secret")),
+    )
     keys = PlaidKeyCache(client)
     return Adapter(client, lambda headers, body: verify_plaid(headers, body, keys))
