@@ -347,21 +347,8 @@ def reset_submit(token: str) -> Response:
     found = staff().reset_link(token)
     if found is None:
         return _link_gone(request, _words(request).gettext(GONE))
-    if not csrf_valid(request, form):
-        return _anonymous(
-            request,
-            "reset.html",
-            400,
-            token=token,
-            lender=found[0].display_name,
-            member=found[1],
-            labels=RESET_LABELS,
-            errors={"csrf_token": _words(request).gettext(EXPIRED)},
-        )
-    try:
-        signed_in = staff().reset(token, form.get("password", ""))
-    except ValidationFailed as exc:
-        errors = {"password": exc.fields.get("password", exc.message)}
+
+    def refused(errors: dict[str, str]) -> Response:
         return _anonymous(
             request,
             "reset.html",
@@ -372,6 +359,13 @@ def reset_submit(token: str) -> Response:
             labels=RESET_LABELS,
             errors=errors,
         )
+
+    if not csrf_valid(request, form):
+        return refused({"csrf_token": _words(request).gettext(EXPIRED)})
+    try:
+        signed_in = staff().reset(token, form.get("password", ""))
+    except ValidationFailed as exc:
+        return refused({"password": exc.fields.get("password", exc.message)})
     except NotFound:
         return _link_gone(request, _words(request).gettext(GONE))
     return redirect("/console/invitations", {"Set-Cookie": session_cookie(signed_in.session_id)})
