@@ -275,6 +275,14 @@ def webhook(
     return response.status_code, json.loads(response.body or b"null")
 
 
+def assert_plaid_failed_then_finicity_linked(client: Any, key: str, inv_id: str) -> None:
+    final = finished(client, key, inv_id)
+    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
+        ("plaid", "failed", "provider_error"),
+        ("finicity", "linked", None),
+    ]
+
+
 def decisions(client: Any, key: str, inv_id: str) -> list[dict[str, Any]]:
     status, page = call(client, "GET", f"/v1/invitations/{inv_id}/history", key)
     assert status == 200, page
@@ -342,11 +350,7 @@ def test_provider_refusing_a_session_falls_through(client: Any, key: str, world:
     start(client, token)
     finicity = open_slot(client, key, inv_id, "finicity")
     webhook(client, "finicity", finicity)
-    final = finished(client, key, inv_id)
-    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
-        ("plaid", "failed", "provider_error"),
-        ("finicity", "linked", None),
-    ]
+    assert_plaid_failed_then_finicity_linked(client, key, inv_id)
     assert len(decisions(client, key, inv_id)) == 2
 
 
@@ -374,11 +378,7 @@ def test_a_provider_without_its_secrets_is_a_provider_failure_and_the_next_one_i
     start(client, token)
     finicity = open_slot(client, key, inv_id, "finicity")
     webhook(client, "finicity", finicity)
-    final = finished(client, key, inv_id)
-    assert [(d["provider"], d["outcome"], d["reason"]) for d in final["decisions"]] == [
-        ("plaid", "failed", "provider_error"),
-        ("finicity", "linked", None),
-    ]
+    assert_plaid_failed_then_finicity_linked(client, key, inv_id)
 
 
 def test_timeout_moves_on(client: Any, key: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:

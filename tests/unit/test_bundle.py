@@ -13,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -108,16 +109,18 @@ def test_no_code_reads_the_phone_data_left_out() -> None:
     assert users == []
 
 
-def test_quiet_hours_find_time_zones_in_the_slim_phonenumbers(tmp_path: Path) -> None:
-    import phonenumbers
-
-    installed = Path(phonenumbers.__file__).parent
-    entries = {
-        f"phonenumbers/{path.relative_to(installed).as_posix()}": path.read_bytes()
+def _package_files(package: ModuleType) -> dict[str, bytes]:
+    """An installed package's files as a bundle holds them (``<package>/<path>``), without bytecode caches."""
+    installed = Path(str(package.__file__)).parent
+    return {
+        f"{installed.name}/{path.relative_to(installed).as_posix()}": path.read_bytes()
         for path in installed.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     }
-    assert any(name.startswith(UNUSED_DATA) for name in entries)  # the installed package has the data
+
+
+def _slim_and_extract(tmp_path: Path, entries: dict[str, bytes]) -> Path:
+    """``entries`` zipped as Chalice would, slimmed as ``make package`` does, and extracted: the bundle's root."""
     with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_STORED) as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
@@ -125,6 +128,15 @@ def test_quiet_hours_find_time_zones_in_the_slim_phonenumbers(tmp_path: Path) ->
     bundle = tmp_path / "bundle"
     with zipfile.ZipFile(tmp_path / "out.zip") as slim:
         slim.extractall(bundle)
+    return bundle
+
+
+def test_quiet_hours_find_time_zones_in_the_slim_phonenumbers(tmp_path: Path) -> None:
+    import phonenumbers
+
+    entries = _package_files(phonenumbers)
+    assert any(name.startswith(UNUSED_DATA) for name in entries)  # the installed package has the data
+    bundle = _slim_and_extract(tmp_path, entries)
     assert not (bundle / "phonenumbers" / "geodata").exists()
 
     code = (
@@ -155,24 +167,8 @@ def test_quiet_hours_find_time_zones_in_the_bundle_without_system_time_zones(tmp
     import phonenumbers
     import tzdata
 
-    entries: dict[str, bytes] = {}
-    for package in (phonenumbers, tzdata):
-        installed = Path(package.__file__).parent
-        entries.update(
-            {
-                f"{installed.name}/{path.relative_to(installed).as_posix()}": path.read_bytes()
-                for path in installed.rglob("*")
-                if path.is_file() and "__pycache__" not in path.parts
-            }
-        )
-    with zipfile.ZipFile(tmp_path / "in.zip", "w", zipfile.ZIP_STORED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    slim_bundle(tmp_path / "in.zip", tmp_path / "out.zip")
-    bundle = tmp_path / "bundle"
-    with zipfile.ZipFile(tmp_path / "out.zip") as slim:
-        assert "tzdata/zoneinfo/America/Los_Angeles" in slim.namelist()
-        slim.extractall(bundle)
+    bundle = _slim_and_extract(tmp_path, {**_package_files(phonenumbers), **_package_files(tzdata)})
+    assert (bundle / "tzdata" / "zoneinfo" / "America" / "Los_Angeles").is_file()
 
     code = (
         "import zoneinfo, tzdata; from datetime import datetime, UTC; from chalicelib.domain import sms; "
