@@ -185,18 +185,18 @@ def login_submit() -> Response:
         return again(
             429,
             {
-                "password": words.gettext("too many attempts; try again in %(seconds)s seconds")
+                "form": words.gettext("too many attempts; try again in %(seconds)s seconds")
                 % {"seconds": exc.retry_after}
             },
             {"Retry-After": str(exc.retry_after)},
         )
     except Unauthorized:
-        return again(401, {"password": words.gettext("the lender, email or password is incorrect")})
+        return again(401, {"form": words.gettext("the lender, email or password is incorrect")})
     except Forbidden as exc:
         return again(403, {"email": exc.message})
     except DomainError:
         logger.exception("Console sign-in failed")
-        return again(503, {"password": words.gettext("sign-in is unavailable right now, please try again")})
+        return again(503, {"form": words.gettext("sign-in is unavailable right now, please try again")})
     secure = not services().settings.is_local
     lender = signed_in.session.tenant.subdomain  # the stored name, never the typed text, goes in a header
     remember = cookie_header(LENDER_COOKIE, lender, secure=secure, max_age=365 * 24 * 3600, path="/console")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.integration.console_helpers import PASSWORD, Browser, sign_up
@@ -83,7 +84,9 @@ def test_sign_in_sign_out(client: Any) -> None:
     )
     assert wrong.status == 401
     assert "the lender, email or password is incorrect" in wrong.text
-    assert 'aria-invalid="true"' in wrong.text
+    # A form-level error: naming the password field would tell a guesser the lender and email are right.
+    assert not re.search(r"<input[^>]*aria-invalid", wrong.text)
+    assert 'id="password-error"' not in wrong.text and "Password: the lender" not in wrong.text
     unknown = browser.submit(
         "/console/login", None, {"lender": "nobody-here", "email": "x@y.example", "password": PASSWORD}
     )
