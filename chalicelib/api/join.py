@@ -149,6 +149,7 @@ def _join_form(
         values=values,
         errors=_messages(site.tenant, problems),
         not_on_list=not_on_list,
+        open_join=not site.tenant.settings.require_invitation,
         csrf_token=token,
         **_context(site.tenant),
     )

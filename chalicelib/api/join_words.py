@@ -14,6 +14,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "and documents securely.",
         "email": "Email",
         "email_hint": "Use the email address at which {lender} invited you.",
+        "open_join_intro": "Create your account with {lender} to share your banking information and documents "
+        "securely.",
+        "open_email_hint": "If {lender} invited you, use the email address the invitation was sent to.",
         "business_name": "Business name",
         "password": "Password",
         "password_hint": "12 to 128 characters. A few unrelated words make a strong password that is easy to remember.",
@@ -100,6 +103,10 @@ WORDS: dict[str, dict[str, Any]] = {
         "et vos documents en toute sécurité.",
         "email": "Courriel",
         "email_hint": "Utilisez l'adresse courriel à laquelle {lender} vous a invité.",
+        "open_join_intro": "Créez votre compte auprès de {lender} pour partager vos renseignements bancaires et vos "
+        "documents en toute sécurité.",
+        "open_email_hint": "Si {lender} vous a invité, utilisez l'adresse courriel à laquelle l'invitation a été "
+        "envoyée.",
         "business_name": "Nom de l'entreprise",
         "password": "Mot de passe",
         "password_hint": "De 12 à 128 caractères. Quelques mots sans rapport font un mot de passe solide et facile "

@@ -319,6 +319,20 @@ def test_open_join_creates_a_self_signup_invitation(client: Any, key: str) -> No
     assert history(client, key, inv["invitation_id"]) == ["created", "joined"]
 
 
+def test_the_open_join_page_does_not_assume_an_invitation(client: Any, key: str) -> None:
+    """Walk-through #21: with Require Invitation off, anyone may join, so the page must not say "invited you"."""
+    invited = text(client.http.get("/t/acme/join"))
+    assert "Use the email address at which Acme Lending invited you." in invited
+    settings(client, key, require_invitation=False)
+    page = text(client.http.get("/t/acme/join"))
+    assert "at which Acme Lending invited you" not in page and "invites you" not in page
+    assert "If Acme Lending invited you, use the email address the invitation was sent to." in page
+    settings(client, key, locale="fr")
+    french = text(client.http.get("/t/acme/join"))
+    assert "vous a invité." not in french and "vous invite" not in french
+    assert "Si Acme Lending vous a invité, utilisez l'adresse courriel à laquelle l'invitation a été envoyée." in french
+
+
 def test_open_join_with_confirmation_is_pending_until_confirmed(client: Any, key: str) -> None:
     settings(client, key, require_invitation=False)
     assert join(client, email="walk-in@newbiz.com", sub="walk-in").status_code == 303
