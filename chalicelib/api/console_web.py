@@ -63,6 +63,7 @@ TERMS = (
     # delivery, portal progress, source
     N_("not sent"),
     N_("queued"),
+    N_("held"),
     N_("sent"),
     N_("delivered"),
     N_("bounced"),

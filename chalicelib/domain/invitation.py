@@ -44,6 +44,8 @@ class JoinedVia(StrEnum):
 class DeliveryStatus(StrEnum):
     NOT_SENT = "not_sent"
     QUEUED = "queued"
+    # The send worker holds it (admin email not confirmed, quiet hours, today's quota): it goes later by itself.
+    HELD = "held"
     SENT = "sent"
     DELIVERED = "delivered"
     BOUNCED = "bounced"

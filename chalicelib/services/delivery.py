@@ -59,6 +59,8 @@ CLAIM_SECONDS = 300
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Holds that end when the lender's standing changes (not with time): such a send goes out at once then.
 RELEASED_HOLDS = ("unverified", "paused", "suspended")
+# An invitation's delivery statuses while its message has not gone yet.
+WAITING = (DeliveryStatus.QUEUED, DeliveryStatus.HELD)
 
 
 class SendMessage(Model):
@@ -174,7 +176,7 @@ class DeliveryService:
             raise
         held = [channel for channel, result in results.items() if result.status == "deferred"]
         if held:
-            self._defer(inv, message, request, template, results)
+            self._defer(inv, message, request, template, results, known=context.invitation)
             return "deferred"
         # The invitation as stored (``inv`` may carry a one-off channel): the write needs no second read.
         stored = context.invitation
@@ -182,7 +184,13 @@ class DeliveryService:
         return "sent"
 
     def _defer(
-        self, inv: Invitation, message: SendMessage, request: Item, template: str, results: dict[str, ChannelResult]
+        self,
+        inv: Invitation,
+        message: SendMessage,
+        request: Item,
+        template: str,
+        results: dict[str, ChannelResult],
+        known: Invitation | None = None,
     ) -> None:
         """Come back later: the same message again after a delay (SQS allows 15 minutes at most), so a hold
         that lasts hours is looked at again every 15 minutes. The channels that went are kept as done on the
@@ -214,13 +222,30 @@ class DeliveryService:
             # Give this copy back its round, so that SQS's retry of it carries the send on.
             self.repo.undo_defer(message.tenant_id, message.invitation_id, message.send_id, message.defer_round)
             raise
+        if template == "invitation":
+            went = any(r.status == "sent" for r in results.values())
+            self._held(inv, DeliveryStatus.SENT if went else DeliveryStatus.HELD, known)
         logger.info("Send deferred", extra={"invitation_id": inv.invitation_id, "channels": held})
+
+    def _held(self, inv: Invitation, status: DeliveryStatus, known: Invitation | None) -> None:
+        """The invitation's delivery status while its message waits: "held" (nothing went yet), or "sent" when
+        one channel went and the other waits; the next rounds of the same hold write nothing."""
+        link_version = inv.link_version
+
+        def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
+            if current.link_version != link_version or current.delivery_status not in WAITING:
+                return None  # a newer send or feedback moved it on meanwhile
+            if current.delivery_status is status:
+                return None
+            return current.model_copy(update={"delivery_status": status}), []
+
+        self.repo.mutate(inv.tenant_id, inv.invitation_id, change, known=known)
 
     def _supersede(self, inv: Invitation, request: Item, template: str, *, still_wanted: bool) -> None:
         """Close a send that is no longer wanted: a newer send replaced its link, or the invitation moved on
         (the customer joined, or was removed). What the log showed for its held channels ("deferred") becomes
-        "replaced" or "not needed"; an invitation left "queued" with no send still open says "not sent". Each
-        write may repeat (a redelivered message does the same), the send request is closed last."""
+        "replaced" or "not needed"; an invitation left "queued" or "held" with no send still open says
+        "not sent". Each write may repeat (a redelivered message does the same), the send request is closed last."""
         send_id = str(request["send_id"])
         if still_wanted:
             result = ChannelResult(status="replaced", detail="a newer message replaced this one")
@@ -231,7 +256,7 @@ class DeliveryService:
             result = ChannelResult(status="not_needed", detail=f"not needed: the customer {state}")
         for channel in request.get("held") or []:
             self._log_comm(inv, send_id, str(channel), template, result)
-        if template == "invitation" and inv.delivery_status is DeliveryStatus.QUEUED:
+        if template == "invitation" and inv.delivery_status in WAITING:
             others = [r for r in self.repo.open_sends(inv.tenant_id, inv.invitation_id) if r["send_id"] != send_id]
             if not others:
                 self._not_sent(inv, send_id, result)
@@ -242,7 +267,7 @@ class DeliveryService:
         link_version = inv.link_version
 
         def change(current: Invitation) -> tuple[Invitation, list[Action]] | None:
-            if current.delivery_status is not DeliveryStatus.QUEUED or current.link_version != link_version:
+            if current.delivery_status not in WAITING or current.link_version != link_version:
                 return None  # a newer send or feedback moved it on meanwhile
             after = current.model_copy(update={"delivery_status": DeliveryStatus.NOT_SENT})
             event = InvitationEvent(
@@ -501,7 +526,7 @@ class DeliveryService:
             if (
                 template != "invitation"
                 or current.link_version != link_version
-                or current.delivery_status is not DeliveryStatus.QUEUED
+                or current.delivery_status not in WAITING
             ):
                 # A newer send or feedback already moved the status on; record the send without regressing it.
                 return current, [*actions, self.repo.event_action(current, event)]

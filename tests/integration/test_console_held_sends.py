@@ -88,3 +88,28 @@ def test_confirming_the_admin_email_releases_held_messages_at_once_oldest_first(
     assert "queued" not in listing.lower()
     log = browser.get("/console/communications").text
     assert "replaced" in log and "not needed" in log and "deferred" not in log
+
+
+def test_a_held_message_shows_held_until_it_goes(strict: None, client: Any) -> None:
+    """Walk-through #10/#20: the list's Delivery column agrees with the communication log. A message held for
+    the unconfirmed admin email is "held" (not "queued"), and "sent" once confirming releases it."""
+    browser, lender = sign_up(client, subdomain="acme")
+    key, admin = lender["api_key"], lender["admin_email"]
+    waiting = create(client, key, email="waiting@example.org")
+    drain(SEND_QUEUE)
+    (comm,) = comms(client, key, waiting)
+    assert comm["status"] == "deferred", comm
+    _, current = call(client, "GET", f"/v1/invitations/{waiting}", key)
+    assert current["delivery_status"] == "held", current
+    _, held = call(client, "GET", "/v1/invitations?delivery_status=held", key)
+    assert [i["invitation_id"] for i in held["items"]] == [waiting]
+    listing = browser.get("/console/invitations?tab=all").text
+    assert ">held<" in listing and ">queued<" not in listing
+    assert ">held<" in browser.get(f"/console/invitations/{waiting}").text
+
+    (path,) = {m for e in sent_emails() if admin in str(e.destinations) for m in VERIFY_LINK.findall(e.body)}
+    done = client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"}, body="")
+    assert done.status_code == 200
+    drain(SEND_QUEUE)
+    _, current = call(client, "GET", f"/v1/invitations/{waiting}", key)
+    assert current["delivery_status"] == "sent", current

@@ -123,7 +123,7 @@ def test_the_201st_email_of_the_first_day_waits_and_says_why(strict: None, clien
     assert held["status"] == "deferred"
     assert "quota of 200" in held["detail"] and (today + timedelta(days=1)).isoformat() in held["detail"]
     status, inv = call(client, "GET", f"/v1/invitations/{second}", key)
-    assert inv["delivery_status"] == "queued"  # still on its way, not failed
+    assert inv["delivery_status"] == "held"  # still on its way (not failed), and it says it waits
 
 
 def test_a_bounce_storm_pauses_the_lender(strict: None, client: Any, lender: dict[str, Any]) -> None:
