@@ -20,6 +20,7 @@ from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import joins, services
 from chalicelib.config import HOST_LABEL
+from chalicelib.domain.account import PENDING_JOIN_TTL_SECONDS
 from chalicelib.errors import ConcurrentModification, NotFound, RateLimited, UpstreamError
 from chalicelib.observability import logger
 from chalicelib.services.join import (
@@ -48,6 +49,8 @@ FORM = ["application/x-www-form-urlencoded"]
 _LABEL = HOST_LABEL
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
 JOIN_EMAIL_COOKIE = "join_email"
+# The pending sign-up that waits for its Business Legal Name: a secret, so a cookie and never the URL.
+JOIN_CHOICE_COOKIE = "join_choice"
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,14 @@ def _see_other(location: str, headers: dict[str, str] | None = None) -> Response
 
 
 def _outcome(request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined) -> Response:
+    secure = not services().settings.is_local
     if isinstance(result, ChooseBusiness):
-        return _choose_form(request, site, result.join_id, result.options, {})
+        cookie = cookie_header(
+            JOIN_CHOICE_COOKIE, result.join_id, secure=secure, max_age=PENDING_JOIN_TTL_SECONDS, path=site.prefix
+        )
+        return _see_other(f"{site.prefix}/choose", {"Set-Cookie": cookie})
     if isinstance(result, AwaitingConfirmation):
         # The address the link went to rides in a cookie of the join pages' own path, never in the URL.
-        secure = not services().settings.is_local
         cookie = cookie_header(
             JOIN_EMAIL_COOKIE, quote(result.email, safe="@"), secure=secure, max_age=24 * 3600, path=site.prefix
         )
@@ -220,6 +226,29 @@ def _choose_form(
         csrf_token=token,
         **_context(site.tenant),
     )
+
+
+def _choose_get(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+
+    def work() -> Response:
+        join_id = cookies(request).get(JOIN_CHOICE_COOKIE, "")[:100]
+        try:
+            options = joins().choices(site.tenant, join_id)
+        except LinkInvalid:
+            return page("join_expired.html", status=410, action=site.prefix, **_context(site.tenant))
+        return _choose_form(request, site, join_id, options, {})
+
+    return _html(request, site.tenant, work)
+
+
+def _link_sent_get(request: Request, subdomain: str | None) -> Response:
+    site = _find_site(request, subdomain)
+    if site is None:
+        return page("join_not_found.html", status=404, **_context(None))
+    return page("confirm_resent.html", **_context(site.tenant))
 
 
 def _join_get(request: Request, subdomain: str | None) -> Response:
@@ -360,7 +389,7 @@ def _resend_post(request: Request, subdomain: str | None) -> Response:
             joins().resend(site.tenant, form.get("email", "")[:300], _ip(request))
         except JoinRefused:
             return _invalid_link(request, site, 400)
-        return page("confirm_resent.html", status=202, **_context(site.tenant))
+        return _see_other(f"{site.prefix}/link-sent")
 
     return _html(request, site.tenant, work)
 
@@ -442,6 +471,16 @@ def join_choose(request: Request, subdomain: str, **_: Any) -> Response:
     return _choose_post(request, subdomain)
 
 
+@endpoint(bp, "/t/{subdomain}/join/choose", "GET", summary="Business chooser", auth=False, document=False)
+def join_choose_page(request: Request, subdomain: str, **_: Any) -> Response:
+    return _choose_get(request, subdomain)
+
+
+@endpoint(bp, "/t/{subdomain}/join/link-sent", "GET", summary="New link sent", auth=False, document=False)
+def link_sent_page(request: Request, subdomain: str, **_: Any) -> Response:
+    return _link_sent_get(request, subdomain)
+
+
 @endpoint(bp, "/t/{subdomain}/join/confirm/{token}", "GET", summary="Confirmation page", auth=False, document=False)
 def confirm_page(request: Request, subdomain: str, token: str, **_: Any) -> Response:
     return _confirm_get(request, subdomain, token)
@@ -487,6 +526,16 @@ def ready_page(request: Request, subdomain: str, account: str, **_: Any) -> Resp
 @endpoint(bp, "/join/check-email", "GET", summary="Check your email (host form)", auth=False, document=False)
 def host_check_email_page(request: Request, **_: Any) -> Response:
     return _check_email_get(request, None)
+
+
+@endpoint(bp, "/join/choose", "GET", summary="Business chooser (host form)", auth=False, document=False)
+def host_join_choose_page(request: Request, **_: Any) -> Response:
+    return _choose_get(request, None)
+
+
+@endpoint(bp, "/join/link-sent", "GET", summary="New link sent (host form)", auth=False, document=False)
+def host_link_sent_page(request: Request, **_: Any) -> Response:
+    return _link_sent_get(request, None)
 
 
 @endpoint(bp, "/join/ready/{account}", "GET", summary="Account ready (host form)", auth=False, document=False)

@@ -9,7 +9,16 @@ import pytest
 
 from chalicelib.config import SEND_QUEUE
 from tests.integration.helpers import drain
-from tests.integration.test_join import confirm, confirmation_links, invite, join, post_form, settings, text
+from tests.integration.test_join import (
+    confirm,
+    confirmation_links,
+    invitation,
+    invite,
+    join,
+    post_form,
+    settings,
+    text,
+)
 
 
 @pytest.fixture
@@ -63,3 +72,32 @@ def test_the_ready_page_only_shows_an_active_account_of_this_lender(client: Any,
     page = client.http.get("/t/acme/join/check-email")
     assert page.status_code == 200 and "Check your email" in text(page)
     assert post_form(client, "/t/acme/join/check-email", {}).status_code in (404, 405)
+
+
+def test_the_business_chooser_is_a_page_reached_by_a_redirect(client: Any, key: str) -> None:
+    """Walk-through #24: the chooser was the answer to the join POST, so Reload posted the sign-up again."""
+    settings(client, key, require_email_confirmation=False)
+    invite(client, key, send=False, business_legal_name="Jane's Bakery Inc.")
+    cafe = invite(client, key, send=False, business_legal_name="Jane's Cafe LLC")
+    joined = join(client, business_name="Jane's")
+    assert joined.status_code == 303 and location(joined) == "/t/acme/join/choose"
+    # The pending sign-up's secret rides in a cookie of the join pages' path, never in the URL.
+    cookie = {k.lower(): v for k, v in joined.headers.items()}["set-cookie"]
+    assert "Path=/t/acme/join" in cookie and "HttpOnly" in cookie
+    page = client.http.get("/t/acme/join/choose", headers={"Cookie": cookie_of(joined)})
+    assert page.status_code == 200 and "Jane's Cafe LLC" in text(page)
+    # Reloading shows the same choice and signs nobody up.
+    again = client.http.get("/t/acme/join/choose", headers={"Cookie": cookie_of(joined)})
+    assert again.status_code == 200 and "Jane's Cafe LLC" in text(again) and "Jane's Bakery Inc." in text(again)
+    assert invitation(client, key, cafe["invitation_id"])["status"] == "PENDING"
+    # Without the cookie (another browser, or the sign-up expired) the page says to start again.
+    lost = client.http.get("/t/acme/join/choose")
+    assert lost.status_code == 410 and "Start again" in text(lost)
+
+
+def test_send_a_new_link_redirects_to_a_page_that_can_be_reloaded(client: Any, key: str) -> None:
+    resent = post_form(client, "/t/acme/join/resend", {"email": "jane@smallbiz.com"})
+    assert resent.status_code == 303 and location(resent) == "/t/acme/join/link-sent"
+    page = client.http.get(location(resent))
+    assert page.status_code == 200 and "Check your email" in text(page)
+    assert client.http.get("/join/link-sent", headers={"Host": "acme.myonboarding.com"}).status_code == 200
