@@ -102,6 +102,8 @@ TEXT: dict[str, dict[str, str]] = {
         "confirm_upload": "I have sent it: confirm",
         "uploaded": "uploaded",
         "pending": "waiting for the file",
+        "remove_upload": "Remove",
+        "remove_upload_label": "Remove {name}",
         "submit": "Submit to {brand}",
         "submit_hint": "Link your bank account or upload a document first.",
         "submitted": "Submitted. Thank you! {brand} will be in touch.",
@@ -154,6 +156,8 @@ TEXT: dict[str, dict[str, str]] = {
         "confirm_upload": "Je l'ai envoyé : confirmer",
         "uploaded": "reçu",
         "pending": "en attente du fichier",
+        "remove_upload": "Retirer",
+        "remove_upload_label": "Retirer {name}",
         "submit": "Soumettre à {brand}",
         "submit_hint": "Liez d'abord votre compte bancaire ou téléversez un document.",
         "submitted": "Soumis. Merci! {brand} communiquera avec vous.",
@@ -547,6 +551,12 @@ def _complete_upload(call: Call) -> Any:
     return bootstrap.portal().complete_upload(call.ctx, call.params["document_id"])
 
 
+def _remove_upload(call: Call) -> Any:
+    document_id = call.params["document_id"]
+    bootstrap.portal().remove_upload(call.ctx, document_id)
+    return {"document_id": document_id, "removed": True} if call.form is None else None
+
+
 def _submit(call: Call) -> Any:
     return bootstrap.portal().submit(call.ctx)
 
@@ -555,6 +565,7 @@ _bind("/contact", "Confirm or correct contact details", _confirm_contact, anchor
 _bind("/bank-link", "Start (or resume) linking a bank account", _start_bank_link, anchor="#bank")
 _bind("/documents", "Presigned upload for one document", _request_upload)
 _bind("/documents/{document_id}/complete", "Confirm an upload", _complete_upload, anchor="#documents")
+_bind("/documents/{document_id}/remove", "Remove an upload whose file never came", _remove_upload, anchor="#documents")
 _bind("/submit", "Submit the portal", _submit, anchor="#submit")
 
 

@@ -264,6 +264,8 @@ class PortalService:
             raise NotFound("no such document")
         if record["state"] == "uploaded":
             return self._document(record, download=False)
+        if record["state"] != "pending":
+            raise Conflict("this upload was removed; upload the file again")
         stored = self.documents.head(record["object_key"])
         if stored is None:
             raise Conflict("the file has not arrived yet; upload it, then confirm")
@@ -294,6 +296,26 @@ class PortalService:
         fresh = self.links_repo.document(inv.tenant_id, inv.invitation_id, document_id) or record
         return self._document(fresh, download=False)
 
+    def remove_upload(self, ctx: PortalContext, document_id: str) -> None:
+        """Remove an upload whose file never arrived (the customer gave up on it); idempotent.
+
+        Raises NotFound (no such document), Conflict (the file arrived: it stays for the lender).
+        """
+        inv = ctx.invitation
+        self._ensure_open(inv)
+        record = self.links_repo.document(inv.tenant_id, inv.invitation_id, document_id)
+        if record is None:
+            raise NotFound("no such document")
+        if record["state"] == "pending":
+            action = self.links_repo.mark_removed_action(
+                inv.tenant_id, inv.invitation_id, document_id, utcnow().isoformat()
+            )
+            with contextlib.suppress(Conflict):  # confirmed (or settled) meanwhile: read what it became
+                self.links_repo.transact([action])
+            record = self.links_repo.document(inv.tenant_id, inv.invitation_id, document_id) or record
+        if record["state"] == "uploaded":
+            raise Conflict("this file has arrived and stays with your documents")
+
     def lender_documents(self, tenant: Tenant, invitation_id: str) -> DocumentList:
         inv = self.repo.get(tenant.tenant_id, invitation_id) if invitation_id.startswith("inv_") else None
         if inv is None:
@@ -306,7 +328,8 @@ class PortalService:
 
         An upload slot whose presigned POST has expired is settled once, when next seen: its file came
         (the browser never returned to confirm it) -> uploaded; no file -> ``expired``, hidden from the
-        customer and the lender alike, so an abandoned "Upload a document" does not wait forever.
+        customer and the lender alike, so an abandoned "Upload a document" does not wait forever. One the
+        customer removed (``removed``) is hidden too.
         """
         from chalicelib.adapters.documents import UPLOAD_EXPIRES_SECONDS
 
@@ -317,7 +340,7 @@ class PortalService:
         for item in items:
             if item["state"] == "pending" and datetime.fromisoformat(item["created_at"]) < cutoff:
                 item = self._settle(ctx, item)
-            if item["state"] != "expired":
+            if item["state"] not in ("expired", "removed"):
                 kept.append(item)
         return kept
 

@@ -138,6 +138,46 @@ def test_abandoned_uploads_go_once_their_upload_link_expired_and_sizes_are_of_re
     assert "statement-oct.pdf" not in detail and "45 bytes" in detail and "2.9 KB" in detail
 
 
+def test_the_customer_removes_an_upload_whose_file_never_came(client: Any, key: str) -> None:
+    """Walk-through #5: an abandoned "Upload a document" waited 20 minutes in the list with no way to remove it.
+    Each pending upload has a Remove button; an uploaded file has none. A removed slot takes no file later."""
+    inv_id, token = invitation(client, key)
+    abandoned = browser_upload(client, token, "statement-oct.pdf")
+    arrived = send_file(client, token, b"%PDF-1.7\n" + b"x" * 36)
+    assert call(client, "POST", f"/portal/{token}/documents/{arrived}/complete", body={})[0] == 200
+    portal = text(client.http.get(f"/portal/{token}"))
+    assert f'action="/portal/{token}/documents/{abandoned}/remove"' in portal
+    assert f"/documents/{arrived}/remove" not in portal  # a file that arrived stays
+
+    removed = post_form(client, f"/portal/{token}/documents/{abandoned}/remove", {})
+    assert removed.status_code == 303 and hdr(removed, "Location") == f"/portal/{token}#documents"
+    portal = text(client.http.get(f"/portal/{token}"))
+    assert "statement-oct.pdf" not in portal and "stmt.pdf – uploaded" in portal
+    _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
+    assert [d["document_id"] for d in docs["items"]] == [arrived]
+    # Removing again, or removing a file that arrived, changes nothing and says why.
+    assert post_form(client, f"/portal/{token}/documents/{abandoned}/remove", {}).status_code == 303
+    refused = post_form(client, f"/portal/{token}/documents/{arrived}/remove", {})
+    assert refused.status_code == 409
+    _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
+    assert [d["document_id"] for d in docs["items"]] == [arrived]
+    # A removed slot's upload link may still be used before it expires: the file is refused, not listed.
+    status, upload = call(
+        client,
+        "POST",
+        f"/portal/{token}/documents",
+        body={"filename": "late.pdf", "content_type": "application/pdf", "size": 8},
+    )
+    assert status == 200, upload
+    assert call(client, "POST", f"/portal/{token}/documents/{upload['document_id']}/remove", body={})[0] == 200
+    posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("late.pdf", b"%PDF-1.7")}, timeout=5)
+    assert posted.status_code in (200, 201, 204)
+    status, err = call(client, "POST", f"/portal/{token}/documents/{upload['document_id']}/complete", body={})
+    assert status == 409 and "removed" in err["error"]["message"], err
+    _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
+    assert [d["document_id"] for d in docs["items"]] == [arrived]
+
+
 def test_file_sizes_read_like_sizes() -> None:
     from chalicelib.web import file_size
 

@@ -194,9 +194,16 @@ class BankLinkRepository:
 
     def mark_expired_action(self, tenant_id: str, invitation_id: str, document_id: str) -> Action:
         """A pending upload whose presigned POST expired with no file: ``expired`` (hidden from every view)."""
+        return self._close_pending(tenant_id, invitation_id, document_id, {"state": "expired"})
+
+    def mark_removed_action(self, tenant_id: str, invitation_id: str, document_id: str, at: str) -> Action:
+        """A pending upload the customer removed: ``removed`` (hidden from every view, takes no file later)."""
+        return self._close_pending(tenant_id, invitation_id, document_id, {"state": "removed", "removed_at": at})
+
+    def _close_pending(self, tenant_id: str, invitation_id: str, document_id: str, changes: dict[str, Any]) -> Action:
         return self.table.t_update(
             keys.document(tenant_id, invitation_id, document_id),
-            {"state": "expired"},
+            changes,
             condition="#st = :pending",
             names={"#st": "state"},
             values={":pending": "pending"},
