@@ -145,7 +145,9 @@ def test_edit_only_while_pending_and_with_the_version_read(client: Any) -> None:
     )
     assert saved.status == 303 and saved.location.endswith("notice=edited")
     detail = browser.get(f"/console/invitations/{inv_id}")
-    assert "Eddie" in detail.text and "plaid" in detail.text and "edited" in detail.text
+    assert "Eddie" in detail.text and "edited" in detail.text
+    # The provider registry's label, not its key.
+    assert "<dt>Banking integration</dt><dd>Plaid</dd>" in detail.text
 
     stale = browser.post(
         f"/console/invitations/{inv_id}/edit",
