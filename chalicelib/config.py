@@ -226,6 +226,15 @@ class Settings(BaseSettings):
         return self.stage in ("local", "test")
 
     @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure and named ``__Host-<name>`` (chalicelib/api/forms.py) wherever pages are served over
+        https: always outside the local stages (API Gateway answers https only), and locally when the public base URL
+        is https. Over plain http (``make run``, the test client) they keep plain names: Chromium keeps a Secure cookie
+        from http://127.0.0.1 or http://localhost, but Python's cookie jar (requests, the e2e tests) and other hosts
+        never send one back over http."""
+        return not self.is_local or self.public_base_url.scheme == "https"
+
+    @property
     def base_url(self) -> str:
         return str(self.public_base_url).rstrip("/")
 

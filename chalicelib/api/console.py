@@ -18,14 +18,13 @@ from chalicelib.api.console_web import (
     session_cookie,
 )
 from chalicelib.api.forms import (
-    CSRF_COOKIE,
     client_ip,
-    cookie_header,
-    cookies,
-    csrf_token,
+    csrf_cookie,
     csrf_valid,
     human_errors,
     parse_form,
+    read_cookie,
+    set_cookie,
 )
 from chalicelib.bootstrap import sending, services, staff
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
@@ -85,9 +84,8 @@ def _words(request: Request) -> Words:
 def _anonymous(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     """A page for someone not signed in, with the double-submit CSRF cookie its form needs, in the language
     their browser asks for (there is no lender yet to ask)."""
-    token, fresh = csrf_token(request)
+    token, headers = csrf_cookie(request)
     settings = services().settings
-    headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=not settings.is_local)} if fresh else {}
     words = _words(request)
     if "labels" in context:
         context["labels"] = words.each(context["labels"])
@@ -142,9 +140,9 @@ def console_script() -> Response:
 def login_page() -> Response:
     request = bp.current_request
     query: dict[str, str] = dict(request.query_params or {})
-    if staff().session(cookies(request).get(SESSION_COOKIE)) is not None:
+    if staff().session(read_cookie(request, SESSION_COOKIE)) is not None:
         return redirect(_safe_next(query.get("next")))
-    values = {"lender": query.get("lender") or cookies(request).get(LENDER_COOKIE, "")}
+    values = {"lender": query.get("lender") or read_cookie(request, LENDER_COOKIE)}
     return _anonymous(
         request,
         "login.html",
@@ -197,9 +195,8 @@ def login_submit() -> Response:
     except DomainError:
         logger.exception("Console sign-in failed")
         return again(503, {"form": words.gettext("sign-in is unavailable right now, please try again")})
-    secure = not services().settings.is_local
     lender = signed_in.session.tenant.subdomain  # the stored name, never the typed text, goes in a header
-    remember = cookie_header(LENDER_COOKIE, lender, secure=secure, max_age=365 * 24 * 3600, path="/console")
+    remember = set_cookie(LENDER_COOKIE, lender, max_age=365 * 24 * 3600)
     response = redirect(nxt)
     response.headers["Set-Cookie"] = [session_cookie(signed_in.session_id), remember]
     return response
@@ -207,7 +204,7 @@ def login_submit() -> Response:
 
 @console_page(bp, "/console/logout", ("POST",))
 def logout(ctx: Ctx) -> Response:
-    staff().sign_out(cookies(ctx.request).get(SESSION_COOKIE))
+    staff().sign_out(read_cookie(ctx.request, SESSION_COOKIE))
     return redirect("/console/login?signed_out=1", {"Set-Cookie": session_cookie("", max_age=0)})
 
 
@@ -281,7 +278,7 @@ GONE = N_("This link was already used, was replaced by a newer one or has expire
 @bp.route("/console/forgot", methods=["GET"])
 def forgot_page() -> Response:
     request = bp.current_request
-    values = {"lender": cookies(request).get(LENDER_COOKIE, "")}
+    values = {"lender": read_cookie(request, LENDER_COOKIE)}
     return _anonymous(request, "forgot.html", values=values, errors={}, labels=FORGOT_LABELS, sent=False)
 
 

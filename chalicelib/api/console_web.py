@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, quote
 
 from chalice import Response
 
-from chalicelib.api.forms import cookie_header, cookies, human_errors
+from chalicelib.api.forms import from_this_site, human_errors, read_cookie, set_cookie
 from chalicelib.api.routing import STATUS_BY_ERROR
-from chalicelib.bootstrap import notifications, sending, services, staff
+from chalicelib.bootstrap import notifications, sending, staff
 from chalicelib.domain.ids import same
 from chalicelib.errors import DomainError, RateLimited
 from chalicelib.i18n import N_, negotiate, supported, translations
@@ -179,9 +179,7 @@ def form_lists(request: Request) -> dict[str, list[str]]:
 
 
 def session_cookie(value: str, *, max_age: int = SESSION_MAX_AGE) -> str:
-    return cookie_header(
-        SESSION_COOKIE, value, secure=not services().settings.is_local, max_age=max_age, path="/console"
-    )
+    return set_cookie(SESSION_COOKIE, value, max_age=max_age)
 
 
 def redirect(location: str, headers: dict[str, str] | None = None) -> Response:
@@ -217,7 +215,7 @@ class Ctx:
         return {k: v[0] for k, v in self.lists.items()}
 
     def csrf_ok(self, form: dict[str, str]) -> bool:
-        return same(form.get("csrf_token", ""), self.session.csrf_token)
+        return from_this_site(self.request) and same(form.get("csrf_token", ""), self.session.csrf_token)
 
     @property
     def query(self) -> dict[str, str]:
@@ -300,7 +298,7 @@ def console_page(
             ctx: Ctx | None = None
             locale = request_locale(request)
             try:
-                session = staff().session(cookies(request).get(SESSION_COOKIE))
+                session = staff().session(read_cookie(request, SESSION_COOKIE))
                 if session is None:
                     if request.method == "GET":
                         return redirect(f"/console/login?next={quote(request.path or '/console', safe='/')}")
@@ -316,9 +314,7 @@ def console_page(
                 locale = ctx.words.locale
                 if request.method == "POST" and not multipart:
                     ctx.lists = form_lists(request) if _urlencoded(request) else {}
-                    if not same(ctx.form.get("csrf_token", ""), session.csrf_token) and not _csrf_header(
-                        request, session
-                    ):
+                    if not ctx.csrf_ok(ctx.form) and not _csrf_header(request, session):
                         return ctx.render(
                             "error.html",
                             status=403,
@@ -355,4 +351,4 @@ def _urlencoded(request: Request) -> bool:
 def _csrf_header(request: Request, session: ConsoleSession) -> bool:
     """Scripts (the upload page) send the token in a header instead of a form field."""
     sent = request.headers.get("x-csrf-token") or ""
-    return bool(sent) and same(sent, session.csrf_token)
+    return from_this_site(request) and bool(sent) and same(sent, session.csrf_token)

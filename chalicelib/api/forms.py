@@ -1,14 +1,15 @@
-"""HTML form helpers: urlencoded bodies, cookies, double-submit CSRF tokens, and form errors in words."""
+"""HTML form helpers: urlencoded bodies, cookies (named, set and read only here), CSRF tokens, and form errors in
+words."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from chalicelib.domain.ids import same
+from chalicelib.bootstrap import services
+from chalicelib.domain.ids import derived_token, same
 from chalicelib.i18n import N_
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 CSRF_COOKIE = "csrf"
 CSRF_FIELD = "csrf_token"
+# Over https every cookie is ``__Host-<name>``: Secure, Path=/ and no Domain, which a browser enforces, so no other
+# host (another lender's, another customer account's: all share one registrable domain) can set it.
+HOST_PREFIX = "__Host-"
 
 
 def parse_form(request: Request) -> dict[str, str]:
@@ -30,36 +34,81 @@ def parse_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
-def cookies(request: Request) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(request.headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header means no cookies, not a 500
-        return {}
-    return {k: m.value for k, m in jar.items()}
+# --- cookies: every one is named, set and read here ------------------------------------------------------------
+def _cookie_jar(request: Request) -> dict[str, str]:
+    """The request's cookies, the first of each name. Each ``name=value`` pair stands alone: a malformed one (which
+    a sibling host could plant) is skipped, where ``http.cookies`` would stop reading and lose the session after it."""
+    jar: dict[str, str] = {}
+    for pair in (request.headers.get("cookie") or "").split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name and name not in jar:
+            jar[name] = value.strip()
+    return jar
 
 
-def cookie_header(name: str, value: str, *, secure: bool, max_age: int | None = None, path: str = "/") -> str:
-    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Lax"]
-    if secure:
+def _https_cookies() -> bool:
+    return services().settings.secure_cookies
+
+
+def cookie_name(name: str) -> str:
+    """The name a cookie is set and read under: ``__Host-<name>`` where pages are served over https (see
+    ``Settings.secure_cookies``), ``<name>`` over plain http. Only that one name is ever read: a plain ``session``
+    or ``csrf`` that a sibling host planted never stands in for the ``__Host-`` one."""
+    return f"{HOST_PREFIX}{name}" if _https_cookies() else name
+
+
+def read_cookie(request: Request, name: str) -> str:
+    """The value of our cookie ``name`` (under :func:`cookie_name`), or ""."""
+    return _cookie_jar(request).get(cookie_name(name), "")
+
+
+def set_cookie(name: str, value: str, *, max_age: int | None = None) -> str:
+    """A ``Set-Cookie`` value for our cookie ``name``: host-only, ``Path=/``, HttpOnly, SameSite=Lax, and Secure with
+    the ``__Host-`` prefix over https. ``max_age=0`` clears it."""
+    https = _https_cookies()
+    parts = [f"{cookie_name(name)}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if https:
         parts.append("Secure")
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
     return "; ".join(parts)
 
 
-def csrf_token(request: Request) -> tuple[str, bool]:
-    """The request's CSRF token, and whether a fresh cookie must be set for it."""
-    existing = cookies(request).get(CSRF_COOKIE)
-    if existing and len(existing) >= 32:
-        return existing, False
-    return secrets.token_urlsafe(32), True
+# --- CSRF -----------------------------------------------------------------------------------------------------------
+def from_this_site(request: Request) -> bool:
+    """False when the browser says the request comes from another origin: ``Sec-Fetch-Site: same-site`` is a sibling
+    host (another lender's or customer's, ``SameSite=Lax`` cookies included), ``cross-site`` anything else. Browsers
+    without the header (and API clients) pass; ``Origin`` cannot serve instead, since our pages' ``Referrer-Policy:
+    no-referrer`` makes a browser send ``Origin: null`` with their own forms."""
+    return (request.headers.get("sec-fetch-site") or "").strip().lower() in ("", "same-origin", "none")
+
+
+def csrf_cookie(request: Request) -> tuple[str, dict[str, str]]:
+    """A form shown before sign-in (no secret to bind a token to): its double-submit token, and the headers that set
+    the cookie when the request had none."""
+    existing = read_cookie(request, CSRF_COOKIE)
+    if len(existing) >= 32:
+        return existing, {}
+    token = secrets.token_urlsafe(32)
+    return token, {"Set-Cookie": set_cookie(CSRF_COOKIE, token)}
 
 
 def csrf_valid(request: Request, form: dict[str, str]) -> bool:
-    cookie = cookies(request).get(CSRF_COOKIE, "")
+    """A form shown before sign-in: the posted token matches the cookie, and the browser does not say it was posted
+    from another site."""
+    cookie = read_cookie(request, CSRF_COOKIE)
     submitted = form.get(CSRF_FIELD, "")
-    return bool(cookie) and len(cookie) >= 32 and same(cookie, submitted)
+    return from_this_site(request) and len(cookie) >= 32 and same(cookie, submitted)
+
+
+def bound_csrf(purpose: str, secret: str) -> str:
+    """The CSRF token of a form reached with ``secret`` (a session id, a link's token), derived with the server's key:
+    stored nowhere, and nobody without the secret (or a cookie a sibling host planted) can produce it."""
+    return derived_token(services().link_key(), f"{purpose}-csrf", secret)
+
+
+def bound_csrf_valid(request: Request, submitted: str, purpose: str, secret: str) -> bool:
+    return from_this_site(request) and bool(secret) and same(submitted, bound_csrf(purpose, secret))
 
 
 def client_ip(request: Request) -> str:

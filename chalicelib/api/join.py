@@ -14,7 +14,17 @@ from urllib.parse import quote, unquote
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.forms import CSRF_COOKIE, client_ip, cookie_header, cookies, csrf_token, csrf_valid, parse_form
+from chalicelib.api.forms import (
+    CSRF_FIELD,
+    bound_csrf,
+    bound_csrf_valid,
+    client_ip,
+    csrf_cookie,
+    csrf_valid,
+    parse_form,
+    read_cookie,
+    set_cookie,
+)
 from chalicelib.api.join_words import wait_text, words
 from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
@@ -83,10 +93,7 @@ def _context(tenant: Tenant | None) -> dict[str, Any]:
     }
 
 
-def _csrf(request: Request) -> tuple[str, dict[str, str]]:
-    token, fresh = csrf_token(request)
-    secure = not services().settings.is_local
-    return token, ({"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=secure)} if fresh else {})
+CONFIRM_CSRF = "join-confirm"  # the confirmation page's form: its token is bound to the link's token
 
 
 def _messages(tenant: Tenant | None, problems: dict[str, str]) -> dict[str, str]:
@@ -143,7 +150,7 @@ def _join_form(
     status: int = 200,
     not_on_list: bool = False,
 ) -> Response:
-    token, headers = _csrf(request)
+    token, headers = csrf_cookie(request)
     return page(
         "join.html",
         status=status,
@@ -166,17 +173,15 @@ def _see_other(location: str, headers: dict[str, str] | None = None) -> Response
 
 
 def _outcome(request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined) -> Response:
-    secure = not services().settings.is_local
     if isinstance(result, ChooseBusiness):
-        cookie = cookie_header(
-            JOIN_CHOICE_COOKIE, result.join_id, secure=secure, max_age=PENDING_JOIN_TTL_SECONDS, path=site.prefix
-        )
+        # Path=/ (a __Host- cookie's): the pending sign-up is found only with this lender (JoinService.choices).
+        cookie = set_cookie(JOIN_CHOICE_COOKIE, result.join_id, max_age=PENDING_JOIN_TTL_SECONDS)
         return _see_other(f"{site.prefix}/choose", {"Set-Cookie": cookie})
     if isinstance(result, AwaitingConfirmation):
-        # The address the link went to rides in a cookie of the join pages' own path, never in the URL.
-        cookie = cookie_header(
-            JOIN_EMAIL_COOKIE, quote(result.email, safe="@"), secure=secure, max_age=24 * 3600, path=site.prefix
-        )
+        # The address the link went to rides in a cookie, never in the URL; it names the lender (the cookie's Path
+        # is / on every host), so only this lender's check-email page shows it.
+        value = quote(f"{site.tenant.subdomain}:{result.email}", safe="@")
+        cookie = set_cookie(JOIN_EMAIL_COOKIE, value, max_age=24 * 3600)
         return _see_other(f"{site.prefix}/check-email", {"Set-Cookie": cookie})
     return _see_other(f"{site.prefix}/ready/{result.account_subdomain}")
 
@@ -185,8 +190,9 @@ def _check_email_get(request: Request, subdomain: str | None) -> Response:
     site = _find_site(request, subdomain)
     if site is None:
         return page("join_not_found.html", status=404, **_context(None))
-    email = unquote(cookies(request).get(JOIN_EMAIL_COOKIE, ""))[:254]
-    token, headers = _csrf(request)
+    lender, _, email = unquote(read_cookie(request, JOIN_EMAIL_COOKIE))[:320].partition(":")
+    email = email[:254] if lender == site.tenant.subdomain else ""
+    token, headers = csrf_cookie(request)
     return page(
         "join_check_email.html",
         headers=headers,
@@ -214,7 +220,7 @@ def _ready_get(request: Request, subdomain: str | None, account: str) -> Respons
 def _choose_form(
     request: Request, site: Site, join_id: str, options: list[tuple[str, str]], problems: dict[str, str]
 ) -> Response:
-    token, headers = _csrf(request)
+    token, headers = csrf_cookie(request)
     return page(
         "join_choose.html",
         status=400 if problems else 200,
@@ -234,7 +240,7 @@ def _choose_get(request: Request, subdomain: str | None) -> Response:
         return page("join_not_found.html", status=404, **_context(None))
 
     def work() -> Response:
-        join_id = cookies(request).get(JOIN_CHOICE_COOKIE, "")[:100]
+        join_id = read_cookie(request, JOIN_CHOICE_COOKIE)[:100]
         try:
             options = joins().choices(site.tenant, join_id)
         except LinkInvalid:
@@ -311,7 +317,7 @@ def _choose_post(request: Request, subdomain: str | None) -> Response:
 
 def _invalid_link(request: Request, site: Site, status: int = 410, account_url: str | None = None) -> Response:
     """An expired or used confirmation link; a used one of an active account gives its sign-in address."""
-    token, headers = _csrf(request)
+    token, headers = csrf_cookie(request)
     return page(
         "confirm_invalid.html",
         status=status,
@@ -329,12 +335,11 @@ def _confirm_form(request: Request, site: Site, token: str, problem: str | None 
         account = joins().confirmation(site.tenant, token)
     except LinkInvalid as exc:
         return _invalid_link(request, site, account_url=exc.account_url)
-    csrf, headers = _csrf(request)
+    csrf = bound_csrf(CONFIRM_CSRF, token)  # no cookie: the form's token is bound to the link's
     ctx = _context(site.tenant)
     return page(
         "confirm.html",
         status=status,
-        headers=headers,
         action=f"{site.prefix}/confirm/{token}",
         account=account.account_subdomain,
         problem=_problem_text(ctx["t"], problem),
@@ -363,7 +368,7 @@ def _confirm_post(request: Request, subdomain: str | None, token: str) -> Respon
 
     def work() -> Response:
         form = parse_form(request)
-        if not csrf_valid(request, form):
+        if not bound_csrf_valid(request, form.get(CSRF_FIELD, ""), CONFIRM_CSRF, token):
             return _confirm_form(request, site, token, "csrf_expired", 403)
         try:
             joined = joins().confirm(site.tenant, token, form.get("password", ""), _ip(request))
@@ -399,7 +404,7 @@ def _login_form(
     request: Request, account: str, action: str, problem: str | None = None, status: int = 200, username: str = ""
 ) -> Response:
     tenant = joins().account_lender(account) if _LABEL.match(account) else None
-    token, headers = _csrf(request)
+    token, headers = csrf_cookie(request)
     ctx = _context(tenant)
     return page(
         "login.html",
@@ -438,7 +443,7 @@ def _login_post(request: Request, account: str, action: str, host_form: bool) ->
             )
         else:
             base = settings.base_url
-        cookie = cookie_header(SESSION_COOKIE, signed_in.session_id, secure=not settings.is_local, max_age=12 * 3600)
+        cookie = set_cookie(SESSION_COOKIE, signed_in.session_id, max_age=12 * 3600)
         return Response(
             body="",
             status_code=303,

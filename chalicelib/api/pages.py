@@ -9,10 +9,8 @@ from pydantic import ValidationError
 
 from chalicelib.api.console_web import session_cookie
 from chalicelib.api.forms import (
-    CSRF_COOKIE,
     client_ip,
-    cookie_header,
-    csrf_token,
+    csrf_cookie,
     csrf_valid,
     human_errors,
     parse_form,
@@ -38,9 +36,8 @@ LABELS = {
 
 
 def _form(request: Any, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
-    token, fresh = csrf_token(request)
+    token, headers = csrf_cookie(request)
     settings = services().settings
-    headers = {"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=not settings.is_local)} if fresh else {}
     return page(
         "signup.html",
         status=status,

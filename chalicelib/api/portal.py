@@ -9,9 +9,11 @@ Each action is written once and bound to both resolvers (:func:`_bind`). Chalice
 token is 43 characters, so ``/portal/submit`` can never be read as a token.
 
 Every action answers JSON to API clients (``Content-Type: application/json``) and, to browsers
-posting forms, redirects back to the page (or re-renders it with the error). Forms carry a
-double-submit CSRF token; JSON calls made with the session cookie must send the same token in
-``X-CSRF-Token`` (a token in the path is itself the credential, so token calls need none).
+posting forms, redirects back to the page (or re-renders it with the error). Forms carry a CSRF
+token derived with the server's key from what reached the page (the session id, or the link's
+token), so a cookie planted by a sibling host cannot stand in for it; JSON calls made with the
+session cookie send the session's token (the page's, or ``X-CSRF-Token`` of ``GET /portal/status``)
+in ``X-CSRF-Token`` (a token in the path is itself the credential, so token calls need none).
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ from pydantic import ValidationError
 
 from chalicelib import bootstrap
 from chalicelib.api.forms import (
-    CSRF_COOKIE,
     CSRF_FIELD,
+    bound_csrf,
+    bound_csrf_valid,
     client_ip,
-    cookie_header,
-    cookies,
-    csrf_token,
+    csrf_cookie,
     csrf_valid,
     parse_form,
+    read_cookie,
+    set_cookie,
 )
 from chalicelib.api.routing import endpoint, error_response, invalid, json_response, parse_json
-from chalicelib.domain.ids import same
 from chalicelib.domain.providers import customer_name
 from chalicelib.domain.waterfall import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES, UploadRequest
 from chalicelib.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
@@ -53,6 +55,10 @@ bp = Blueprint(__name__)
 
 SESSION_COOKIE = "session"  # set by the sign-in route (chalicelib.api.join)
 CSRF_HEADER = "x-csrf-token"
+SESSION_BASE = "/portal"
+# What the forms' CSRF tokens are bound to: the session id (SESSION_BASE) or the link's token (/portal/{token}).
+SESSION_CSRF = "portal-session"
+LINK_CSRF = "portal-link"
 FORM_TYPES = ["application/x-www-form-urlencoded", "application/json"]
 PREPARING_TRIES = 20  # reloads 3 s apart while a provider's link is prepared: a minute, then a Refresh link
 
@@ -218,10 +224,20 @@ def _wants_json(request: Request) -> bool:
     return (request.headers.get("content-type") or "").split(";")[0].strip().lower() == "application/json"
 
 
-def _csrf_cookie(request: Request) -> tuple[str, dict[str, str]]:
-    token, fresh = csrf_token(request)
-    secure = not bootstrap.services().settings.is_local
-    return token, ({"Set-Cookie": cookie_header(CSRF_COOKIE, token, secure=secure)} if fresh else {})
+def _bound_to(request: Request, base_path: str) -> tuple[str, str]:
+    """(purpose, secret) of the CSRF token of the portal reached at ``base_path``: the session's id, or the link's
+    token."""
+    if base_path == SESSION_BASE:
+        return SESSION_CSRF, read_cookie(request, SESSION_COOKIE)
+    return LINK_CSRF, base_path.removeprefix(f"{SESSION_BASE}/")
+
+
+def _form_token(request: Request, base_path: str) -> str:
+    return bound_csrf(*_bound_to(request, base_path))
+
+
+def _form_token_valid(request: Request, base_path: str, submitted: str) -> bool:
+    return bound_csrf_valid(request, submitted, *_bound_to(request, base_path))
 
 
 def _redirect(location: str, headers: dict[str, str] | None = None) -> Response:
@@ -235,7 +251,7 @@ def _redirect(location: str, headers: dict[str, str] | None = None) -> Response:
 def _invalid_page(request: Request, token: str = "", status: int = 404) -> Response:
     """The friendly "link no longer works" page. It keeps the old token in its "send me a fresh
     link" form, so the request can find the lender without revealing anything."""
-    csrf, headers = _csrf_cookie(request)
+    csrf, headers = csrf_cookie(request)
     safe = token if len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token) else ""
     # A customer who joined with a password has an account: the retired link says where to sign in.
     account = bootstrap.portal().sign_in_address(safe) if safe else None
@@ -285,14 +301,14 @@ def _session_binding(request: Request) -> Binding:
     def resolve(opened: bool) -> PortalContext | None:
         from chalicelib.services.portal import PortalContext
 
-        session = bootstrap.joins().session(cookies(request).get(SESSION_COOKIE))
+        session = bootstrap.joins().session(read_cookie(request, SESSION_COOKIE))
         if session is None:
             return None
         inv = bootstrap.services().invitations.opened(session.invitation) if opened else session.invitation
         return PortalContext(session.tenant, inv)
 
     return Binding(
-        base_path="/portal",
+        base_path=SESSION_BASE,
         resolve=resolve,
         refused=_signed_out_page,
         refused_error=Unauthorized("you are signed out; sign in again"),
@@ -301,8 +317,7 @@ def _session_binding(request: Request) -> Binding:
 
 
 def _csrf_header_valid(request: Request) -> bool:
-    cookie = cookies(request).get(CSRF_COOKIE, "")
-    return len(cookie) >= 32 and same(cookie, request.headers.get(CSRF_HEADER, ""))
+    return _form_token_valid(request, SESSION_BASE, request.headers.get(CSRF_HEADER, ""))
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -330,13 +345,12 @@ def portal_response(
     """
     state = bootstrap.portal().state(ctx)
     locale, words = _words(ctx)
-    token, headers = _csrf_cookie(request)
+    token = _form_token(request, base_path)
     running = state.bank_link is not None and state.bank_link.state.value == "running"
     preparing = running and state.bank_link is not None and not state.bank_link.link_url
     return page(
         "portal.html",
         status=status,
-        headers=headers,
         invitation=state_invitation(ctx),
         state=state,
         t=words,
@@ -368,7 +382,8 @@ def state_invitation(ctx: PortalContext) -> Any:
 
 def _upload_page(request: Request, ctx: PortalContext, presigned: Any, base: str) -> Response:
     locale, words = _words(ctx)
-    csrf, headers = _csrf_cookie(request)
+    csrf = _form_token(request, base)
+    headers: dict[str, str] = {}
     target = urlsplit(presigned.url)
     headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
         "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
@@ -410,7 +425,7 @@ def _act(request: Request, binding: Binding, action: Action, params: dict[str, s
         return error_response(binding.refused_error) if _wants_json(request) else binding.refused()
     if _wants_json(request):
         if binding.session and not _csrf_header_valid(request):
-            return error_response(Forbidden(f"send the csrf cookie's value in {CSRF_HEADER}"))
+            return error_response(Forbidden(f"send the session's csrf token in {CSRF_HEADER}"))
         try:
             result = action(Call(request, ctx, None, base, params, binding.session))
         except DomainError as exc:
@@ -419,7 +434,7 @@ def _act(request: Request, binding: Binding, action: Action, params: dict[str, s
     render = functools.partial(portal_response, request, ctx, base, signed_in=binding.session)
     try:
         form = parse_form(request)
-        if not csrf_valid(request, form):
+        if not _form_token_valid(request, base, form.get(CSRF_FIELD, "")):
             raise Forbidden("the form expired; reload the page and try again")
         result = action(Call(request, ctx, form, base, params, binding.session))
     except DomainError as exc:
@@ -638,7 +653,9 @@ def portal_status(token: str, request: Request, **_: Any) -> Any:
 
 @endpoint(bp, "/portal/status", "GET", summary="Portal state (signed in)", auth=False, document=False)
 def session_portal_status(request: Request, **_: Any) -> Any:
-    return _status(_session_binding(request))
+    """The state, and in ``X-CSRF-Token`` the token a JSON client sends back with its POSTs."""
+    state = _status(_session_binding(request))
+    return json_response(state, headers={"X-CSRF-Token": _form_token(request, SESSION_BASE)})
 
 
 @endpoint(
@@ -697,16 +714,20 @@ def fresh_link(request: Request, **_: Any) -> Response:
 def sign_out(request: Request, **_: Any) -> Response:
     """End the session and clear its cookie, then back to the account's sign-in page."""
     form = parse_form(request)
-    if not csrf_valid(request, form):
+    if not _form_token_valid(request, SESSION_BASE, form.get(CSRF_FIELD, "")):
         ctx = _session_binding(request).resolve(False)
         if ctx is None:
             return _signed_out_page(403)
         return portal_response(
-            request, ctx, "/portal", error="the form expired; reload the page and try again", status=403, signed_in=True
+            request,
+            ctx,
+            SESSION_BASE,
+            error="the form expired; reload the page and try again",
+            status=403,
+            signed_in=True,
         )
-    sign_in_url = bootstrap.joins().sign_out(cookies(request).get(SESSION_COOKIE))
-    settings = bootstrap.services().settings
-    cleared = {"Set-Cookie": cookie_header(SESSION_COOKIE, "", secure=not settings.is_local, max_age=0)}
+    sign_in_url = bootstrap.joins().sign_out(read_cookie(request, SESSION_COOKIE))
+    cleared = {"Set-Cookie": set_cookie(SESSION_COOKIE, "", max_age=0)}
     if sign_in_url is None:
         return _signed_out_page(200, headers=cleared)
     return _redirect(sign_in_url, cleared)

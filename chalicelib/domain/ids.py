@@ -35,6 +35,12 @@ def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+def derived_token(key: str, purpose: str, secret: str) -> str:
+    """HMAC-SHA256 of ``<purpose>:<secret>`` with ``key`` (hex): a value only the key's holder can derive from the
+    secret, different for each purpose (CSRF tokens bound to a session or a link)."""
+    return hmac.new(key.encode(), f"{purpose}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
 API_KEY_PREFIX = "lok_"
 
 

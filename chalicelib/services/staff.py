@@ -7,7 +7,6 @@ of one lender, and that lender is the only tenant any console request can reach.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -187,8 +186,7 @@ class StaffService:
     def csrf_token(self, session_id: str) -> str:
         """The session's CSRF token: derived from the session id with the server key, so it is
         stored nowhere and no other session (or a guess) can produce it."""
-        key = self.link_key().encode()
-        return hmac.new(key, f"console-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+        return ids.derived_token(self.link_key(), "console-csrf", session_id)
 
     def session(self, session_id: str | None) -> ConsoleSession | None:
         """The live session, or None. A deactivated member's sessions end at their next request."""

@@ -20,7 +20,7 @@ def test_signup_creates_the_lender_and_its_first_admin_signed_in(client: Any) ->
     assert answer.status_code == 200
 
 
-def test_the_session_cookie_is_http_only_lax_and_scoped_to_the_console(client: Any) -> None:
+def test_the_session_cookie_is_http_only_lax_and_host_wide(client: Any) -> None:
     browser = Browser(client)
     shown = browser.get("/signup")
     response = client.http.post(
@@ -32,8 +32,9 @@ def test_the_session_cookie_is_http_only_lax_and_scoped_to_the_console(client: A
     assert response.status_code == 201
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("console_session=")
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
-    # Local stages run on http: Secure would drop the cookie; outside local it is set (cookie_header).
+    # Path=/ as a __Host- cookie needs over https (tests/integration/test_cookie_hardening.py); over http (the test
+    # client) Secure would drop the cookie, so it has the plain name (chalicelib.api.forms.set_cookie).
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/;" in cookie
     assert "Secure" not in cookie
 
 

@@ -19,12 +19,34 @@ PASSWORD = "correct horse battery"
 CONFIRM_LINK = re.compile(r"http://testserver/t/acme/join/confirm/[A-Za-z0-9_-]{43}")
 
 
+def bound_token(path: str, cookie: str = "") -> str | None:
+    """The CSRF token the page of ``path``'s form carries when it is bound to a secret, derived as the page derives
+    it (chalicelib.api.forms.bound_csrf): the link's (``.../join/confirm/{token}``, ``/portal/{token}/...``) or the
+    session's (``/portal/<action>``). None for a form shown before sign-in, which uses the double-submit cookie."""
+    from chalicelib.api.forms import bound_csrf
+    from chalicelib.api.join import CONFIRM_CSRF
+    from chalicelib.api.portal import LINK_CSRF, SESSION_CSRF
+
+    parts = path.split("?", 1)[0].split("/")
+    if "confirm" in parts and "join" in parts:
+        return bound_csrf(CONFIRM_CSRF, parts[-1])
+    if len(parts) < 3 or parts[1] != "portal" or parts[2] == "fresh-link":
+        return None
+    if len(parts[2]) >= 32:
+        return bound_csrf(LINK_CSRF, parts[2])
+    session = dict(p.strip().split("=", 1) for p in cookie.split(";") if "=" in p).get("session", "")
+    return bound_csrf(SESSION_CSRF, session)
+
+
 def post_form(
     client: Any, path: str, data: dict[str, str], *, csrf: bool = True, cookie: str = "", host: str | None = None
 ) -> Any:
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     jar = [cookie] if cookie else []
-    if csrf:
+    bound = bound_token(path, cookie)
+    if csrf and bound is not None:
+        data = {**data, "csrf_token": bound}
+    elif csrf:
         data = {**data, "csrf_token": CSRF}
         jar.append(f"csrf={CSRF}")
     if jar:

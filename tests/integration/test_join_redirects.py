@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import SEND_QUEUE
-from tests.integration.helpers import drain
+from tests.integration.helpers import call, drain
 from tests.integration.test_join import (
     confirm,
     confirmation_links,
@@ -81,9 +81,10 @@ def test_the_business_chooser_is_a_page_reached_by_a_redirect(client: Any, key: 
     cafe = invite(client, key, send=False, business_legal_name="Jane's Cafe LLC")
     joined = join(client, business_name="Jane's")
     assert joined.status_code == 303 and location(joined) == "/t/acme/join/choose"
-    # The pending sign-up's secret rides in a cookie of the join pages' path, never in the URL.
+    # The pending sign-up's secret rides in an HttpOnly cookie, never in the URL (Path=/, as a __Host- cookie needs:
+    # another lender's chooser does not find it, see below).
     cookie = {k.lower(): v for k, v in joined.headers.items()}["set-cookie"]
-    assert "Path=/t/acme/join" in cookie and "HttpOnly" in cookie
+    assert cookie.startswith("join_choice=") and "Path=/;" in cookie and "HttpOnly" in cookie
     page = client.http.get("/t/acme/join/choose", headers={"Cookie": cookie_of(joined)})
     assert page.status_code == 200 and "Jane's Cafe LLC" in text(page)
     # Reloading shows the same choice and signs nobody up.
@@ -93,6 +94,12 @@ def test_the_business_chooser_is_a_page_reached_by_a_redirect(client: Any, key: 
     # Without the cookie (another browser, or the sign-up expired) the page says to start again.
     lost = client.http.get("/t/acme/join/choose")
     assert lost.status_code == 410 and "Start again" in text(lost)
+    status, _ = call(
+        client, "POST", "/v1/tenants", None, {"name": "Other", "subdomain": "other", "admin_email": "a@o.com"}
+    )
+    assert status == 201
+    elsewhere = client.http.get("/t/other/join/choose", headers={"Cookie": cookie_of(joined)})
+    assert elsewhere.status_code == 410 and "Jane's Cafe LLC" not in text(elsewhere)
 
 
 def test_send_a_new_link_redirects_to_a_page_that_can_be_reloaded(client: Any, key: str) -> None:

@@ -15,6 +15,7 @@ import requests
 from chalicelib import bootstrap
 from chalicelib.domain.invitation import utcnow
 from tests.integration.helpers import call
+from tests.integration.test_join import bound_token
 
 FORM = "application/x-www-form-urlencoded"
 CSRF = "c" * 43
@@ -35,8 +36,12 @@ def invitation(client: Any, key: str, **fields: Any) -> tuple[str, str]:
 
 
 def post_form(client: Any, path: str, fields: dict[str, str], csrf: str | None = CSRF) -> Any:
+    """A form of the portal link's page (its token, bound to the link) or the fresh-link form (double-submit)."""
     headers = {"Content-Type": FORM}
-    if csrf:
+    bound = bound_token(path)
+    if csrf and bound is not None:
+        fields = {**fields, "csrf_token": bound}
+    elif csrf:
         headers["Cookie"] = f"csrf={csrf}"
         fields = {**fields, "csrf_token": csrf}
     return client.http.post(path, headers=headers, body=urlencode(fields))
@@ -64,7 +69,8 @@ def test_portal_page_is_branded_localised_and_marks_opened(client: Any, key: str
     page = response.body.decode()
     assert 'lang="fr"' in page and "Lier votre compte bancaire" in page and "Acme Lending" in page
     assert 'name="viewport"' in page
-    assert "csrf=" in hdr(response, "set-cookie")
+    # The forms' token is bound to the link (no CSRF cookie: a sibling host could plant one).
+    assert not hdr(response, "set-cookie") and f'value="{bound_token(f"/portal/{token}/contact")}"' in page
     assert 'action="/portal/' + token + '/bank-link"' in page
     _, inv = call(client, "GET", f"/v1/invitations/{inv_id}", key)
     assert inv["portal_status"] == "opened"

@@ -13,7 +13,17 @@ import requests
 
 from chalicelib import bootstrap
 from tests.integration.helpers import call
-from tests.integration.test_join import CSRF, PASSWORD, invite, join, post_form, session_cookie, settings, sign_in
+from tests.integration.test_join import (
+    CSRF,
+    PASSWORD,
+    bound_token,
+    invite,
+    join,
+    post_form,
+    session_cookie,
+    settings,
+    sign_in,
+)
 from tests.integration.test_portal import hdr, history, queue_bodies
 from tests.integration.test_waterfall import bank_links, open_slot, world  # noqa: F401  (world: the fake providers)
 
@@ -40,7 +50,7 @@ def signed_in(client: Any, key: str) -> tuple[str, str]:
 def session_json(client: Any, method: str, path: str, cookie: str, body: Any = None, csrf: bool = True) -> Any:
     headers = {"Content-Type": "application/json", "Cookie": f"{cookie}; csrf={CSRF}"}
     if csrf:
-        headers["X-CSRF-Token"] = CSRF
+        headers["X-CSRF-Token"] = bound_token("/portal/status", cookie) or ""
     response = getattr(client.http, method)(path, headers=headers, body=json.dumps(body) if body is not None else b"")
     return response.status_code, json.loads(response.body or b"null")
 
