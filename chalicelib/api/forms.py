@@ -121,7 +121,7 @@ def client_ip(request: Request) -> str:
 # The models' messages are the API's (pydantic's own wording, English). A page shows each error next to the
 # field it names, so it says what to enter instead: each pattern of the library's wording has its human
 # message here, once for every console form (Ctx.render, the signed-out pages and sign-up pass their errors
-# through :func:`human_errors`). Messages of our own validators ("must be a name ...") pass as they are.
+# through :func:`human_errors`). Our own validators' messages pass as they are, unless listed at the end.
 _HUMAN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Field required$"), N_("this field is required")),
     (re.compile(r"^String should have at least 1 character$"), N_("this field is required")),
@@ -147,6 +147,8 @@ _HUMAN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^String should match pattern"), N_("use only the characters this field allows")),
     (re.compile(r"^Input should be a valid (string|list|dictionary)"), N_("enter a value of the right kind")),
     (re.compile(r"^(Extra inputs are not permitted)$"), N_("this field is not expected here")),
+    # our own validators' (chalicelib/domain), so that they too are in the page's language
+    (re.compile(r"^must be a plain name, without @, < or >"), N_("use a plain name, without @, < or >")),
 )
 
 

@@ -78,7 +78,7 @@ def display_name_problem(value: str) -> str | None:
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
         return "must not contain control characters (line breaks, tabs)"
     if any(c in value for c in "<>@"):
-        return "must be a name, not an email address (no @, < or >)"
+        return "must be a plain name, without @, < or > (it is shown as the sender of emails)"
     return None
 
 

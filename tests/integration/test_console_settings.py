@@ -263,6 +263,10 @@ def test_form_errors_are_human_and_name_the_field_not_the_library(client: Any) -
     assert "value is not a valid email address" not in signup.text
     assert "Subdomain: this field is required" in signup.text
     assert "enter a valid email address, like name@example.com" in signup.text
+    # A name with markup is not "an email address": the message says what is wrong with it.
+    tagged = blank.submit("/signup", None, {"name": "<b>Acme</b>", "subdomain": "acme-tagged"})
+    assert "not an email address" not in tagged.text
+    assert "Institution name: use a plain name, without @, &lt; or &gt;" in tagged.text
 
     admin, _ = sign_up(client)
     page = admin.get("/console/settings")
