@@ -20,9 +20,9 @@ BAD_NAMES = [
     ("Acme\nLending", "control characters"),
     ("Acme\tLending", "control characters"),
     ("Acme\u2028Lending", "control characters"),
-    ('Acme" <ceo@acme-lending.com>', "email address"),
-    ("ceo@acme-lending.com", "email address"),
-    ("Acme <Lending>", "email address"),
+    ('Acme" <ceo@acme-lending.com>', "plain name"),
+    ("ceo@acme-lending.com", "plain name"),
+    ("Acme <Lending>", "plain name"),
 ]
 
 
