@@ -40,7 +40,7 @@ EXAMPLE_ROW: tuple[str, ...] = (
     "Olivia Officer",
     "Jane",
     "Doe",
-    "+15145550123",
+    "514 555 0123",  # a "+" first would be read as a formula: the export guard would put a quote before it
     "Jane's Bakery Inc.",
     "waterfall",
     "email",

@@ -77,6 +77,9 @@ def test_template_has_header_and_a_valid_example() -> None:
     assert row == 2
     check = csv_rows.validate_row(parsed.columns, row, cells)
     assert check.fields is not None and check.fields.email == "jane@smallbiz.com"
+    # Walk-through #22: the example phone needs no formula guard, so a lender copying the row keeps no "'".
+    assert "'" not in csv_rows.template_csv().replace("Jane's", "")
+    assert check.fields.phone == "+15145550123"
 
 
 def test_header_is_normalised_and_may_reorder_or_omit_optional_columns() -> None:
