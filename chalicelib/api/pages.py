@@ -123,3 +123,9 @@ def verify_submit(tenant_id: str, token: str, **_: Any) -> Response:
     if tenant is None:
         return page("lender_verify.html", status=410, action="", done=False, invalid=True)
     return page("lender_verify.html", action="", done=True, invalid=False, name=tenant.name)
+
+
+@endpoint(bp, "/favicon.ico", "GET", summary="No icon (browsers ask for one)", auth=False, document=False)
+def favicon(**_: Any) -> Response:
+    """Browsers ask every host for /favicon.ico: an empty answer they cache, not a 404 on every page."""
+    return Response(body="", status_code=204, headers={"Cache-Control": "public, max-age=86400"})

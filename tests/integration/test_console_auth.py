@@ -179,3 +179,29 @@ def test_the_sign_in_page_answers_429_once_an_address_tries_too_often(client: An
         )
         statuses.append(page.status)
     assert statuses == [401] * 10 + [429]
+
+
+def test_the_browsers_favicon_request_is_answered_without_an_error(client: Any) -> None:
+    """Walk-through #27: every page logged a 404 for /favicon.ico in the browser's console."""
+    answer = client.http.get("/favicon.ico")
+    assert answer.status_code == 204 and not answer.body
+    assert "max-age" in answer.headers.get("Cache-Control", "")
+
+
+def test_the_api_key_shown_once_has_a_copy_button(client: Any) -> None:
+    """Walk-through #27: the key shown only once after sign-up had no Copy button."""
+    browser = Browser(client)
+    done = browser.submit(
+        "/signup",
+        None,
+        {
+            "name": "Copy Lending",
+            "subdomain": "copy-lending",
+            "admin_email": "ops@copy-lending.example",
+            "password": PASSWORD,
+            "data_residency": "us",
+        },
+    )
+    assert done.status == 201
+    assert 'data-copy-from="api-key"' in done.text and 'data-output="api-key-copied"' in done.text
+    assert '<script src="/console/static/console.js" defer></script>' in done.text

@@ -29,8 +29,9 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy-from]");
   if (button) {
     const field = document.getElementById(button.dataset.copyFrom);
-    const copied = await copyText(field.value);
-    if (!copied) { field.select(); }
+    // A form field (the portal link) or a text block (the API key shown once).
+    const copied = await copyText("value" in field ? field.value : field.textContent.trim());
+    if (!copied) { if ("select" in field) { field.select(); } else { window.getSelection().selectAllChildren(field); } }
     document.getElementById(button.dataset.output).textContent = copied ? word("copied", "Copied.") : word("pressKeys", "Press Ctrl+C (or Cmd+C) to copy.");
   }
 });
