@@ -70,9 +70,12 @@ def notification_list(ctx: Ctx) -> Response:
     except ValidationError as exc:
         raise invalid(exc, "query") from exc
     result = notifications().list(ctx.tenant, query)
+    # Each notification names its customer (one batch read for the page), not just "the invitation".
+    customers = services().invitations.get_many(ctx.tenant, [n.invitation_id for n in result.items if n.invitation_id])
     return ctx.render(
         "notifications.html",
         items=result.items,
+        customers=customers,
         words=ctx.words.each(NOTIFICATION_WORDS),
         next_url=f"/console/notifications?{urlencode({'cursor': result.next_cursor})}" if result.next_cursor else None,
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),

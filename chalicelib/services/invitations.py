@@ -295,6 +295,10 @@ class InvitationService:
             raise NotFound("no such invitation")
         return inv
 
+    def get_many(self, tenant: Tenant, invitation_ids: list[str]) -> dict[str, Invitation]:
+        """The tenant's invitations among ``invitation_ids`` (those that still exist), by id."""
+        return self.repo.get_many(tenant.tenant_id, invitation_ids)
+
     def search(self, tenant: Tenant, query: ListQuery) -> InvitationPage:
         text = " ".join((query.q or "").split()).lower() or None
         if text and not query.email and "@" in text:

@@ -193,6 +193,21 @@ def test_bulk_resend_gives_each_row_its_outcome(client: Any) -> None:
     assert nothing.status == 400 and "select at least one invitation" in nothing.text
 
 
+def test_bulk_resend_results_tell_two_customers_of_one_name_apart(client: Any) -> None:
+    """Walk-through #19: two rows both read "Jane Doe"; each names its email and business too."""
+    browser, _ = sign_up(client)
+    jane = {"first_name": "Jane", "last_name": "Doe", "send": "0"}
+    bakery = add(browser, email="jane@smallbiz.example", business_legal_name="Jane's Bakery LLC", **jane)
+    catering = add(browser, email="jane.doe@catering.example", business_legal_name="Jane's Catering Inc", **jane)
+    listing = browser.get("/console/invitations")
+    result = browser.post("/console/invitations/resend", [("ids", bakery), ("ids", catering)], listing.csrf())
+    cells = re.findall(r'<tr data-outcome="\w+">\s*<td data-label="Customer">(.*?)</td>', result.text, re.S)
+    assert len(cells) == 2
+    by_id = {inv_id: next(c for c in cells if inv_id in c) for inv_id in (bakery, catering)}
+    assert "jane@smallbiz.example" in by_id[bakery] and "Jane&#39;s Bakery LLC" in by_id[bakery]
+    assert "jane.doe@catering.example" in by_id[catering] and "Jane&#39;s Catering Inc" in by_id[catering]
+
+
 def test_remove_asks_first_and_only_before_joining(client: Any) -> None:
     browser, _ = sign_up(client)
     inv_id = add(browser, email="gone@smallbiz.example", send="0")

@@ -29,7 +29,9 @@ def test_the_bell_counts_unread_notifications_on_every_page_and_they_can_be_read
     from chalicelib import bootstrap
 
     browser, _ = sign_up(client)
-    inv_id = add(browser, email="done@smallbiz.example", send="0")
+    inv_id = add(
+        browser, email="done@smallbiz.example", send="0", first_name="Dana", business_legal_name="Dana's Deli LLC"
+    )
     assert 'aria-label="Notifications: 0 unread"' in browser.get("/console/invitations").text
     bootstrap.notifications().notify(tenant_id_of(browser), "completion", inv_id, {}, key="portal-done-1")
     for path in ("/console/invitations", "/console/settings", f"/console/invitations/{inv_id}"):
@@ -38,6 +40,9 @@ def test_the_bell_counts_unread_notifications_on_every_page_and_they_can_be_read
         assert '<span class="count" aria-hidden="true">1</span>' in page.text
     listing = browser.get("/console/notifications")
     assert "Customer completed the portal" in listing.text and f"/console/invitations/{inv_id}" in listing.text
+    # Walk-through #19: the customer is named, not "Open the invitation".
+    assert "Open the invitation" not in listing.text
+    assert f'<a href="/console/invitations/{inv_id}">Dana</a>' in listing.text and "Dana&#39;s Deli LLC" in listing.text
     ntf = re.search(r"/console/notifications/(ntf_\w+)/read", listing.text).group(1)  # type: ignore[union-attr]
     read = browser.post(f"/console/notifications/{ntf}/read", {}, listing.csrf())
     assert read.status == 303

@@ -297,6 +297,12 @@ class InvitationRepository:
         item = self.table.get(keys.invitation(tenant_id, invitation_id), consistent=consistent)
         return self.from_item(item) if item else None
 
+    def get_many(self, tenant_id: str, invitation_ids: list[str]) -> dict[str, Invitation]:
+        """The invitations that exist among ``invitation_ids``, by id: one BatchGetItem per 100."""
+        wanted = list(dict.fromkeys(i for i in invitation_ids if i.startswith("inv_")))
+        found = self.table.batch_get([keys.invitation(tenant_id, i) for i in wanted])
+        return {inv.invitation_id: inv for inv in (self.from_item(item) for item in found)}
+
     def by_email(self, tenant_id: str, email: str) -> list[Invitation]:
         guards, _ = self.table.query(keys.tenant_pk(tenant_id), sk_prefix=keys.email_guard_prefix(email))
         found = self.table.batch_get([keys.invitation(tenant_id, g["invitation_id"]) for g in guards])
