@@ -62,7 +62,7 @@ class Services:
 @cache
 def services() -> Services:
     settings = get_settings()
-    secrets = SecretStore(settings)
+    secrets = SecretStore(settings, max_age=settings.secret_cache_seconds)
 
     def link_key() -> str:
         return secrets.get(LINK_SIGNING_KEY)
@@ -219,7 +219,7 @@ def provider_adapters() -> Mapping[Provider, Adapter]:
     from chalicelib.adapters.providers import build_adapters
 
     s = services()
-    return build_adapters(s.settings, s.secrets.get)
+    return build_adapters(s.settings, s.secrets)
 
 
 @cache

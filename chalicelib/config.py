@@ -189,6 +189,14 @@ class Settings(BaseSettings):
     webhook_retry_window_seconds: int = 24 * 3600
     webhook_connect_timeout_seconds: float = 3.0
     webhook_read_timeout_seconds: float = 10.0
+    # How long a function keeps a secret's value (SecretStore): a value put with put-secret-value is in use within it.
+    secret_cache_seconds: int = Field(default=300, ge=0)
+    # Inbound partner webhooks: after put-secret-value, a signature made with the secret's previous version
+    # (AWSPREVIOUS) is still accepted this long after the new version was created (partners' retries, in-flight calls).
+    webhook_secret_overlap_seconds: int = Field(default=24 * 3600, ge=0)
+    # A signature that no cached version accepts re-reads the secret, at most once per this many seconds per secret
+    # (so forged calls cannot cost a Secrets Manager call each).
+    webhook_secret_refresh_seconds: int = Field(default=30, ge=1)
     # Send the pre-Standard-Webhooks X-Onboarding-Signature header next to webhook-signature: for one release,
     # while lenders move their verification to a Standard Webhooks library; then the default becomes False.
     webhook_legacy_signature: bool = True

@@ -91,5 +91,14 @@ def install(monkeypatch: pytest.MonkeyPatch) -> SecretGuard:
             guard.reads.append((function, secret.name))
         return original(self, secret)
 
+    verify = SecretStore.verify
+
+    def verify_guarded(self: SecretStore, secret: Secret, check: Any) -> Any:
+        function = calling_function(sys._getframe(1))
+        if function is not None:
+            guard.reads.append((function, secret.name))
+        return verify(self, secret, check)
+
     monkeypatch.setattr(SecretStore, "get", get)
+    monkeypatch.setattr(SecretStore, "verify", verify_guarded)
     return guard

@@ -2,7 +2,7 @@
 (tests/integration/test_provider_plugin.py adds the entry). Nothing else in the code knows it.
 
 It follows the adapter contract of chalicelib/adapters/providers/ (``KEY``, a client with link sessions and
-financial data, a webhook verifier, ``adapter(settings, read_secret)``); the partner behind it is in-memory: sessions are
+financial data, a webhook verifier, ``adapter(settings, store)``); the partner behind it is in-memory: sessions are
 recorded in :data:`SESSIONS`, and the data is the hand-worked fixture of the waterfall tests.
 Webhooks carry ``X-Akoya-Signature``, the hex HMAC-SHA256 of the raw body with :data:`WEBHOOK_SECRET`.
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import date
 
-    from chalicelib.adapters.providers.base import ReadSecret
+    from chalicelib.adapters.providers.base import PartnerSecrets
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -85,5 +85,5 @@ def verify_akoya(headers: Mapping[str, str], body: bytes, secret: str) -> Provid
     return failed(KEY, session_id, event_id, reasons[status], str(status)) if status in reasons else None
 
 
-def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
+def adapter(settings: Settings, store: PartnerSecrets) -> Adapter:
     return Adapter(AkoyaClient(), lambda headers, body: verify_akoya(headers, body, WEBHOOK_SECRET))

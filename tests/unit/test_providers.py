@@ -581,7 +581,7 @@ def test_mx_client_creates_a_user_and_a_widget_url() -> None:
 
 def test_build_adapters_covers_every_registered_provider() -> None:
     settings = Settings(stage="test")
-    adapters = build_adapters(settings, SecretStore(settings).get)
+    adapters = build_adapters(settings, SecretStore(settings))
     assert list(adapters) == known()
     assert all(adapter.client.provider == provider for provider, adapter in adapters.items())
 

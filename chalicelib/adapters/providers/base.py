@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chalicelib.domain import json_input
 from chalicelib.domain.bank_link import ErrorClass
@@ -19,10 +19,23 @@ if TYPE_CHECKING:
     from chalicelib.domain.financial import FinancialData
     from chalicelib.domain.providers import Provider
 
-    # How an adapter reads a partner secret (chalicelib.config.SECRETS): the composition root passes SecretStore.get.
-    # An adapter reads its client's secrets when it is built, its webhook verifier's when it checks a webhook (a
-    # function that only links accounts is not granted the webhook secrets: infra/package.py FUNCTION_ACCESS).
-    ReadSecret = Callable[[Secret], str]
+T = TypeVar("T")
+
+
+class PartnerSecrets(Protocol):
+    """How an adapter reads its partner secrets (chalicelib.config.SECRETS): the composition root passes the
+    SecretStore. An adapter reads its client's secrets when it is built (the registry builds it again when they
+    change), its webhook verifier's when it checks a webhook (a function that only links accounts is not granted the
+    webhook secrets: infra/package.py FUNCTION_ACCESS)."""
+
+    def get(self, secret: Secret) -> str:
+        """The secret's current value."""
+        ...
+
+    def verify(self, secret: Secret, check: Callable[[str], T]) -> T:
+        """``check(value)`` with the secret's current value, then (while a rotation's overlap lasts) its previous one;
+        raises the last :class:`WebhookRejected` when no value passes."""
+        ...
 
 
 class ProviderError(UpstreamError):

@@ -57,7 +57,7 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalicelib.adapters.providers.base import ReadSecret
+    from chalicelib.adapters.providers.base import PartnerSecrets
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -356,13 +356,16 @@ def normalise_finicity(
     )
 
 
-def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
+def adapter(settings: Settings, store: PartnerSecrets) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
     client = FinicityClient(
         settings.partner(KEY, "base_url"),
-        read_secret(partner_secret(KEY, "app-key")),
+        store.get(partner_secret(KEY, "app-key")),
         settings.partner(KEY, "partner_id"),
-        read_secret(partner_secret(KEY, "partner-secret")),
+        store.get(partner_secret(KEY, "partner-secret")),
     )
     webhook_secret = partner_secret(KEY, "webhook-secret")
-    return Adapter(client, lambda headers, body: verify_finicity(headers, body, read_secret(webhook_secret)))
+    return Adapter(
+        client,
+        lambda headers, body: store.verify(webhook_secret, lambda value: verify_finicity(headers, body, value)),
+    )

@@ -58,7 +58,7 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from chalicelib.adapters.providers.base import ReadSecret
+    from chalicelib.adapters.providers.base import PartnerSecrets
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -327,12 +327,14 @@ def normalise_mx(
     )
 
 
-def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
+def adapter(settings: Settings, store: PartnerSecrets) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier."""
     client = MxClient(
         settings.partner(KEY, "base_url"),
         settings.partner(KEY, "client_id"),
-        read_secret(partner_secret(KEY, "api-key")),
+        store.get(partner_secret(KEY, "api-key")),
     )
     username, password = settings.partner(KEY, "webhook_username"), partner_secret(KEY, "webhook-password")
-    return Adapter(client, lambda headers, body: verify_mx(headers, body, username, read_secret(password)))
+    return Adapter(
+        client, lambda headers, body: store.verify(password, lambda value: verify_mx(headers, body, username, value))
+    )

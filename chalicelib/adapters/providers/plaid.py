@@ -57,7 +57,7 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalicelib.adapters.providers.base import ReadSecret
+    from chalicelib.adapters.providers.base import PartnerSecrets
     from chalicelib.config import Settings
     from chalicelib.domain.bank_link import CustomerInfo
 
@@ -476,7 +476,7 @@ def normalise_plaid(
     )
 
 
-def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
+def adapter(settings: Settings, store: PartnerSecrets) -> Adapter:
     """The registry's entry point: the client (link sessions, financial data) and its webhook verifier.
 
     The verifier's key cache lives as long as the adapter (build once per process).
@@ -484,7 +484,7 @@ def adapter(settings: Settings, read_secret: ReadSecret) -> Adapter:
     client = PlaidClient(
         settings.partner(KEY, "base_url"),
         settings.partner(KEY, "client_id"),
-        read_secret(partner_secret(KEY, "secret")),
+        store.get(partner_secret(KEY, "secret")),
     )
     keys = PlaidKeyCache(client)
     return Adapter(client, lambda headers, body: verify_plaid(headers, body, keys))
