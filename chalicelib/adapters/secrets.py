@@ -110,7 +110,12 @@ class SecretStore:
         ConfigurationError as :meth:`get` does."""
         refused: WebhookRejected | None = None
         for refresh in (False, True):
-            values = self._webhook_values(secret, refresh=refresh)
+            try:
+                values = self._webhook_values(secret, refresh=refresh)
+            except ConfigurationError:
+                if not refresh:
+                    raise
+                values = None  # Secrets Manager failed the re-read: the signature stays refused (logged above)
             if values is None:
                 break
             for value in values:

@@ -130,3 +130,20 @@ def test_a_replaced_partner_credential_is_used_once_the_cache_expires(
         assert again is not plaid
         assert again.create_link_session(CUSTOMER, webhook_url="w", redirect_url="r", reference="r3").link_url
         assert clients[Provider("plaid")] is again  # unchanged values keep the client (its sessions and tokens)
+
+
+def test_a_failed_re_read_leaves_the_signature_refused(client: Any, aws: dict[str, str]) -> None:
+    """Secrets Manager down when a signature asks for a re-read: 401 as before (the partner retries), not 500."""
+    from botocore.exceptions import EndpointConnectionError
+
+    assert finicity_webhook(client, FINICITY_WEBHOOK_SECRET.local) != 401
+
+    def down(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
+
+    sm = aws_clients.client("secretsmanager")
+    sm.meta.events.register("before-call.secrets-manager.GetSecretValue", down)
+    try:
+        assert finicity_webhook(client, NEW) == 401
+    finally:
+        sm.meta.events.unregister("before-call.secrets-manager.GetSecretValue", down)
