@@ -210,8 +210,10 @@ def test_settings_naming_a_resource_are_all_packaged_and_none_holds_a_secret() -
     secret_like = ("secret", "password", "api_key", "app_key", "signing_key")
     fields = set(config.Settings.model_fields) - {"secret_arns"}
     assert {name.upper() for name in fields if name.endswith(resource_like)} <= set(environment())
-    # Secrets are in Secrets Manager (config.SECRETS); a function's environment holds their ARNs only.
-    assert [name for name in fields if any(word in name for word in secret_like)] == []
+    # Secrets are in Secrets Manager (config.SECRETS); a function's environment holds their ARNs only. A duration
+    # about secrets (how long one is cached, a rotation's overlap) holds no secret.
+    durations = {name for name in fields if name.endswith("_seconds")}
+    assert [name for name in fields - durations if any(word in name for word in secret_like)] == []
 
 
 def test_the_deploy_refuses_empty_partner_ids_before_the_functions_would() -> None:
