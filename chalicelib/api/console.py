@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from chalice import Blueprint, Response
 
@@ -59,10 +60,22 @@ LINK_GONE_TITLE = N_("This link no longer works")
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a console path: never another site (``//evil``) or a scheme."""
-    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/console/invitations"
+    """Only a path of this console: never another site (``//evil``, a scheme), a path a browser would resolve out of
+    /console (a dot segment, plain or percent-encoded; a tab or newline, which it drops), nor a character a header
+    cannot carry (the redirect would fail after a successful sign-in)."""
+    fallback = "/console/invitations"
+    if not value or any(c < " " or c in "\\\x7f" for c in value):
+        return fallback
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "//[" : an unbalanced IPv6 host
+        return fallback
+    path = parts.path
+    if parts.scheme or parts.netloc or not (path == "/console" or path.startswith("/console/")) or "//" in path:
+        return fallback
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
+        return fallback
+    return value
 
 
 def _host_lender(request: Request) -> Tenant | None:

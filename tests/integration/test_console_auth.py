@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 from tests.integration.console_helpers import PASSWORD, Browser, sign_up
 
@@ -135,6 +136,37 @@ def test_open_redirects_are_refused(client: Any) -> None:
         },
     )
     assert ok.location == "/console/invitations"
+
+
+# Each stays on this host yet is no console path once a browser reads it (a dot segment, plain or encoded, leaves
+# /console; a tab is dropped, making //evil.example), or cannot be a header at all (before: a 500 after signing in).
+CRAFTED_NEXT = (
+    "/console\r\nSet-Cookie: console_session=x",
+    "/console/\t/evil.example",
+    "/console/../..//evil.example",
+    "/console/%2e%2e/%2E%2E//evil.example",
+    "/console/./../signup",
+    "/console\x00",
+    "/consolation",
+    "//[",
+)
+
+
+def test_a_crafted_next_leads_to_the_invitations(client: Any) -> None:
+    browser, lender = sign_up(client)
+    fields = {"lender": lender["subdomain"], "email": lender["admin_email"], "password": PASSWORD}
+    for crafted in CRAFTED_NEXT:
+        signed_in = browser.client.http.get(
+            f"/console/login?next={quote(crafted, safe='')}", headers=browser._headers()
+        )
+        assert (signed_in.status_code, signed_in.headers.get("Location")) == (303, "/console/invitations"), crafted
+        back = browser.post("/console/verification", {"next": crafted}, browser.get("/console/invitations").csrf())
+        assert (back.status, back.location) == (303, "/console/invitations?verification=sent"), crafted
+        fresh = Browser(client)
+        signing = fresh.submit("/console/login", None, {**fields, "next": crafted})
+        assert (signing.status, signing.location) == (303, "/console/invitations"), crafted
+    kept = "/console/invitations?status=pending&q=jane"
+    assert Browser(client).submit("/console/login", None, {**fields, "next": kept}).location == kept
 
 
 def test_a_post_without_the_session_csrf_token_is_refused(client: Any) -> None:
