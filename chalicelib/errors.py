@@ -60,6 +60,12 @@ class WebhookRejected(Unauthorized):
         self.reason = reason
 
 
+class WebhookUnsigned(WebhookRejected):
+    """A partner webhook with no signature or credentials, or none of the partner's form (an X-Signature that is not
+    a hex SHA-256, an Authorization that is not Basic): no version of any secret could accept it, so it is refused
+    without reading the secret again (chalicelib/adapters/secrets.py)."""
+
+
 class Forbidden(DomainError):
     code = "forbidden"
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters import aws
 from chalicelib.config import ConfigurationError
-from chalicelib.errors import WebhookRejected
+from chalicelib.errors import WebhookRejected, WebhookUnsigned
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -106,41 +106,66 @@ class SecretStore:
         """``check(value)`` with each usable value of the inbound webhook secret: the current version, then the
         previous one while the rotation's overlap lasts. When every cached value is refused, the versions are read
         again (at most once per ``webhook_secret_refresh_seconds`` for this secret, so forged calls cannot each cost
-        a Secrets Manager call) and checked once more. Raises the last :class:`WebhookRejected`, or
-        ConfigurationError as :meth:`get` does."""
+        a Secrets Manager call) and checked once more; not when they were read for this very call, nor when the
+        call carries no signature at all (:class:`WebhookUnsigned`: no version could accept it, and it must not
+        spend the re-read the partner's first call after a rotation needs). Raises the last
+        :class:`WebhookRejected`, or ConfigurationError as :meth:`get` does."""
+        values, just_read = self._webhook_values(secret)
+        try:
+            return self._first_accepted(values, check)
+        except WebhookUnsigned:
+            raise
+        except WebhookRejected:
+            if just_read:
+                raise  # a re-read now would find what was just read
+            again = self._re_read(secret)
+            if again is None:
+                raise
+        return self._first_accepted(again, check)
+
+    @staticmethod
+    def _first_accepted(values: list[str], check: Callable[[str], T]) -> T:
         refused: WebhookRejected | None = None
-        for refresh in (False, True):
+        for value in values:
             try:
-                values = self._webhook_values(secret, refresh=refresh)
-            except ConfigurationError:
-                if not refresh:
-                    raise
-                values = None  # Secrets Manager failed the re-read: the signature stays refused (logged above)
-            if values is None:
-                break
-            for value in values:
-                try:
-                    return check(value)
-                except WebhookRejected as exc:
-                    refused = exc
-        assert refused is not None
+                return check(value)
+            except WebhookUnsigned:
+                raise
+            except WebhookRejected as exc:
+                refused = exc
+        assert refused is not None  # there is always a current value
         raise refused
 
-    def _webhook_values(self, secret: Secret, *, refresh: bool) -> list[str] | None:
-        """The usable values (None: a refresh is not allowed yet, or the secret has no ARN on a local stage)."""
+    def _webhook_values(self, secret: Secret) -> tuple[list[str], bool]:
+        """The usable values, cached or read now, and whether they were read now (from Secrets Manager, or the
+        local value of a secret without an ARN on a local stage: nothing to read again)."""
         arn = self._settings.secret_arns.get(secret.name)
         if not arn:
-            return None if refresh else [self.get(secret)]  # the local value, or ConfigurationError
+            return [self.get(secret)], True  # the local value, or ConfigurationError
         now = time.monotonic()
         with self._lock:
             cached = self._versions.get(arn)
-            if refresh:
-                last = self._refreshed_at.get(arn)
-                if last is not None and now - last < self._settings.webhook_secret_refresh_seconds:
-                    return None
-                self._refreshed_at[arn] = now
-            elif cached is not None and now - cached.read_at < self._max_age:
-                return cached.values(time.time())
+            if cached is not None and now - cached.read_at < self._max_age:
+                return cached.values(time.time()), False
+        return self._store_versions(secret, arn, now), True
+
+    def _re_read(self, secret: Secret) -> list[str] | None:
+        """The usable values read again, or None: a re-read of this secret was tried less than
+        ``webhook_secret_refresh_seconds`` ago, or Secrets Manager failed it (logged; the signature stays refused,
+        so the partner retries rather than getting a 500)."""
+        arn = self._settings.secret_arns[secret.name]
+        now = time.monotonic()
+        with self._lock:
+            last = self._refreshed_at.get(arn)
+            if last is not None and now - last < self._settings.webhook_secret_refresh_seconds:
+                return None
+            self._refreshed_at[arn] = now
+        try:
+            return self._store_versions(secret, arn, now)
+        except ConfigurationError:
+            return None
+
+    def _store_versions(self, secret: Secret, arn: str, now: float) -> list[str]:
         versions = self._read_versions(secret, arn, now)
         with self._lock:
             self._versions[arn] = versions
@@ -149,14 +174,15 @@ class SecretStore:
     def _read_versions(self, secret: Secret, arn: str, now: float) -> _Versions:
         """AWSCURRENT and, while the overlap after its creation lasts, AWSPREVIOUS, straight from Secrets Manager:
         Powertools' provider caches by name only (a VersionStage in its ``sdk_options`` would share the current
-        value's cache entry) and returns no CreatedDate."""
+        value's cache entry) and returns no CreatedDate. An answer without a CreatedDate starts no overlap: counted
+        from the moment of the read instead, every re-read would accept the previous version 24 h more."""
         client = aws.client("secretsmanager")
         current = self._read_stage(client, secret, arn, "AWSCURRENT")
         if current is None:
             raise ConfigurationError(f"secret {secret.name} cannot be read from Secrets Manager ({arn})")
         value, created = current
         self._check(secret, arn, value)
-        until = created + self._settings.webhook_secret_overlap_seconds
+        until = created.timestamp() + self._settings.webhook_secret_overlap_seconds if created is not None else 0.0
         previous = None
         if time.time() < until:
             found = self._read_stage(client, secret, arn, "AWSPREVIOUS")
@@ -166,7 +192,7 @@ class SecretStore:
         return _Versions(value, previous, until, now)
 
     @staticmethod
-    def _read_stage(client: Any, secret: Secret, arn: str, stage: str) -> tuple[str, float] | None:
+    def _read_stage(client: Any, secret: Secret, arn: str, stage: str) -> tuple[str, datetime | None] | None:
         try:
             answer = client.get_secret_value(SecretId=arn, VersionStage=stage)
         except ClientError as exc:
@@ -181,7 +207,7 @@ class SecretStore:
         if not isinstance(value, str):
             raise ConfigurationError(f"secret {secret.name} must be a SecretString ({arn})")
         created = answer.get("CreatedDate")
-        return value, (created if isinstance(created, datetime) else datetime.now(UTC)).timestamp()
+        return value, created if isinstance(created, datetime) else None
 
     def _check(self, secret: Secret, arn: str, value: str) -> None:
         if self._settings.is_local:

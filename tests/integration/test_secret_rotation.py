@@ -147,3 +147,67 @@ def test_a_failed_re_read_leaves_the_signature_refused(client: Any, aws: dict[st
         assert finicity_webhook(client, NEW) == 401
     finally:
         sm.meta.events.unregister("before-call.secrets-manager.GetSecretValue", down)
+
+
+# --- the attacker's review of the rotation (second pass) --------------------------------------------------------
+def sent_for(reads: list[str], aws: dict[str, str], secret: Any) -> int:
+    return reads.count(aws[secret.env])
+
+
+def test_without_a_creation_date_the_previous_version_never_passes(client: Any, aws: dict[str, str]) -> None:
+    """The overlap counts from the current version's CreatedDate. An answer without one (a proxy, a stub) must not
+    count it from the moment of each read instead: every re-read would start 24 h again, for ever."""
+
+    def undated(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("CreatedDate", None)
+
+    sm = aws_clients.client("secretsmanager")
+    sm.meta.events.register("after-call.secrets-manager.GetSecretValue", undated)
+    try:
+        put(aws, FINICITY_WEBHOOK_SECRET, NEW)
+        assert finicity_webhook(client, NEW) != 401
+        assert finicity_webhook(client, FINICITY_WEBHOOK_SECRET.local) == 401
+    finally:
+        sm.meta.events.unregister("after-call.secrets-manager.GetSecretValue", undated)
+
+
+def test_an_unsigned_call_reads_no_secret_and_leaves_the_re_read_to_the_partner(
+    client: Any, aws: dict[str, str], reads: list[str]
+) -> None:
+    """A call with no signature (or credentials) at all cannot pass with any version: it must not re-read the
+    secret, nor spend the one re-read per interval that the partner's first call after a rotation needs."""
+    assert finicity_webhook(client, FINICITY_WEBHOOK_SECRET.local) != 401  # the versions are cached
+    mx_unsigned = client.http.post("/webhooks/mx", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert mx_unsigned.status_code == 401
+    put(aws, FINICITY_WEBHOOK_SECRET, NEW)
+    before = sent_for(reads, aws, FINICITY_WEBHOOK_SECRET)
+    for headers in ({}, {"X-Signature": ""}, {"X-Signature": "not-hex"}, {"X-Signature": "ab" * 31}):
+        unsigned = client.http.post(
+            "/webhooks/finicity", headers={"Content-Type": "application/json", **headers}, body=b"{}"
+        )
+        assert unsigned.status_code == 401, headers
+    assert sent_for(reads, aws, FINICITY_WEBHOOK_SECRET) == before
+    assert finicity_webhook(client, NEW) != 401  # the partner's new signature still gets its re-read
+
+
+def test_a_signature_refused_by_versions_just_read_does_not_read_them_again(
+    client: Any, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cache expired, a forged signature reads the versions once: a re-read right after that read would
+    answer the same, and cost Secrets Manager calls twice per forged call."""
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")
+    bootstrap.reset()
+    put(aws, FINICITY_WEBHOOK_SECRET, NEW)  # both stages exist: AWSCURRENT and AWSPREVIOUS
+    sent: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["SecretId"])
+
+    sm = aws_clients.client("secretsmanager")
+    sm.meta.events.register("provide-client-params.secrets-manager.GetSecretValue", record)
+    try:
+        assert finicity_webhook(client, "forged-" * 8) == 401
+        assert sent_for(sent, aws, FINICITY_WEBHOOK_SECRET) == 2  # AWSCURRENT, AWSPREVIOUS: once each
+        assert finicity_webhook(client, NEW) != 401
+    finally:
+        sm.meta.events.unregister("provide-client-params.secrets-manager.GetSecretValue", record)

@@ -9,6 +9,7 @@ from chalicelib.domain import json_input
 from chalicelib.domain.bank_link import ErrorClass
 from chalicelib.errors import UpstreamError, ValidationFailed
 from chalicelib.errors import WebhookRejected as WebhookRejected  # a provider module's verifier raises it
+from chalicelib.errors import WebhookUnsigned as WebhookUnsigned  # ... or this, when nothing could verify
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -35,6 +36,7 @@ from chalicelib.adapters.providers.base import (
     ProviderError,
     RateLimited,
     WebhookRejected,
+    WebhookUnsigned,
     header,
     json_object,
     text,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 
 KEY = Provider("finicity")
 SIGNATURE_HEADER = "X-Signature"
+HEX_SHA256 = re.compile(r"[0-9a-f]{64}")  # what sign_finicity gives (the header is read lower-cased)
 # Partner tokens live two hours; renew well before.
 TOKEN_TTL_S = 90 * 60
 
@@ -259,11 +262,13 @@ def verify_finicity(headers: Mapping[str, str], body: bytes, secret: str) -> Pro
 
     Raises :class:`WebhookRejected` for a missing or wrong signature.
     """
-    signature = header(headers, SIGNATURE_HEADER)
+    signature = (header(headers, SIGNATURE_HEADER) or "").strip().lower()
     if not signature:
-        raise WebhookRejected("missing X-Signature header")
+        raise WebhookUnsigned("missing X-Signature header")
+    if not HEX_SHA256.fullmatch(signature):
+        raise WebhookUnsigned("X-Signature is not a hex HMAC-SHA256")
     expected = sign_finicity(body, secret)
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise WebhookRejected("signature does not match the body")
     return parse_finicity(json_object(body))
 

@@ -35,6 +35,7 @@ from chalicelib.adapters.providers.base import (
     ProviderError,
     RateLimited,
     WebhookRejected,
+    WebhookUnsigned,
     header,
     json_object,
     short,
@@ -229,11 +230,11 @@ def verify_mx(headers: Mapping[str, str], body: bytes, username: str, password: 
     """
     authorization = header(headers, "Authorization")
     if not authorization or not authorization[:6].lower() == "basic ":
-        raise WebhookRejected("missing basic credentials")
+        raise WebhookUnsigned("missing basic credentials")
     try:
         decoded = base64.b64decode(authorization[6:].strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise WebhookRejected("malformed basic credentials") from exc
+        raise WebhookUnsigned("malformed basic credentials") from exc
     given_user, sep, given_password = decoded.partition(b":")
     user_ok = hmac.compare_digest(given_user, username.encode())
     password_ok = hmac.compare_digest(given_password, password.encode())
