@@ -24,6 +24,7 @@ from chalicelib.api import imports as import_routes
 from chalicelib.api import join as join_pages
 from chalicelib.api import notifications as notification_routes
 from chalicelib.api import webhooks as webhook_routes
+from chalicelib.api.forms import strict_transport_security
 from chalicelib.api.routing import framework_errors_in_error_shape, set_authenticator
 from chalicelib.bootstrap import services
 from chalicelib.config import local_stage
@@ -46,6 +47,7 @@ def emit_metrics(event: Any, get_response: Any) -> Any:
 
 
 app.register_middleware(framework_errors_in_error_shape(app), "http")
+app.register_middleware(strict_transport_security, "http")
 
 if tracing_enabled():  # off outside Lambda: the X-Ray SDK is then never imported
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))

@@ -15,6 +15,7 @@ from chalicelib.i18n import N_
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalice import Response
     from chalice.app import Request
 
 CSRF_COOKIE = "csrf"
@@ -48,6 +49,20 @@ def _cookie_jar(request: Request) -> dict[str, str]:
 
 def _https_cookies() -> bool:
     return services().settings.secure_cookies
+
+
+# A year, and the hosts under the one answering (none are served over http).
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def strict_transport_security(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: wherever pages are served over https (where cookies are ``__Host-``), every answer asks the
+    browser to use https only for this host: a network attacker can then serve no http look-alike of a lender's
+    sign-in page to someone who typed its host. Plain http (``make run``) answers without it."""
+    response = get_response(request)
+    if _https_cookies():
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
 
 
 def cookie_name(name: str) -> str:

@@ -253,3 +253,17 @@ def test_over_http_cookie_names_are_plain(client: Any, key: str) -> None:
     _, session = signed_in_customer(client, key)
     assert session.startswith("session=")
     assert client.http.get("/portal", headers={"Cookie": f"__Host-{session}"}).status_code == 401
+
+
+def test_over_https_every_answer_asks_for_https_only(client: Any, https: None) -> None:
+    """Secure ``__Host-`` cookies keep a network attacker from planting cookies, not from serving an http look-alike
+    of a lender's sign-in page to someone who typed its host: HSTS makes the browser go to https by itself."""
+    for path in ("/console/login", "/signup", "/openapi.json", "/console/invitations"):
+        answer = client.http.get(path, headers={"Host": "acme.myonboarding.com"})
+        hsts = {k.lower(): v for k, v in answer.headers.items()}.get("strict-transport-security", "")
+        assert hsts.startswith("max-age=31536000") and "includeSubDomains" in hsts, (path, answer.headers)
+
+
+def test_over_http_no_answer_asks_for_https(client: Any) -> None:
+    answer = client.http.get("/console/login")
+    assert "strict-transport-security" not in {k.lower() for k in answer.headers}
