@@ -267,3 +267,21 @@ def test_over_https_every_answer_asks_for_https_only(client: Any, https: None) -
 def test_over_http_no_answer_asks_for_https(client: Any) -> None:
     answer = client.http.get("/console/login")
     assert "strict-transport-security" not in {k.lower() for k in answer.headers}
+
+
+def test_the_api_takes_its_key_and_no_csrf_and_never_a_session_cookie(client: Any) -> None:
+    """Bearer-key API clients need no CSRF token, whatever Sec-Fetch-Site says (a browser page of the lender's own
+    calling the API says cross-site); that holds because the API never takes a console session cookie instead."""
+    browser, details = sign_up(client)
+    cookie = browser._headers()["Cookie"]
+    assert "console_session=" in cookie
+    body = {"email": "jane@smallbiz.com", "owner": "Olivia Officer", "send": False}
+    status, created = call(
+        client, "POST", "/v1/invitations", details["api_key"], body, **{"Sec-Fetch-Site": "cross-site"}
+    )
+    assert status == 201, created
+    for forged in ({"Cookie": cookie}, {"Cookie": cookie, "Sec-Fetch-Site": "same-origin"}):
+        status, refused = call(client, "POST", "/v1/invitations", None, {**body, "email": "joe@smallbiz.com"}, **forged)
+        assert status == 401, refused
+    status, listed = call(client, "GET", "/v1/invitations", details["api_key"])
+    assert [i["email"] for i in listed["items"]] == ["jane@smallbiz.com"]
