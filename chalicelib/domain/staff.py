@@ -68,6 +68,15 @@ class StaffMember(Model):
     # The random nonce of the current one-time link (invitation or password reset): the send worker
     # derives the link from it with the server key, so neither the queue nor the table holds a link.
     link_nonce: str | None = Field(default=None, repr=False)
+    # When the password was last set through an emailed link (a reset): sessions started before then are over, so
+    # whoever signed in with the leaked password, or took a session cookie, is out.
+    sessions_after: datetime | None = None
+
+    def holds_session(self, started_at: datetime | None) -> bool:
+        """Whether a session of this member started at ``started_at`` is still theirs (not ended by a reset)."""
+        if self.sessions_after is None:
+            return True
+        return started_at is not None and started_at >= self.sessions_after
 
     @property
     def display_name(self) -> str:

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.sending_domain import sending_address
@@ -69,6 +69,14 @@ class SignedIn:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _started(record: dict[str, Any]) -> datetime | None:
+    """When a stored console session started (None when the record does not say)."""
+    try:
+        return datetime.fromisoformat(str(record["created_at"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def staff_link_token(link_key: str, staff_id: str, purpose: str, nonce: str) -> str:
@@ -196,7 +204,7 @@ class StaffService:
         if record is None or int(record.get("expires_at") or 0) <= int(time.time()):
             return None
         member = self.repo.get(record["tenant_id"], record["staff_id"])
-        if member is None or member.status is not StaffStatus.ACTIVE:
+        if member is None or member.status is not StaffStatus.ACTIVE or not member.holds_session(_started(record)):
             return None
         tenant = self.tenant_repo.get(record["tenant_id"], cached=True)
         if tenant is None:
@@ -305,6 +313,7 @@ class StaffService:
                 "password_hash": self.hasher.hash(password),
                 "link_nonce": None,
                 "version": member.version + 1,
+                "sessions_after": datetime.now(UTC),  # the member's other sessions end (the new one starts after)
             }
         )
         try:

@@ -180,6 +180,23 @@ def test_forgot_password_emails_a_single_use_link(client: Any) -> None:
     assert old.status == 401
 
 
+def test_a_password_reset_ends_the_members_other_sessions(client: Any) -> None:
+    """Whoever signed in with a leaked password (or took a session cookie) is out once the owner sets a new password
+    through the emailed link; the browser that set it stays signed in."""
+    intruder, lender = sign_up(client)
+    assert intruder.get("/console/invitations").status == 200
+    owner = Browser(client)
+    owner.submit("/console/forgot", None, {"lender": lender["subdomain"], "email": lender["admin_email"]})
+    drain("onboarding-send")
+    [link] = links_to(lender["admin_email"], RESET)
+    done = owner.submit(link.removeprefix("http://testserver"), None, {"password": "a brand new passphrase"})
+    assert done.status == 303
+    assert owner.get("/console/invitations").status == 200
+    assert intruder.get("/console/invitations").status == 303  # to the sign-in page
+    forged = intruder.post("/console/settings/api-keys", {"name": "mine"}, "0" * 64)
+    assert forged.status == 401
+
+
 def test_provider_order_and_branding_with_errors_by_field(client: Any) -> None:
     import json
 
