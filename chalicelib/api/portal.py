@@ -60,6 +60,8 @@ SESSION_BASE = "/portal"
 SESSION_CSRF = "portal-session"
 LINK_CSRF = "portal-link"
 FORM_TYPES = ["application/x-www-form-urlencoded", "application/json"]
+# The status answers: one customer's progress (and the session's CSRF token), never kept by a cache.
+NO_STORE = {"Cache-Control": "no-store"}
 PREPARING_TRIES = 20  # reloads 3 s apart while a provider's link is prepared: a minute, then a Refresh link
 
 TEXT: dict[str, dict[str, str]] = {
@@ -648,14 +650,14 @@ def session_portal(request: Request, **_: Any) -> Response:
     tags=("portal",),
 )
 def portal_status(token: str, request: Request, **_: Any) -> Any:
-    return _status(_token_binding(request, token))
+    return json_response(_status(_token_binding(request, token)), headers=NO_STORE)
 
 
 @endpoint(bp, "/portal/status", "GET", summary="Portal state (signed in)", auth=False, document=False)
 def session_portal_status(request: Request, **_: Any) -> Any:
     """The state, and in ``X-CSRF-Token`` the token a JSON client sends back with its POSTs."""
     state = _status(_session_binding(request))
-    return json_response(state, headers={"X-CSRF-Token": _form_token(request, SESSION_BASE)})
+    return json_response(state, headers={"X-CSRF-Token": _form_token(request, SESSION_BASE), **NO_STORE})
 
 
 @endpoint(

@@ -285,3 +285,19 @@ def test_the_api_takes_its_key_and_no_csrf_and_never_a_session_cookie(client: An
         assert status == 401, refused
     status, listed = call(client, "GET", "/v1/invitations", details["api_key"])
     assert [i["email"] for i in listed["items"]] == ["jane@smallbiz.com"]
+
+
+def test_the_portal_status_answers_are_never_stored(client: Any, key: str) -> None:
+    """The signed-in status carries the session's CSRF token (and, like the link's, the customer's progress): no
+    cache may keep it and hand it to the next caller of the same URL (it varies by cookie, which a cache ignores)."""
+    _, session = signed_in_customer(client, key)
+    signed_in = client.http.get("/portal/status", headers={"Cookie": session})
+    assert signed_in.status_code == 200
+    assert {k.lower(): v for k, v in signed_in.headers.items()}.get("cache-control") == "no-store"
+    s = bootstrap.services()
+    tenant = s.tenants.authenticate(f"Bearer {key}")
+    inv = invite(client, key, send=False, email="joe@smallbiz.com")
+    token = s.invitations.portal_link(tenant, inv["invitation_id"]).url.rsplit("/", 1)[-1]
+    by_link = client.http.get(f"/portal/{token}/status")
+    assert by_link.status_code == 200
+    assert {k.lower(): v for k, v in by_link.headers.items()}.get("cache-control") == "no-store"
