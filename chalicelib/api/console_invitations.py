@@ -58,7 +58,9 @@ LABELS = {
     "ids": N_("Invitations"),
 }
 # The banking integrations come from the provider registry (chalicelib/domain/providers.py).
-WATERFALL_OPTION = N_("Waterfall: %(order)s (recommended)")
+# A select cannot wrap an option (at 390 px the order was cut off): the option is short and the hint names the order.
+WATERFALL_OPTION = N_("Waterfall (recommended)")
+WATERFALL_HINT = N_("The waterfall tries %(order)s, until one links the customer's bank. We recommend it.")
 THEN = N_("%(earlier)s, then %(next)s")
 ALONE_OPTION = N_("%(provider)s only")
 CHANNELS = (("email", N_("Email")), ("sms", N_("SMS")), ("both", N_("Email and SMS")))
@@ -200,16 +202,21 @@ def invitation_list(ctx: Ctx) -> Response:
     return _list(ctx)
 
 
-def integration_options(words: Words, order: list[Provider]) -> list[tuple[str, str]]:
-    """The banking integration select: the waterfall (naming the lender's order), then each provider a lender
-    may choose alone, from the registry."""
+def integration_options(words: Words) -> list[tuple[str, str]]:
+    """The banking integration select: the waterfall, then each provider a lender may choose alone, from the
+    registry."""
+    options = [(WATERFALL, words.gettext(WATERFALL_OPTION))]
+    alone = [key for key in banking_integrations() if key != WATERFALL]
+    return options + [(key, words.gettext(ALONE_OPTION) % {"provider": provider_label(key)}) for key in alone]
+
+
+def waterfall_hint(words: Words, order: list[Provider]) -> str:
+    """What the waterfall does for this lender: its providers in order (Plaid, then Finicity, then MX)."""
     names = [provider_label(p) for p in order]
     chain = names[0] if names else ""
     for name in names[1:]:
         chain = words.gettext(THEN) % {"earlier": chain, "next": name}
-    options = [(WATERFALL, words.gettext(WATERFALL_OPTION) % {"order": chain})]
-    alone = [key for key in banking_integrations() if key != WATERFALL]
-    return options + [(key, words.gettext(ALONE_OPTION) % {"provider": provider_label(key)}) for key in alone]
+    return words.gettext(WATERFALL_HINT) % {"order": chain}
 
 
 # --- add a customer ------------------------------------------------------------------------------
@@ -222,7 +229,8 @@ def _new_form(ctx: Ctx, values: dict[str, str], errors: dict[str, str], status: 
         errors=errors,
         labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, ctx.words),
-        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
+        integrations=integration_options(ctx.words),
+        waterfall_hint=waterfall_hint(ctx.words, ctx.tenant.settings.provider_order),
         channels=ctx.words.options(CHANNELS),
         action="/console/invitations/new",
     )
@@ -373,7 +381,8 @@ def _edit_form(
         errors=errors,
         labels=ctx.words.each(LABELS),
         owners=owner_options(ctx.tenant, ctx.words, inv),
-        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
+        integrations=integration_options(ctx.words),
+        waterfall_hint=waterfall_hint(ctx.words, ctx.tenant.settings.provider_order),
         channels=ctx.words.options(CHANNELS),
         action=f"/console/invitations/{inv.invitation_id}/edit",
     )

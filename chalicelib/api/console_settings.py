@@ -135,7 +135,7 @@ def _settings_page(
         values=values,
         errors=errors,
         labels=ctx.words.each(SETTINGS_LABELS),
-        integrations=integration_options(ctx.words, ctx.tenant.settings.provider_order),
+        integrations=integration_options(ctx.words),
         providers=[(info.key, info.label) for info in PROVIDERS.values()],
         order_slots=_order_slots(ctx),
         join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),

@@ -29,6 +29,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PASSWORD = "blue tractor river lamp"
 OUTBOX_WAIT_S = 30
 WIDTHS = (390, 1280)
+# Every select's chosen option, wider than the text area of its box (a select never wraps: the end is cut off).
+# The arrow of Chromium's native select takes about 20 px inside the padding.
+CUT_OFF_SELECTS = """() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("select")].filter(s => s.offsetParent !== null).flatMap(s => {
+    const css = getComputedStyle(s);
+    ctx.font = css.font;
+    const room = s.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight) - 20;
+    const text = s.options[s.selectedIndex] ? s.options[s.selectedIndex].text : "";
+    return ctx.measureText(text).width > room ? [s.id + ": " + text] : [];
+  });
+}"""
 
 
 def shoot(page: Any, name: str) -> None:
@@ -39,6 +51,8 @@ def shoot(page: Any, name: str) -> None:
         if width == 390:
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= 390, f"{name} scrolls sideways at 390 px ({wide} px wide)"
+            cut = page.evaluate(CUT_OFF_SELECTS)
+            assert not cut, f"{name}: at 390 px these selects cut off their chosen option: {cut}"
     page.set_viewport_size({"width": 1280, "height": 900})
 
 

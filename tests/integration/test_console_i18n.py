@@ -45,8 +45,9 @@ def test_a_french_lenders_officer_sees_the_console_in_french(client: Any) -> Non
 
     form = admin.get("/console/invitations/new")
     shown = text(form)
-    for words in ("Prénom", "Raison sociale", "Responsable (obligatoire)", "Inviter par", "Courriel et SMS"):
+    for words in ("Prénom", "Raison sociale", "Inviter par", "Courriel et SMS", "Cascade (recommandé)"):
         assert words in shown, words
+    assert '>Responsable <span class="muted">(obligatoire)</span></label>' in shown
     # An error made in Python (the form's) is in French too.
     refused = admin.post("/console/invitations/new", {"first_name": "Léa", "send": "1"}, form.csrf())
     assert refused.status == 400

@@ -3,6 +3,7 @@ history and messages, edit, portal link, bulk resend with one outcome per row, r
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -42,6 +43,24 @@ def test_the_add_customer_form_has_the_seed_fields_and_defaults(client: Any) -> 
     assert re.search(r'<option value="stf_[0-9A-Za-z]+" selected>Olivia Officer</option>', page.text)
     assert 'name="channel" value="email" checked' in page.text
     assert 'value="sms"' in page.text and 'value="both"' in page.text
+
+
+def test_email_and_owner_alone_carry_the_required_marker(client: Any) -> None:
+    # The help page: "The only required fields are Email and Owner". Both labels carry the same marker.
+    browser, _ = sign_up(client)
+    page = browser.get("/console/invitations/new").text
+    marked = re.findall(r'<label for="(\w+)">[^<]*<span class="muted">\(required\)</span></label>', page)
+    assert marked == ["email", "owner"]
+
+
+def test_the_waterfall_option_is_short_and_its_hint_names_the_order(client: Any) -> None:
+    # A select cannot wrap its option: at 390 px "Waterfall: Plaid, then Finicity, then MX (recommended)" was cut
+    # off. The option says what it is; the hint under the label (which wraps) names the lender's order.
+    browser, _ = sign_up(client)
+    page = html.unescape(browser.get("/console/invitations/new").text)
+    assert '<option value="waterfall" selected>Waterfall (recommended)</option>' in page
+    hint = re.search(r'<p class="hint" id="banking_integration-hint">([^<]+)</p>', page)
+    assert hint and "Plaid, then Finicity, then MX" in hint.group(1), hint
 
 
 def test_errors_are_summarised_and_shown_next_to_each_field(client: Any) -> None:

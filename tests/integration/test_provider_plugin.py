@@ -161,7 +161,7 @@ def test_the_console_offers_the_new_provider(client: Any, akoya: None) -> None:
     admin, _ = sign_up(client)
     form = html.unescape(admin.get("/console/invitations/new").text)
     assert '<option value="akoya"' in form and "Akoya only" in form
-    assert "Waterfall: Plaid, then Finicity, then MX, then Akoya (recommended)" in form
+    assert "tries Plaid, then Finicity, then MX, then Akoya, until" in form
 
     settings = html.unescape(admin.get("/console/settings").text)
     assert 'name="provider_4"' in settings and "Fourth" in settings
@@ -181,8 +181,8 @@ def test_the_console_offers_the_new_provider(client: Any, akoya: None) -> None:
         },
     )
     assert saved.status == 303, saved.text[:1000]
-    shown = html.unescape(admin.get("/console/settings").text)
-    assert "Waterfall: Akoya, then MX (recommended)" in shown
+    shown = html.unescape(admin.get("/console/invitations/new").text)
+    assert "tries Akoya, then MX, until" in shown
 
 
 # --- nothing else names a provider -----------------------------------------------------------------------
