@@ -8,6 +8,7 @@ only picks the lender or account; every link is built from settings, never from 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -59,8 +60,12 @@ FORM = ["application/x-www-form-urlencoded"]
 _LABEL = HOST_LABEL
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
 JOIN_EMAIL_COOKIE = "join_email"
-# The pending sign-up that waits for its Business Legal Name: a secret, so a cookie and never the URL.
+# The pending sign-up that waits for its Business Legal Name: a secret, so a cookie and never the URL. Once the
+# business is chosen the cookie says so instead ("done:<lender>:<next page>"), so that the browser's Back to the
+# chooser says the sign-up went through and where it goes on, not that it expired.
 JOIN_CHOICE_COOKIE = "join_choice"
+CHOSEN_TTL_SECONDS = 24 * 3600
+_NEXT_PAGE = re.compile(r"^(check-email|ready/[a-z0-9-]{1,63})$")
 
 
 @dataclass(frozen=True)
@@ -172,18 +177,59 @@ def _see_other(location: str, headers: dict[str, str] | None = None) -> Response
     )
 
 
-def _outcome(request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined) -> Response:
+def _outcome(
+    request: Request, site: Site, result: ChooseBusiness | AwaitingConfirmation | Joined, *, chosen: bool = False
+) -> Response:
+    """The redirect after a join form; ``chosen`` when it answers the business chooser, whose cookie then records
+    where the sign-up went (see ``JOIN_CHOICE_COOKIE``)."""
     if isinstance(result, ChooseBusiness):
         # Path=/ (a __Host- cookie's): the pending sign-up is found only with this lender (JoinService.choices).
         cookie = set_cookie(JOIN_CHOICE_COOKIE, result.join_id, max_age=PENDING_JOIN_TTL_SECONDS)
         return _see_other(f"{site.prefix}/choose", {"Set-Cookie": cookie})
+    cookies: list[str] = []
     if isinstance(result, AwaitingConfirmation):
         # The address the link went to rides in a cookie, never in the URL; it names the lender (the cookie's Path
         # is / on every host), so only this lender's check-email page shows it.
         value = quote(f"{site.tenant.subdomain}:{result.email}", safe="@")
-        cookie = set_cookie(JOIN_EMAIL_COOKIE, value, max_age=24 * 3600)
-        return _see_other(f"{site.prefix}/check-email", {"Set-Cookie": cookie})
-    return _see_other(f"{site.prefix}/ready/{result.account_subdomain}")
+        cookies.append(set_cookie(JOIN_EMAIL_COOKIE, value, max_age=24 * 3600))
+        next_page = "check-email"
+    else:
+        next_page = f"ready/{result.account_subdomain}"
+    if chosen:
+        done = quote(f"done:{site.tenant.subdomain}:{next_page}", safe="")
+        cookies.append(set_cookie(JOIN_CHOICE_COOKIE, done, max_age=CHOSEN_TTL_SECONDS))
+    headers: dict[str, Any] = {"Set-Cookie": cookies[0] if len(cookies) == 1 else cookies} if cookies else {}
+    return _see_other(f"{site.prefix}/{next_page}", headers)
+
+
+def _chosen_next_page(request: Request, site: Site) -> str | None:
+    """Where this browser's sign-up with this lender went once its business was chosen, if it was."""
+    marker, _, rest = unquote(read_cookie(request, JOIN_CHOICE_COOKIE))[:200].partition(":")
+    lender, _, next_page = rest.partition(":")
+    if marker != "done" or lender != site.tenant.subdomain or not _NEXT_PAGE.match(next_page):
+        return None
+    return next_page
+
+
+def _choice_gone(request: Request, site: Site) -> Response:
+    """The chooser without its pending sign-up: it went through (said so, with the way on) or nothing of it is
+    known in this browser (it lapsed after 15 minutes, or was finished elsewhere: say both, and what to do)."""
+    next_page = _chosen_next_page(request, site)
+    if next_page is not None:
+        return page(
+            "join_chosen.html",
+            next_url=f"{site.prefix}/{next_page}",
+            confirming=next_page == "check-email",
+            **_context(site.tenant),
+        )
+    return page(
+        "join_expired.html",
+        status=410,
+        action=site.prefix,
+        confirming=site.tenant.settings.require_email_confirmation,
+        minutes=PENDING_JOIN_TTL_SECONDS // 60,
+        **_context(site.tenant),
+    )
 
 
 def _check_email_get(request: Request, subdomain: str | None) -> Response:
@@ -244,7 +290,7 @@ def _choose_get(request: Request, subdomain: str | None) -> Response:
         try:
             options = joins().choices(site.tenant, join_id)
         except LinkInvalid:
-            return page("join_expired.html", status=410, action=site.prefix, **_context(site.tenant))
+            return _choice_gone(request, site)
         return _choose_form(request, site, join_id, options, {})
 
     return _html(request, site.tenant, work)
@@ -302,15 +348,18 @@ def _choose_post(request: Request, subdomain: str | None) -> Response:
         join_id = form.get("join_id", "")[:100]
         if not csrf_valid(request, form):
             return _join_form(request, site, {}, {"csrf_token": "expired"}, 403)
+        if _chosen_next_page(request, site) is not None:
+            # The chooser posted again from the browser's cache after the choice went through: its page says so.
+            return _see_other(f"{site.prefix}/choose")
         try:
             result = joins().choose(site.tenant, join_id, form.get("invitation_id", ""), _ip(request))
         except LinkInvalid:
-            return page("join_expired.html", status=410, action=site.prefix, **_context(site.tenant))
+            return _choice_gone(request, site)
         except JoinRefused as exc:
             if "invitation_id" in exc.problems:
                 return _choose_form(request, site, join_id, joins().choices(site.tenant, join_id), exc.problems)
             return _join_form(request, site, {}, exc.problems, 409)
-        return _outcome(request, site, result)
+        return _outcome(request, site, result, chosen=True)
 
     return _html(request, site.tenant, work)
 

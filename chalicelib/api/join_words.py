@@ -78,7 +78,18 @@ WORDS: dict[str, dict[str, Any]] = {
         "resend": "Send a new link",
         "resent_title": "Check your email",
         "resent_body": "If a sign-up with this email address is waiting for confirmation, we sent it a new link.",
-        "join_expired": "This sign-up expired. Please start again.",
+        "chosen_title": "You already chose your business",
+        "chosen_body_confirm": "Your sign-up went through. To finish it, check your email: click the link we sent "
+        "you to confirm your email address.",
+        "chosen_body_ready": "Your sign-up went through and your account is ready.",
+        "gone_title": "Your choice of business is no longer open",
+        "gone_body": "We could not find a sign-up waiting for you to choose your business on this page.",
+        "gone_if_chosen_confirm": "If you already chose your business, your sign-up went through: check your email "
+        "for the link that finishes it.",
+        "gone_if_chosen_ready": "If you already chose your business, your sign-up went through: sign in at the "
+        "account address you chose.",
+        "gone_if_lapsed": "If you did not choose within {minutes} minutes of starting, nothing was saved: please "
+        "start again.",
         "start_again": "Start again",
         "login_title": "Sign in",
         "username": "Username or email",
@@ -177,7 +188,18 @@ WORDS: dict[str, dict[str, Any]] = {
         "resent_title": "Vérifiez vos courriels",
         "resent_body": "Si une inscription avec cette adresse courriel attend sa confirmation, nous lui avons "
         "envoyé un nouveau lien.",
-        "join_expired": "Cette inscription a expiré. Veuillez recommencer.",
+        "chosen_title": "Vous avez déjà choisi votre entreprise",
+        "chosen_body_confirm": "Votre inscription a été reçue. Pour la terminer, vérifiez vos courriels : cliquez "
+        "sur le lien que nous vous avons envoyé pour confirmer votre adresse courriel.",
+        "chosen_body_ready": "Votre inscription a été reçue et votre compte est prêt.",
+        "gone_title": "Le choix de votre entreprise n'est plus ouvert",
+        "gone_body": "Nous n'avons trouvé aucune inscription en attente du choix de votre entreprise sur cette page.",
+        "gone_if_chosen_confirm": "Si vous avez déjà choisi votre entreprise, votre inscription a été reçue : "
+        "vérifiez vos courriels pour le lien qui la termine.",
+        "gone_if_chosen_ready": "Si vous avez déjà choisi votre entreprise, votre inscription a été reçue : "
+        "connectez-vous à l'adresse de compte que vous avez choisie.",
+        "gone_if_lapsed": "Si vous n'avez pas choisi dans les {minutes} minutes suivant le début, rien n'a été "
+        "enregistré : veuillez recommencer.",
         "start_again": "Recommencer",
         "login_title": "Connexion",
         "username": "Nom d'utilisateur ou courriel",

@@ -178,6 +178,16 @@ def test_each_business_radio_sits_left_of_its_own_name(stack: RunningStack) -> N
                 # Clicking a name selects its own radio.
                 page.get_by_label("Jane's Catering Inc").check()
                 expect(page.locator("input[type=radio]").nth(1)).to_be_checked()
+                if width == 1280:
+                    # Choosing goes on to "Check your email"; Back to the chooser says the sign-up went through
+                    # (it said "This sign-up expired. Please start again.").
+                    page.get_by_role("button", name="Continue").click()
+                    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+                    page.go_back()
+                    expect(page.get_by_role("heading", name="You already chose your business")).to_be_visible()
+                    page.screenshot(path=str(OUTPUT / f"join-chosen-{width}.png"), full_page=True)
+                    page.get_by_role("link", name="Continue").click()
+                    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
                 page.close()
         finally:
             browser.close()

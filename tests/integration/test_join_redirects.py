@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -108,3 +109,82 @@ def test_send_a_new_link_redirects_to_a_page_that_can_be_reloaded(client: Any, k
     page = client.http.get(location(resent))
     assert page.status_code == 200 and "Check your email" in text(page)
     assert client.http.get("/join/link-sent", headers={"Host": "acme.myonboarding.com"}).status_code == 200
+
+
+def _choose_cafe(client: Any, key: str) -> tuple[str, str, Any]:
+    """Jane signs up with two businesses invited under her email and picks the cafe: (the chooser's cookie, its
+    join_id, the answer to her choice)."""
+    invite(client, key, send=False, business_legal_name="Jane's Bakery Inc.")
+    cafe = invite(client, key, send=False, business_legal_name="Jane's Cafe LLC")
+    joined = join(client, business_name="Jane's")
+    pending = cookie_of(joined)
+    page = text(client.http.get("/t/acme/join/choose", headers={"Cookie": pending}))
+    join_id = re.search(r'name="join_id" value="([^"]+)"', page)
+    assert join_id
+    chosen = post_form(
+        client,
+        "/t/acme/join/choose",
+        {"join_id": join_id.group(1), "invitation_id": cafe["invitation_id"]},
+        cookie=pending,
+    )
+    assert chosen.status_code == 303, text(chosen)
+    return pending, join_id.group(1), chosen
+
+
+def cookies_of(response: Any) -> str:
+    raw = {k.lower(): v for k, v in response.headers.items()}["set-cookie"]
+    return "; ".join(line.split(";", 1)[0] for line in ([raw] if isinstance(raw, str) else raw))
+
+
+def test_back_to_the_chooser_after_choosing_says_the_sign_up_went_through(client: Any, key: str) -> None:
+    """Walk-through: after choosing, the browser's Back showed the chooser saying 'This sign-up expired. Please
+    start again', when it had gone through and a confirmation email was on its way."""
+    _, join_id, chosen = _choose_cafe(client, key)
+    assert location(chosen) == "/t/acme/join/check-email"
+    after = cookies_of(chosen)
+
+    back = client.http.get("/t/acme/join/choose", headers={"Cookie": after})
+    shown = text(back)
+    assert back.status_code == 200, shown
+    assert "You already chose your business" in shown and "expired" not in shown
+    assert "check your email" in shown.lower() and 'href="/t/acme/join/check-email"' in shown
+    # The chooser's form, posted again from the browser's cache, answers the same (and signs nobody up twice).
+    again = post_form(client, "/t/acme/join/choose", {"join_id": join_id, "invitation_id": "inv_x"}, cookie=after)
+    assert again.status_code == 303 and location(again) == "/t/acme/join/choose"
+    # Another lender's chooser does not read it.
+    status, _ = call(
+        client, "POST", "/v1/tenants", None, {"name": "Other", "subdomain": "other", "admin_email": "a@o.com"}
+    )
+    assert status == 201
+    elsewhere = client.http.get("/t/other/join/choose", headers={"Cookie": after})
+    assert elsewhere.status_code == 410 and "You already chose your business" not in text(elsewhere)
+
+
+def test_back_to_the_chooser_without_email_confirmation_leads_to_the_ready_account(client: Any, key: str) -> None:
+    settings(client, key, require_email_confirmation=False)
+    _, _, chosen = _choose_cafe(client, key)
+    assert location(chosen) == "/t/acme/join/ready/janes-bakery"
+    back = client.http.get("/t/acme/join/choose", headers={"Cookie": cookies_of(chosen)})
+    assert back.status_code == 200 and "You already chose your business" in text(back)
+    assert 'href="/t/acme/join/ready/janes-bakery"' in text(back)
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", ("If you already chose your business", "check your email", "15 minutes", "start again")),
+        ("fr", ("Si vous avez déjà choisi votre entreprise", "vérifiez vos courriels", "15 minutes", "recommencer")),
+    ],
+)
+def test_a_chooser_found_without_its_sign_up_says_what_may_have_happened(
+    client: Any, key: str, locale: str, words: tuple[str, ...]
+) -> None:
+    """No pending sign-up in this browser: it went through (then the email finishes it) or lapsed after 15 minutes
+    (then start again). Not 'This sign-up expired', which a customer who had just chosen could not make sense of."""
+    settings(client, key, locale=locale)
+    lost = client.http.get("/t/acme/join/choose")
+    shown = text(lost)
+    assert lost.status_code == 410
+    for phrase in words:
+        assert phrase.lower() in shown.lower(), phrase
+    assert 'href="/t/acme/join"' in shown
