@@ -7,13 +7,14 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import ValidationError
 
-from chalicelib.api.console_web import session_cookie
+from chalicelib.api.console_web import SESSION_COOKIE, redirect, session_cookie
 from chalicelib.api.forms import (
     client_ip,
     csrf_cookie,
     csrf_valid,
     human_errors,
     parse_form,
+    read_cookie,
 )
 from chalicelib.api.routing import endpoint, validation_fields
 from chalicelib.bootstrap import sending, services, staff
@@ -82,23 +83,29 @@ def signup_submit(request: Any, **_: Any) -> Response:
     if errors:
         return _form(request, values, errors, 400)
     try:
-        created, signed_in = staff().sign_up_lender(
+        signed_in = staff().sign_up_lender(
             request_model, values["admin_name"], form.get("password", ""), ip=client_ip(request)
-        )
+        )[1]
     except Conflict as exc:
         return _form(request, values, exc.fields or {"subdomain": exc.message}, 409)
     except RateLimited as exc:
         return _form(request, values, {"name": f"{exc.message}; try again in {exc.retry_after} seconds"}, 429)
-    settings = services().settings
-    join = settings.join_url(created.tenant.subdomain, created.tenant.data_residency)
-    # The first admin is signed in: the page shows the API key once and leads into the console.
+    # POST/redirect/GET: the first admin is signed in, and the next page shows the API key once.
+    return redirect("/signup/done", {"Set-Cookie": session_cookie(signed_in.session_id)})
+
+
+@endpoint(bp, "/signup/done", "GET", summary="Lender sign-up: the API key, shown once", auth=False, document=False)
+def signup_done(request: Any, **_: Any) -> Response:
+    session_id = read_cookie(request, SESSION_COOKIE)
+    session = staff().session(session_id)
+    if session is None:
+        return redirect("/console/login")
+    tenant = session.tenant
     return page(
         "signup_done.html",
-        status=201,
-        headers={"Set-Cookie": session_cookie(signed_in.session_id)},
-        tenant=created.tenant,
-        api_key=created.api_key,
-        join_url=join,
+        tenant=tenant,
+        api_key=staff().first_api_key(session_id),
+        join_url=services().settings.join_url(tenant.subdomain, tenant.data_residency),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -39,6 +41,33 @@ def derived_token(key: str, purpose: str, secret: str) -> str:
     """HMAC-SHA256 of ``<purpose>:<secret>`` with ``key`` (hex): a value only the key's holder can derive from the
     secret, different for each purpose (CSRF tokens bound to a session or a link)."""
     return hmac.new(key.encode(), f"{purpose}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def _sealing_key(key: str, purpose: str, secret: str) -> bytes:
+    return hmac.new(key.encode(), f"{purpose}-seal:{secret}".encode(), hashlib.sha256).digest()
+
+
+def seal(key: str, purpose: str, secret: str, plaintext: str) -> str:
+    """``plaintext`` encrypted (AES-256-GCM) under a key derived from ``key`` and ``secret``: what is stored can be
+    read back only by the holder of both (the server key, and the session id that only its cookie holds)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # imported here: only sign-up pays for it
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(_sealing_key(key, purpose, secret)).encrypt(nonce, plaintext.encode(), purpose.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(key: str, purpose: str, secret: str, sealed: str) -> str | None:
+    """The plaintext :func:`seal` sealed with the same key, purpose and secret; None for anything else."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        opened = AESGCM(_sealing_key(key, purpose, secret)).decrypt(raw[:12], raw[12:], purpose.encode())
+    except (InvalidTag, ValueError, binascii.Error):
+        return None
+    return opened.decode()
 
 
 API_KEY_PREFIX = "lok_"

@@ -67,6 +67,11 @@ class SignedIn:
     session: ConsoleSession
 
 
+SHOWN_ONCE_PURPOSE = "first-api-key"
+# Long enough to survive a slow page load; the table's TTL removes a key nobody came to see.
+SHOWN_ONCE_TTL_SECONDS = 10 * 60
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -133,7 +138,22 @@ class StaffService:
         )
         self.repo.create(admin)
         logger.info("Lender admin created", extra={"tenant_id": admin.tenant_id, "staff_id": admin.staff_id})
-        return created, self._start(admin, created.tenant)
+        signed_in = self._start(admin, created.tenant)
+        # The page after the form (POST/redirect/GET) shows the key once: kept sealed with the new session's id,
+        # which only the admin's cookie holds, so neither the URL nor a cookie nor the table ever holds it in clear.
+        sealed = ids.seal(self.link_key(), SHOWN_ONCE_PURPOSE, signed_in.session_id, created.api_key)
+        expires_at = int(time.time()) + SHOWN_ONCE_TTL_SECONDS
+        self.repo.put_shown_once(_hash(signed_in.session_id), sealed, expires_at)
+        return created, signed_in
+
+    def first_api_key(self, session_id: str) -> str | None:
+        """The API key made at sign-up, the first time the new admin's session asks (later: None)."""
+        if not session_id or len(session_id) > 100:
+            return None
+        item = self.repo.take_shown_once(_hash(session_id))
+        if item is None or int(item.get("expires_at") or 0) <= int(time.time()):
+            return None
+        return ids.unseal(self.link_key(), SHOWN_ONCE_PURPOSE, session_id, str(item.get("sealed") or ""))
 
     def register_lender(self, request: CreateTenant, ip: str | None = None) -> TenantCreated:
         """``POST /v1/tenants``: the lender and its first API key, and its ``admin_email`` as a console

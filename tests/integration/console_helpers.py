@@ -86,8 +86,10 @@ def sign_up(client: Any, subdomain: str | None = None, email: str | None = None)
         "password": PASSWORD,
         "data_residency": "us",
     }
-    done = browser.submit("/signup", None, details)
-    assert done.status == 201, done.text[:2000]
+    posted = browser.submit("/signup", None, details)
+    assert posted.status == 303 and posted.location == "/signup/done", posted.text[:2000]
+    done = browser.get(posted.location)
+    assert done.status == 200, done.text[:2000]
     found = re.search(r'id="api-key">([^<]+)<', done.text)
     assert found
     details["api_key"] = found.group(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +31,7 @@ def test_the_session_cookie_is_http_only_lax_and_host_wide(client: Any) -> None:
         body=f"name=Acme+Lending&subdomain=cookie-check&admin_email=a%40b.example&password=correct+horse+battery+staple"
         f"&data_residency=us&csrf_token={shown.csrf()}",
     )
-    assert response.status_code == 201
+    assert response.status_code == 303
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("console_session=")
     # Path=/ as a __Host- cookie needs over https (tests/integration/test_cookie_hardening.py); over http (the test
@@ -67,7 +68,7 @@ def test_signup_refuses_a_short_password_next_to_the_field(client: Any) -> None:
             "data_residency": "us",
         },
     )
-    assert again.status == 201
+    assert again.status == 303 and again.location == "/signup/done"
 
 
 def test_console_pages_send_strangers_to_sign_in_and_back(client: Any) -> None:
@@ -234,6 +235,51 @@ def test_the_api_key_shown_once_has_a_copy_button(client: Any) -> None:
             "data_residency": "us",
         },
     )
-    assert done.status == 201
+    assert done.status == 303
+    done = browser.get(done.location)
     assert 'data-copy-from="api-key"' in done.text and 'data-output="api-key-copied"' in done.text
     assert '<script src="/console/static/console.js" defer></script>' in done.text
+
+
+def test_signup_answers_with_a_redirect_and_the_key_page_shows_it_once(client: Any) -> None:
+    """POST/redirect/GET as every other form: Reload or Back after sign-up never posts it again. The key is not in
+    the URL nor in a cookie: the sign-up keeps it sealed for the new session, and the first GET takes it."""
+    import boto3
+
+    from chalicelib.bootstrap import services
+
+    browser = Browser(client)
+    fields = {
+        "name": "Once Lending",
+        "subdomain": "once-lending",
+        "admin_email": "ops@once-lending.example",
+        "password": PASSWORD,
+        "data_residency": "us",
+    }
+    posted = browser.submit("/signup", None, fields)
+    assert posted.status == 303, posted.text[:500]
+    assert posted.location == "/signup/done"
+    assert "lok_" not in posted.text and "lok_" not in json.dumps(posted.headers)
+    assert "console_session" in browser.cookies
+
+    # Until shown, it is stored sealed: no item of the table holds the key in clear.
+    table = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=services().settings.table_name)
+    stored = json.dumps(table["Items"])
+    assert "SHOWNONCE" in stored
+
+    shown = browser.get("/signup/done")
+    assert shown.status == 200
+    found = re.search(r'id="api-key">(lok_[^<]+)<', shown.text)
+    assert found, shown.text[:2000]
+    assert found.group(1) not in stored
+    assert "Welcome, Once Lending" in shown.text and "Open the console" in shown.text
+    answer = client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {found.group(1)}"})
+    assert answer.status_code == 200
+
+    # Once: a reload says where to make another key, and shows none.
+    again = browser.get("/signup/done")
+    assert again.status == 200 and "lok_" not in again.text
+    assert "shown only once" in again.text and 'href="/console/settings/api-keys"' in again.text
+    # Nobody without the session reaches the page.
+    stranger = Browser(client).get("/signup/done")
+    assert stranger.status == 303 and stranger.location.startswith("/console/login")

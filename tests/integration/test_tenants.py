@@ -145,8 +145,10 @@ def test_signup_page_creates_lender_and_shows_key_once(client: Any) -> None:
     done = client.http.post(
         "/signup", headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, body=form
     )
-    assert done.status_code == 201
-    assert "lok_" in done.body.decode()
+    assert done.status_code == 303 and done.headers["Location"] == "/signup/done"
+    session = done.headers["Set-Cookie"].split(";")[0]
+    shown = client.http.get("/signup/done", headers={"Cookie": session})
+    assert "lok_" in shown.body.decode()
 
 
 def test_signup_page_without_csrf_is_refused(client: Any) -> None:

@@ -311,3 +311,8 @@ def staff_email(tenant_id: str, email: str) -> Key:
 def console_session(session_hash: str) -> Key:
     """A signed-in staff member's console session, found by the hash of the random id in their cookie."""
     return {"PK": f"CONSOLESESSION#{session_hash}", "SK": "CONSOLESESSION"}
+
+
+def shown_once(session_hash: str) -> Key:
+    """A secret a console session is shown once (the first API key, after sign-up), sealed with its session id."""
+    return {"PK": f"CONSOLESESSION#{session_hash}", "SK": "SHOWNONCE"}

@@ -123,3 +123,12 @@ class StaffRepository:
 
     def delete_session(self, session_hash: str) -> None:
         self.table.delete(keys.console_session(session_hash))
+
+    def put_shown_once(self, session_hash: str, sealed: str, expires_at: int) -> None:
+        self.table.put(
+            {**keys.shown_once(session_hash), "type": "shown_once", "sealed": sealed, "expires_at": expires_at}
+        )
+
+    def take_shown_once(self, session_hash: str) -> Item | None:
+        """The session's secret to show once (sealed), removed as it is read."""
+        return self.table.take(keys.shown_once(session_hash))

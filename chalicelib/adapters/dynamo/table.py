@@ -138,6 +138,12 @@ class Table:
     def delete(self, key: Mapping[str, str]) -> None:
         self._call("DeleteItem", Key=serialize(key))
 
+    def take(self, key: Mapping[str, str]) -> Item | None:
+        """Delete the item and return what it held, or None when it was not there: of two concurrent takes of one
+        item, one gets it."""
+        old = self._call("DeleteItem", Key=serialize(key), ReturnValues="ALL_OLD").get("Attributes")
+        return deserialize(old) if old else None
+
     def delete_if(
         self, key: Mapping[str, str], condition: str, names: Mapping[str, str], values: Mapping[str, Any]
     ) -> None:
