@@ -157,11 +157,16 @@ def safe_filename(name: str) -> str:
 
 
 def document_key(tenant_id: str, invitation_id: str, document_id: str, filename: str) -> str:
-    return f"tenants/{tenant_id}/invitations/{invitation_id}/{document_id}/{safe_filename(filename)}"
+    return f"{document_object_prefix(tenant_id, invitation_id, document_id)}{safe_filename(filename)}"
 
 
 def document_prefix(tenant_id: str, invitation_id: str) -> str:
     return f"tenants/{tenant_id}/invitations/{invitation_id}/"
+
+
+def document_object_prefix(tenant_id: str, invitation_id: str, document_id: str) -> str:
+    """Where one document's object (every version of it) is stored."""
+    return f"{document_prefix(tenant_id, invitation_id)}{document_id}/"
 
 
 class UploadRequest(Model):

@@ -36,6 +36,7 @@ from chalicelib.domain.waterfall import (
     UploadRequest,
     advance,
     document_key,
+    document_object_prefix,
 )
 from chalicelib.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
 from chalicelib.observability import count, logger
@@ -264,6 +265,10 @@ class PortalService:
             raise NotFound("no such document")
         if record["state"] == "uploaded":
             return self._document(record, download=False)
+        if record["state"] == "removed":
+            # Its file came through the link after the customer removed the slot: nobody sees it, so it goes now
+            # (its link may still take another: the slot is looked at once more when the link has expired).
+            self._discard_file(record)
         if record["state"] != "pending":
             raise Conflict("this upload was removed; upload the file again")
         stored = self.documents.head(record["object_key"])
@@ -338,11 +343,31 @@ class PortalService:
         items = self.links_repo.documents(inv.tenant_id, inv.invitation_id)
         kept: list[Item] = []
         for item in items:
-            if item["state"] == "pending" and datetime.fromisoformat(item["created_at"]) < cutoff:
+            link_expired = datetime.fromisoformat(item["created_at"]) < cutoff
+            if item["state"] == "pending" and link_expired:
                 item = self._settle(ctx, item)
+            elif item["state"] == "removed" and link_expired and not item.get("discarded_at"):
+                self._discard(item)
             if item["state"] not in ("expired", "removed"):
                 kept.append(item)
         return kept
+
+    def _discard_file(self, item: Item) -> None:
+        """Delete whatever file reached a removed upload slot (every version: the bucket is versioned)."""
+        prefix = document_object_prefix(item["tenant_id"], item["invitation_id"], item["document_id"])
+        if self.documents.delete_prefix(prefix):
+            logger.info(
+                "Deleted a file that arrived for a removed upload",
+                extra={"tenant_id": item["tenant_id"], "document_id": item["document_id"]},
+            )
+
+    def _discard(self, item: Item) -> None:
+        """A removed slot whose upload link has expired: its late file (if one came) deleted, then never again."""
+        self._discard_file(item)
+        with contextlib.suppress(Conflict):
+            self.links_repo.mark_discarded(
+                item["tenant_id"], item["invitation_id"], item["document_id"], utcnow().isoformat()
+            )
 
     def _settle(self, ctx: PortalContext, item: Item) -> Item:
         inv = ctx.invitation

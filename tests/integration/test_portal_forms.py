@@ -304,3 +304,69 @@ def test_a_name_never_given_may_stay_blank(client: Any, key: str) -> None:
     assert ok.status_code == 303, text(ok)
     _, inv = call(client, "GET", f"/v1/invitations/{inv_id}", key)
     assert (inv["first_name"], inv["last_name"], inv["phone"]) == (None, None, "+15145550199")
+
+
+def stored_versions(document_id: str) -> list[str]:
+    """Every stored version (and delete marker) of one document's object (the bucket is versioned)."""
+    import boto3
+
+    from chalicelib.bootstrap import services
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    found = s3.list_object_versions(Bucket=services().settings.documents_bucket, Prefix="tenants/")
+    versions = [*found.get("Versions", []), *found.get("DeleteMarkers", [])]
+    return [v["Key"] for v in versions if f"/{document_id}/" in v["Key"]]
+
+
+def removed_slot_with_its_file(client: Any, token: str) -> str:
+    """A slot the customer removed, whose file then arrived through its still-valid upload link."""
+    status, upload = call(
+        client,
+        "POST",
+        f"/portal/{token}/documents",
+        body={"filename": "late.pdf", "content_type": "application/pdf", "size": 8},
+    )
+    assert status == 200, upload
+    assert call(client, "POST", f"/portal/{token}/documents/{upload['document_id']}/remove", body={})[0] == 200
+    posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("late.pdf", b"%PDF-1.7")}, timeout=5)
+    assert posted.status_code in (200, 201, 204)
+    assert stored_versions(upload["document_id"])  # it arrived
+    return str(upload["document_id"])
+
+
+def test_a_file_that_arrives_for_a_removed_slot_is_deleted_when_its_confirmation_comes(client: Any, key: str) -> None:
+    """It stayed in S3 until the customer was deleted: nobody could see it, and nobody would ever delete it."""
+    _, token = invitation(client, key)
+    late = removed_slot_with_its_file(client, token)
+    status, err = call(client, "POST", f"/portal/{token}/documents/{late}/complete", body={})
+    assert status == 409 and "removed" in err["error"]["message"], err
+    assert stored_versions(late) == []
+    # The browser's redirect after its upload (the form path) says the same, and deletes nothing more.
+    again = client.http.get(f"/portal/{token}/documents/{late}/complete")
+    assert again.status_code in (303, 409), again.status_code
+    assert stored_versions(late) == []
+
+
+def test_a_file_that_arrives_for_a_removed_slot_unconfirmed_is_deleted_once_its_link_expired(
+    client: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The browser never came back to confirm it (closed, or another tab removed the slot): past the upload link's
+    expiry the next look at the documents deletes it, once."""
+    inv_id, token = invitation(client, key)
+    late = removed_slot_with_its_file(client, token)
+    client.http.get(f"/portal/{token}")
+    assert stored_versions(late)  # its link may still be in use: not yet
+    later = utcnow() + timedelta(minutes=30)
+    monkeypatch.setattr("chalicelib.services.portal.utcnow", lambda: later)
+    assert "late.pdf" not in text(client.http.get(f"/portal/{token}"))
+    assert stored_versions(late) == []
+    # Settled: later looks do not list the bucket for it again.
+    from chalicelib.bootstrap import portal
+
+    def refuse(prefix: str) -> int:
+        raise AssertionError(f"{prefix} was looked at again")
+
+    monkeypatch.setattr(portal().documents, "delete_prefix", refuse)
+    assert client.http.get(f"/portal/{token}").status_code == 200
+    _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
+    assert docs["items"] == []

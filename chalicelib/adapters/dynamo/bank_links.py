@@ -200,6 +200,16 @@ class BankLinkRepository:
         """A pending upload the customer removed: ``removed`` (hidden from every view, takes no file later)."""
         return self._close_pending(tenant_id, invitation_id, document_id, {"state": "removed", "removed_at": at})
 
+    def mark_discarded(self, tenant_id: str, invitation_id: str, document_id: str, at: str) -> None:
+        """A removed upload whose link has expired and whose late file (if any) was deleted: never looked at again."""
+        self.table.update(
+            keys.document(tenant_id, invitation_id, document_id),
+            {"discarded_at": at},
+            condition="#st = :removed",
+            names={"#st": "state"},
+            values={":removed": "removed"},
+        )
+
     def _close_pending(self, tenant_id: str, invitation_id: str, document_id: str, changes: dict[str, Any]) -> Action:
         return self.table.t_update(
             keys.document(tenant_id, invitation_id, document_id),
