@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from chalicelib import bootstrap
 from chalicelib.api.console_web import Ctx, Words, console_page, redirect
 from chalicelib.api.routing import invalid, validation_fields
-from chalicelib.bootstrap import customers, exports, services, staff
+from chalicelib.bootstrap import customers, exports, sending, services, staff
 from chalicelib.domain.financial import FinancialDataView, TransactionFilter
 from chalicelib.domain.invitation import CreateInvitation, EditInvitation, Invitation, Status
 from chalicelib.domain.providers import WATERFALL, Provider, banking_integrations
@@ -74,6 +74,13 @@ NOTICES = {
     "edited_sent": N_("The invitation was saved and sent again."),
     "removed": N_("The invitation was removed."),
     "resent": N_("The invitation was sent again."),
+}
+# The same notices while the lender's sending is held (sandbox, paused, suspended: the banner above says why): the
+# invitation is kept, not on its way.
+HELD_NOTICES = {
+    "created": N_("The customer was added. Their invitation waits until sending resumes (see above)."),
+    "edited_sent": N_("The invitation was saved. It goes out again once sending resumes (see above)."),
+    "resent": N_("The invitation was sent again. It waits until sending resumes (see above)."),
 }
 INVALID = {
     "email": N_("enter a valid email address, like name@example.com"),
@@ -192,7 +199,7 @@ def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         next_url=next_url,
         first_url=f"/console/invitations?{urlencode(base)}" if query.cursor else None,
         export_url=f"/console/invitations/export?{urlencode(base)}",
-        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
+        notice=_notice(ctx),
         **extra,
     )
 
@@ -356,8 +363,16 @@ def invitation_detail(ctx: Ctx, invitation_id: str) -> Response:
         financial=financial,
         # The latest "Disconnect financial data": said on the financial card while no data came since.
         disconnected=next((e for e in reversed(history.items) if e.type == "financial_data_disconnected"), None),
-        notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
+        notice=_notice(ctx),
     )
+
+
+def _notice(ctx: Ctx) -> str | None:
+    """The notice a redirect asked for, said as it is: a message "on its way" only while sending is not held."""
+    key = ctx.query.get("notice")
+    if key in HELD_NOTICES and sending().standing(ctx.tenant) is not None:
+        return ctx.words.notice(HELD_NOTICES, key)
+    return ctx.words.notice(NOTICES, key)
 
 
 @console_page(bp, "/console/invitations/{invitation_id}/transactions.csv", section="invitations")

@@ -98,3 +98,24 @@ def test_a_paused_or_suspended_lender_sees_why_and_what_to_do(client: Any) -> No
         assert "Sending is suspended by the platform" in page.text, path
     service.resume(tenant_id)
     assert 'id="sending-banner"' not in admin.get("/console/invitations").text
+
+
+def test_while_sending_is_held_adding_a_customer_does_not_say_the_invitation_is_on_its_way(
+    strict: None, client: Any
+) -> None:
+    """Walk-through: in sandbox mode "Add customer" said "their invitation is on its way" while the page below
+    showed it deferred. The notice says it waits, until sending resumes; "on its way" once it is so."""
+    from tests.integration.test_console_invitations import add
+
+    admin, lender = sign_up(client)
+    held = add(admin, email="jane@smallbiz.example")
+    page = admin.get(f"/console/invitations/{held}?notice=created").text
+    assert "on its way" not in page
+    assert "Their invitation waits until sending resumes" in page
+    assert "It waits until sending resumes" in admin.get(f"/console/invitations/{held}?notice=resent").text
+
+    drain("onboarding-send")
+    (link,) = links_to(lender["admin_email"], VERIFY_LINK)
+    assert _confirm(client, link) == 200
+    sent = add(admin, email="sam@smallbiz.example")
+    assert "their invitation is on its way" in admin.get(f"/console/invitations/{sent}?notice=created").text
