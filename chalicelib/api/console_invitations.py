@@ -80,7 +80,7 @@ NOTICES = {
 HELD_NOTICES = {
     "created": N_("The customer was added. Their invitation waits until sending resumes (see above)."),
     "edited_sent": N_("The invitation was saved. It goes out again once sending resumes (see above)."),
-    "resent": N_("The invitation was sent again. It waits until sending resumes (see above)."),
+    "resent": N_("The invitation was renewed with a fresh link. It waits until sending resumes (see above)."),
 }
 INVALID = {
     "email": N_("enter a valid email address, like name@example.com"),
