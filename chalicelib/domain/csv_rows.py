@@ -45,6 +45,7 @@ EXAMPLE_ROW: tuple[str, ...] = (
     "waterfall",
     "email",
 )
+EXAMPLE_LEFT_IN = "this is the template's example row: replace it with your customers, or delete it"
 
 MAX_ROWS = 50_000
 # Lambda takes at most 6 MB per request (API Gateway's 10 MB does not matter): the body travels inside the event,
@@ -214,7 +215,7 @@ def validate_row(columns: Sequence[str], row: int, cells: Sequence[str]) -> RowC
         if value:
             data[name] = value.lower() if name in ("banking_integration", "channel") else value
     try:
-        return RowCheck(row, fields=InvitationFields.model_validate(data))
+        fields = InvitationFields.model_validate(data)
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for err in exc.errors():
@@ -227,6 +228,17 @@ def validate_row(columns: Sequence[str], row: int, cells: Sequence[str]) -> RowC
                 message = "is required"
             errors.setdefault(name, message[:MAX_REASON])
         return RowCheck(row, errors=errors)
+    if is_the_example(fields):
+        return RowCheck(row, errors={"email": EXAMPLE_LEFT_IN})
+    return RowCheck(row, fields=fields)
+
+
+def is_the_example(fields: InvitationFields) -> bool:
+    """The template's example row, left in the file (however its columns are ordered): importing it would invite
+    a stranger's address, and its bounce would count against the lender's sending."""
+    example = dict(zip(COLUMNS, EXAMPLE_ROW, strict=True))
+    compared = ("email", "first_name", "last_name", "business_legal_name")
+    return all(getattr(fields, name) == example[name] for name in compared)
 
 
 def quick_key(columns: Sequence[str], cells: Sequence[str]) -> tuple[str, str] | None:

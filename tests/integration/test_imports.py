@@ -64,21 +64,27 @@ def test_template_round_trip_creates_and_sends(client: Any, key: str) -> None:
     assert response.headers["Content-Type"].startswith("text/csv")
     header, example = list(csv.reader(io.StringIO(response.body.decode())))
     assert header == HEADER.split(",")
-    rows = [example, *[[f"c{i}@smallbiz.com", "Olivia Officer", f"C{i}", "", "", "", "", ""] for i in range(3)]]
+    # The example row left in is refused (it would invite a stranger); filled in like it, a row imports.
+    filled = ["jane@janes-bakery.example", *example[1:]]
+    rows = [example, filled, *[[f"c{i}@smallbiz.com", "Olivia Officer", f"C{i}", "", "", "", "", ""] for i in range(3)]]
     text = "\ufeff" + csv_text(rows)  # Excel's "CSV UTF-8" starts with a byte-order mark
     status, job = upload(client, key, text)
     assert status == 202, job
-    assert job["state"] == "queued" and job["rows_total"] == 4
+    assert job["state"] == "queued" and job["rows_total"] == 5
     assert drain(IMPORT_QUEUE) == 1
     _, done = call(client, "GET", f"/v1/imports/{job['import_id']}", key)
     assert done["state"] == "completed"
-    assert done["rows_done"] == 4
-    assert done["counts"] == {"created": 4, "duplicate": 0, "invalid": 0, "valid": 0}
-    assert [r["row"] for r in done["results"]] == [2, 3, 4, 5]
-    created = {r["invitation_id"] for r in done["results"]}
+    assert done["rows_done"] == 5
+    assert done["counts"] == {"created": 4, "duplicate": 0, "invalid": 1, "valid": 0}
+    assert [r["row"] for r in done["results"]] == [2, 3, 4, 5, 6]
+    refused = done["results"][0]
+    assert (refused["outcome"], refused["field"]) == ("invalid", "email")
+    assert "template's example row" in refused["reason"]
+    created = {r["invitation_id"] for r in done["results"] if r["outcome"] == "created"}
     listed = {i["invitation_id"]: i for i in invitations(client, key)}
     assert created == set(listed)
-    jane = next(i for i in listed.values() if i["email"] == "jane@smallbiz.com")
+    assert "jane@smallbiz.com" not in {i["email"] for i in listed.values()}
+    jane = next(i for i in listed.values() if i["email"] == "jane@janes-bakery.example")
     assert jane["phone"] == "+15145550123" and jane["source"] == "import" and jane["delivery_status"] == "queued"
     _, history = call(client, "GET", f"/v1/invitations/{jane['invitation_id']}/history", key)
     assert [e["type"] for e in history["items"]] == ["created", "send_requested"]

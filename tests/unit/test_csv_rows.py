@@ -75,11 +75,31 @@ def test_template_has_header_and_a_valid_example() -> None:
     assert parsed.columns == list(csv_rows.COLUMNS)
     ((row, cells),) = parsed.rows
     assert row == 2
-    check = csv_rows.validate_row(parsed.columns, row, cells)
-    assert check.fields is not None and check.fields.email == "jane@smallbiz.com"
+    # The example filled in with a customer of one's own (another email) is a valid row.
+    own = ["jane@janes-bakery.example", *cells[1:]]
+    check = csv_rows.validate_row(parsed.columns, row, own)
+    assert check.fields is not None and check.fields.email == "jane@janes-bakery.example"
     # Walk-through #22: the example phone needs no formula guard, so a lender copying the row keeps no "'".
     assert "'" not in csv_rows.template_csv().replace("Jane's", "")
     assert check.fields.phone == "+15145550123"
+
+
+def test_the_templates_example_row_left_in_is_refused_not_invited() -> None:
+    """Walk-through: importing the template as downloaded invited jane@smallbiz.com, a stranger's address (a real
+    email, and a bounce against the lender's sending). The example row, however its columns are ordered or its
+    email cased, is refused with a reason; a row that only shares its email is not the example."""
+    parsed = csv_rows.parse(csv_rows.template_csv())
+    ((row, cells),) = parsed.rows
+    check = csv_rows.validate_row(parsed.columns, row, cells)
+    assert check.fields is None
+    assert check.errors == {"email": "this is the template's example row: replace it with your customers, or delete it"}
+    reordered = csv_rows.parse(
+        "business_legal_name,email,owner,first_name,last_name\nJane's Bakery Inc.,JANE@smallbiz.com,Olivia,Jane,Doe\n"
+    )
+    ((row, cells),) = reordered.rows
+    assert set(csv_rows.validate_row(reordered.columns, row, cells).errors) == {"email"}
+    other = csv_rows.validate_row(["email", "owner", "business_legal_name"], 2, ["jane@smallbiz.com", "O", "Cafe"])
+    assert other.fields is not None
 
 
 def test_header_is_normalised_and_may_reorder_or_omit_optional_columns() -> None:
