@@ -305,6 +305,15 @@ def api_key_create(ctx: Ctx) -> Response:
     return _keys_page(ctx, created, 201)
 
 
+@console_page(bp, "/console/settings/api-keys/{key_id}/revoke", section="settings", admin=True)
+def api_key_revoke_confirm(ctx: Ctx, key_id: str) -> Response:
+    """Revoking cuts off whatever uses the key at once, with no way back: the page asks first."""
+    key = next((k for k in services().tenants.list_keys(ctx.tenant) if k.key_id == key_id), None)
+    if key is None or key.revoked_at is not None:
+        raise NotFound("no such API key")
+    return ctx.render("api_key_revoke.html", key=key)
+
+
 @console_page(bp, "/console/settings/api-keys/{key_id}/revoke", ("POST",), section="settings", admin=True)
 def api_key_revoke(ctx: Ctx, key_id: str) -> Response:
     services().tenants.revoke_key(ctx.tenant, key_id)

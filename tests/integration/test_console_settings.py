@@ -80,9 +80,18 @@ def test_api_keys_are_shown_once_and_can_be_revoked(client: Any) -> None:
     assert key not in admin.get("/console/settings/api-keys").text
 
     key_id = re.findall(r"/console/settings/api-keys/(key_[0-9A-Z]+)/revoke", created.text)[-1]
-    revoked = admin.post(f"/console/settings/api-keys/{key_id}/revoke", {}, page.csrf())
+    # Revoke asks first (walk-through: one tap on a phone cut the CRM off, with no way back).
+    assert f'<a class="button secondary" href="/console/settings/api-keys/{key_id}/revoke"' in created.text
+    confirm = admin.get(f"/console/settings/api-keys/{key_id}/revoke")
+    assert confirm.status == 200 and "Revoke this API key?" in confirm.text and "CRM production" in confirm.text
+    assert "stops working at once" in confirm.text and 'href="/console/settings/api-keys">Keep it<' in confirm.text
+    assert client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    revoked = admin.post(f"/console/settings/api-keys/{key_id}/revoke", {}, confirm.csrf())
     assert revoked.status == 303
     assert client.http.get("/v1/tenant", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    # A revoked key, or one of no one, has nothing to confirm.
+    assert admin.get(f"/console/settings/api-keys/{key_id}/revoke").status == 404
+    assert admin.get("/console/settings/api-keys/key_NOPE/revoke").status == 404
 
 
 def test_a_teammate_is_invited_by_email_joins_as_officer_and_cannot_reach_admin_pages(client: Any) -> None:
