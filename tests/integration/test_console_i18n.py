@@ -45,7 +45,7 @@ def test_a_french_lenders_officer_sees_the_console_in_french(client: Any) -> Non
 
     form = admin.get("/console/invitations/new")
     shown = text(form)
-    for words in ("Prénom", "Raison sociale", "Inviter par", "Courriel et SMS", "Cascade (recommandé)"):
+    for words in ("Prénom", "Raison sociale", "Inviter par", "Courriel et SMS", "Cascade (recommandée)"):
         assert words in shown, words
     assert '>Responsable <span class="muted">(obligatoire)</span></label>' in shown
     # An error made in Python (the form's) is in French too.
