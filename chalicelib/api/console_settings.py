@@ -15,7 +15,7 @@ from chalicelib.bootstrap import sending_domains, services, staff, webhooks
 from chalicelib.domain.notifications import RotateWebhookSecret, WebhookSecretCreated
 from chalicelib.domain.providers import PROVIDERS
 from chalicelib.domain.sending_domain import SendingDomainRequest
-from chalicelib.domain.staff import NewStaff, Role
+from chalicelib.domain.staff import NewStaff, Role, StaffStatus
 from chalicelib.domain.tenant import TenantSettingsPatch
 from chalicelib.errors import Conflict, DomainError, NotFound, UpstreamError, ValidationFailed
 from chalicelib.i18n import N_
@@ -364,6 +364,15 @@ def staff_invite(ctx: Ctx) -> Response:
 def staff_resend(ctx: Ctx, staff_id: str) -> Response:
     staff().resend_invitation(ctx.staff, ctx.tenant, staff_id)
     return redirect("/console/settings/staff?notice=invitation_resent")
+
+
+@console_page(bp, "/console/settings/staff/{staff_id}/deactivate", section="settings", admin=True)
+def staff_deactivate_confirm(ctx: Ctx, staff_id: str) -> Response:
+    """Deactivation signs the teammate out at once and cannot be undone: the page asks first."""
+    member = staff().member(ctx.tenant, staff_id)
+    if member.staff_id == ctx.staff.staff_id or member.status is StaffStatus.DEACTIVATED:
+        raise NotFound("no such staff member")
+    return ctx.render("staff_deactivate.html", member=member)
 
 
 @console_page(bp, "/console/settings/staff/{staff_id}", ("POST",), section="settings", admin=True)

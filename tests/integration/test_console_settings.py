@@ -151,6 +151,32 @@ def test_roles_change_and_deactivation_ends_the_session_at_once(client: Any) -> 
     assert "Deactivated" in admin.get("/console/settings/staff").text
 
 
+def test_deactivating_a_teammate_asks_first(client: Any) -> None:
+    """Walk-through: "Deactivate" sat next to "Change role" and took effect at one tap, with no way back (there is
+    no reactivation). It leads to a page naming the teammate; its button deactivates."""
+    admin, _ = sign_up(client)
+    invite(admin, "theo@acme-lending.example")
+    officer = join_as(client, "theo@acme-lending.example")
+    staff_page = admin.get("/console/settings/staff")
+    theo = re.search(r'/console/settings/staff/(stf_[0-9A-Z]+)"', staff_page.text).group(1)  # type: ignore[union-attr]
+    assert f'<a class="button danger" href="/console/settings/staff/{theo}/deactivate"' in staff_page.text
+    assert 'value="deactivate"' not in staff_page.text
+
+    confirm = admin.get(f"/console/settings/staff/{theo}/deactivate")
+    assert confirm.status == 200 and "Deactivate this teammate?" in confirm.text
+    assert "theo@acme-lending.example" in confirm.text and "cannot be undone" in confirm.text
+    assert 'href="/console/settings/staff">Keep them<' in confirm.text
+    assert officer.get("/console/invitations").status == 200  # asking changed nothing
+    done = admin.post(f"/console/settings/staff/{theo}", {"action": "deactivate"}, confirm.csrf())
+    assert done.status == 303
+    assert officer.get("/console/invitations").status == 303
+    # Nothing to confirm for a deactivated teammate, oneself, or no one.
+    assert admin.get(f"/console/settings/staff/{theo}/deactivate").status == 404
+    me = re.search(r"stf_[0-9A-Z]+", admin.get("/console/invitations/new").text).group(0)  # type: ignore[union-attr]
+    assert admin.get(f"/console/settings/staff/{me}/deactivate").status == 404
+    assert admin.get("/console/settings/staff/stf_NOPE/deactivate").status == 404
+
+
 def test_the_last_admin_cannot_be_demoted(client: Any) -> None:
     from chalicelib import bootstrap
     from chalicelib.domain.staff import Role
