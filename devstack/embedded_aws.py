@@ -11,9 +11,10 @@ multi-threaded stack; :func:`install` corrects them once per process:
   ``/moto-api/data.json`` (the dev outbox reads it) still list every instance that is alive.
 - **TransactWriteItems deep-copies the whole table once per action** to be able to roll back: a
   create on a table of 40,000 items copied 160,000 items. It now keeps an undo record of the items
-  the transaction touches, and restores only those.
+  the transaction touches, and restores only those (and checks each action's condition once, not twice).
 - **Every Query sorts the whole table** by primary key before filtering: a query now reads the
-  partition it names (an index query skips the presort and checks only the items with its key's values).
+  partition it names, and only the range of it that a ``begins_with`` or ``BETWEEN`` sort key condition
+  names (an index query skips the presort and checks only the items with its key's values).
 - **Answers are serialized value by value** through botocore's shape model: an item read's answer,
   already DynamoDB's JSON, is now dumped directly (a page of 200 items: 0.65 s, under the lock).
 - **Not thread-safe.** Backends are plain dicts and lists; a request iterating a table while another
@@ -237,28 +238,21 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
                     raise ConditionalCheckFailed(item=original_item)
             if op_type != "ConditionCheck":
                 remember(table_name, key, current)
+            # The condition held just above, on the same item, under the same lock: moto's write would parse
+            # and check it a second time.
             if op_type == "Put":
                 backend.put_item(
-                    table_name,
-                    op["Item"],
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
+                    table_name, op["Item"], expression_attribute_names=names, expression_attribute_values=values
                 )
             elif op_type == "Delete":
                 backend.delete_item(
-                    table_name,
-                    key,
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
+                    table_name, key, expression_attribute_names=names, expression_attribute_values=values
                 )
             elif op_type == "Update":
                 backend.update_item(
                     table_name,
                     key,
                     update_expression=op["UpdateExpression"],
-                    condition_expression=condition_expression,
                     expression_attribute_names=names,
                     expression_attribute_values=values,
                 )
@@ -288,7 +282,11 @@ def _queries_read_what_they_need() -> None:
     sorted by the full index and table key afterwards, so the order is the same), and moto's check of
     every item against the index's key conditions (0.6-1 s on 60,000 items under load, measured with
     bench/stack_load.py: the slowest API answers waited for it) now runs on the items a plain pass over
-    the table finds with the key attributes' values; moto still checks those as before."""
+    the table finds with the key attributes' values; moto still checks those as before. A table query
+    with ``begins_with`` or ``BETWEEN`` on the sort key reads only the items a plain string comparison
+    puts in that range, as DynamoDB reads a key range of a partition kept sorted: moto sorted and checked
+    the whole partition (a lender's staff list, read once per import chunk, took 0.3 s under the
+    20,000 invitations and guards of a 10,000-row import in the same partition)."""
     import inspect
 
     from moto.dynamodb.models.table import Table
@@ -314,6 +312,18 @@ def _queries_read_what_they_need() -> None:
             ]
         return items
 
+    def in_range(partition: dict[Any, Any], comparison: str | None, bounds: list[Any]) -> dict[Any, Any]:
+        """The partition's items whose string sort key may meet a ``begins_with`` or ``BETWEEN`` key condition
+        (a superset: moto still checks each one); the whole partition for any other condition."""
+        comparison = (comparison or "").upper()
+        if comparison not in ("BEGINS_WITH", "BETWEEN") or any(b.type != "S" for b in bounds):
+            return partition
+        if comparison == "BEGINS_WITH":
+            prefix = bounds[0].value
+            return {k: i for k, i in partition.items() if k.type == "S" and k.value.startswith(prefix)}
+        low, high = bounds[0].value, bounds[1].value
+        return {k: i for k, i in partition.items() if k.type == "S" and low <= k.value <= high}
+
     def fast_query(self: Any, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
@@ -321,6 +331,10 @@ def _queries_read_what_they_need() -> None:
         view = copy.copy(self)  # the same table, seen through a narrower ``items``
         if index_name is None and hash_key is not None:
             partition = self.items.get(hash_key)
+            if partition is not None and self.range_key_attr:
+                partition = in_range(
+                    partition, bound.arguments.get("range_comparison"), bound.arguments.get("range_objs") or []
+                )
             view.items = {} if partition is None else {hash_key: partition}
         elif index_name is not None and conditions:
             view.all_items = lambda: index_candidates(self, conditions)

@@ -24,7 +24,7 @@ bp = Blueprint(__name__)
 def send_worker(event: Any) -> dict[str, Any]:
 
     from chalicelib.domain.staff import StaffEmail
-    from chalicelib.services.delivery import SendMessage
+    from chalicelib.services.delivery import SendBatch, SendMessage
     from chalicelib.services.sending import VerificationEmail
 
     service = delivery()
@@ -47,6 +47,14 @@ def send_worker(event: Any) -> dict[str, Any]:
                 mail.once.register_context(event.context)
                 logger.info("Email processed", extra={"kind": model.__name__, "outcome": mail.process(parsed)})
                 return
+        if '"type":"send_batch"' in record.body:
+            try:
+                batch = SendBatch.model_validate_json(record.body)
+            except ValidationError:
+                poison(record, "not a send batch message")
+            outcomes = service.process_batch(batch, receive_count(record))
+            logger.info("Sends processed", extra={"sends": len(batch.sends), "outcomes": outcomes})
+            return
         try:
             message = SendMessage.model_validate_json(record.body)
         except ValidationError:

@@ -12,7 +12,7 @@ message takes it (as Powertools idempotency would).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -34,6 +34,7 @@ from chalicelib.domain.sending_domain import sending_address
 from chalicelib.domain.sms import SMS_CAPABLE, phone_kind
 from chalicelib.errors import ConcurrentModification, Conflict, DeliveryRefused, UpstreamError
 from chalicelib.observability import count, logger, mask_email, mask_phone
+from chalicelib.services.invitations import SENDS_PER_MESSAGE
 from chalicelib.services.messages import render_email, render_sms, sender_display
 from chalicelib.services.sending import Slot
 
@@ -72,6 +73,20 @@ class SendMessage(Model):
     defer_round: int = 0
 
 
+class SendRef(Model):
+    invitation_id: str
+    send_id: str
+
+
+class SendBatch(Model):
+    """Several sends of one lender in one send-queue message (an import's rows: ``send_batch_messages``); each is
+    handled as its own SendMessage would be."""
+
+    type: Literal["send_batch"]
+    tenant_id: str
+    sends: list[SendRef] = Field(min_length=1, max_length=SENDS_PER_MESSAGE)
+
+
 class ChannelResult(Model):
     """What one channel of a send did: sent (with the provider's message id), or why not."""
 
@@ -86,6 +101,11 @@ class ChannelResult(Model):
 
 class SendInProgress(UpstreamError):
     """Another worker holds this channel of the send right now: SQS tries the message again later."""
+
+
+class SendsIncomplete(UpstreamError):
+    """Some sends of a batch message raised (the others went): SQS tries the message again, and the sends that
+    went are then duplicates."""
 
 
 class _Closed(Exception):
@@ -182,6 +202,31 @@ class DeliveryService:
         stored = context.invitation
         self._finish(inv, message.send_id, {}, final_state="sent", template=template, results=results, known=stored)
         return "sent"
+
+    def process_batch(self, batch: SendBatch, receive_count: int = 1) -> dict[str, int]:
+        """Deliver every send of ``batch``, each as :meth:`process` does (idempotent). Returns how many had each
+        outcome. When any raised, raises SendsIncomplete once all were tried, naming how many, so that SQS
+        reports this message as a batch item failure and tries it again."""
+        outcomes: dict[str, int] = {}
+        failures: list[Exception] = []
+        for ref in batch.sends:
+            message = SendMessage(tenant_id=batch.tenant_id, invitation_id=ref.invitation_id, send_id=ref.send_id)
+            try:
+                outcome = self.process(message, receive_count)
+            except Exception as exc:
+                failures.append(exc)
+                log = {"tenant_id": batch.tenant_id, "invitation_id": ref.invitation_id, "send_id": ref.send_id}
+                if isinstance(exc, UpstreamError):
+                    logger.warning("A send of a batch message will be tried again", extra={**log, "error": str(exc)})
+                else:
+                    logger.exception("A send of a batch message failed", extra=log)
+                continue
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if failures:
+            raise SendsIncomplete(
+                f"{len(failures)} of {len(batch.sends)} sends of this message failed; it will be tried again"
+            ) from failures[0]
+        return outcomes
 
     def _defer(
         self,

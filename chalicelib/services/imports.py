@@ -32,7 +32,7 @@ from chalicelib.domain.model import Model
 from chalicelib.domain.staff import owner_key
 from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.observability import count, logger
-from chalicelib.services.invitations import send_message
+from chalicelib.services.invitations import send_batch_messages
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.imports import ImportRepository
@@ -443,12 +443,14 @@ class ImportService:
         if fresh:
             count("InvitationCreated", len(fresh))  # written now; rows of an earlier attempt were counted then
         # Rows written by an earlier attempt are queued again: the send worker ignores a send it already made.
-        sends = [p for p in (*fresh, *done_before) if p.send_id]
+        sends = [(p.inv.invitation_id, p.send_id) for p in (*fresh, *done_before) if p.send_id]
         if sends:
-            bodies = [send_message(p.inv.tenant_id, p.inv.invitation_id, str(p.send_id)) for p in sends]
+            # Several sends a message (the worker handles each one on its own): a tenth of the SQS messages.
+            bodies = send_batch_messages(prepared[0].inv.tenant_id, sends)
             failed = self.queue.send_batch(self.settings.send_queue_url, bodies)
             if failed:
-                logger.warning("Import sends left in the outbox for the relay", extra={"count": len(failed)})
+                lost = sum(len(bodies[i]["sends"]) for i in failed)
+                logger.warning("Import sends left in the outbox for the relay", extra={"count": lost})
         return [*fresh, *done_before]
 
     # --- template --------------------------------------------------------------------

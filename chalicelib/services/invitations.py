@@ -652,3 +652,21 @@ class InvitationService:
 
 def send_message(tenant_id: str, invitation_id: str, send_id: str) -> dict[str, Any]:
     return {"type": "send", "tenant_id": tenant_id, "invitation_id": invitation_id, "send_id": send_id}
+
+
+# Sends per send-queue message when many are queued at once (an import's rows): the send worker takes up to 10
+# messages per invocation, so at most 100 sends in its 30 s.
+SENDS_PER_MESSAGE = 10
+
+
+def send_batch_messages(tenant_id: str, sends: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Send-queue messages for ``sends`` ((invitation id, send id) pairs of one lender), SENDS_PER_MESSAGE a message
+    (``services.delivery.SendBatch``)."""
+    return [
+        {
+            "type": "send_batch",
+            "tenant_id": tenant_id,
+            "sends": [{"invitation_id": i, "send_id": s} for i, s in sends[start : start + SENDS_PER_MESSAGE]],
+        }
+        for start in range(0, len(sends), SENDS_PER_MESSAGE)
+    ]

@@ -301,6 +301,55 @@ def test_queries_answer_as_dynamodb_does_forward_backward_paged_and_by_index() -
         assert odd == [f"TENANT#{t}/INV#{i}" for i in (9, 7, 5, 3, 1) for t in "abc"]
 
 
+def test_sort_key_conditions_answer_as_dynamodb_does_forward_backward_and_paged() -> None:
+    """A table query with begins_with or BETWEEN on the sort key reads only that range of the partition
+    (devstack/embedded_aws.py): the answers, in both directions and page by page, are DynamoDB's."""
+    install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="r",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sort_keys = ["EMAIL#a", "INV#1", "INV#3", "INV#5", "INV#7", "ST", "STAFF", "STAFF#2", "STAFF#1", "STAFFX", "SU"]
+        for sk in sort_keys:
+            client.put_item(TableName="r", Item=row("TENANT#a", sk, kind=sk[:3]))
+            client.put_item(TableName="r", Item=row("TENANT#b", sk, kind=sk[:3]))
+
+        def sks(condition: str, values: dict[str, str], **query: Any) -> list[str]:
+            pages, start = [], None
+            while True:
+                page = client.query(
+                    TableName="r",
+                    Limit=2,
+                    KeyConditionExpression=f"PK = :pk AND {condition}",
+                    ExpressionAttributeValues={k: {"S": v} for k, v in {":pk": "TENANT#a", **values}.items()},
+                    **query,
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                pages += [i["SK"]["S"] for i in page["Items"]]
+                assert all(i["PK"]["S"] == "TENANT#a" for i in page["Items"])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return pages
+
+        staff = {":p": "STAFF#"}
+        assert sks("begins_with(SK, :p)", staff) == ["STAFF#1", "STAFF#2"]
+        assert sks("begins_with(SK, :p)", staff, ScanIndexForward=False) == ["STAFF#2", "STAFF#1"]
+        assert sks("begins_with(SK, :p)", {":p": "S"}) == ["ST", "STAFF", "STAFF#1", "STAFF#2", "STAFFX", "SU"]
+        assert sks("begins_with(SK, :p)", {":p": "NONE#"}) == []
+        between = {":lo": "INV#3", ":hi": "ST"}
+        assert sks("SK BETWEEN :lo AND :hi", between) == ["INV#3", "INV#5", "INV#7", "ST"]
+        assert sks("SK BETWEEN :lo AND :hi", between, ScanIndexForward=False) == ["ST", "INV#7", "INV#5", "INV#3"]
+        assert sks("SK > :lo", {":lo": "STAFF#2"}) == ["STAFFX", "SU"]  # other conditions: moto alone, as before
+        filtered = sks(
+            "begins_with(SK, :p)", {":p": "INV#", ":k": "INV"}, FilterExpression="kind = :k", ScanIndexForward=False
+        )
+        assert filtered == ["INV#7", "INV#5", "INV#3", "INV#1"]
+
+
 def test_item_reads_answer_exactly_what_motos_serializer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Item reads skip moto's serializer (devstack/embedded_aws.py): every answer, compared with the one moto's
     serializer writes for the same result, over every attribute type, paged, batched, projected and empty."""

@@ -88,7 +88,7 @@ def test_template_round_trip_creates_and_sends(client: Any, key: str) -> None:
     assert jane["phone"] == "+15145550123" and jane["source"] == "import" and jane["delivery_status"] == "queued"
     _, history = call(client, "GET", f"/v1/invitations/{jane['invitation_id']}/history", key)
     assert [e["type"] for e in history["items"]] == ["created", "send_requested"]
-    assert drain(SEND_QUEUE) == 4
+    assert drain(SEND_QUEUE) == 1  # the four sends go in one message (SENDS_PER_MESSAGE)
     assert sorted(e.destinations["ToAddresses"][0] for e in sent_emails()) == sorted(
         i["email"] for i in listed.values()
     )
@@ -319,6 +319,27 @@ def test_crash_mid_chunk_then_redelivery_converges(
     drain(SEND_QUEUE)  # anything requeued by the redelivery is recognised as already sent
     recipients = Counter(e.destinations["ToAddresses"][0] for e in sent_emails())
     assert recipients == Counter(r[0] for r in rows)
+
+
+def test_a_send_that_fails_in_a_batch_message_is_reported_and_retried_alone(client: Any, key: str) -> None:
+    """An import queues its sends several to a message: a send of it that fails makes the message a batch item
+    failure (the others go at once), and the message's next receive sends it; nobody gets a second email."""
+    from chalicelib.adapters import aws
+    from tests.integration.helpers import Fault, poller
+
+    rows = [[f"b{i}@smallbiz.com", "O", f"B{i}", "", "", "", "", ""] for i in range(12)]
+    upload(client, key, csv_text(rows))
+    drain(IMPORT_QUEUE)
+    sends = poller(SEND_QUEUE)
+    with Fault(aws.client("sesv2"), "SendEmail", "TooManyRequestsException", times=1) as fault:
+        first = sends.poll_once()
+    assert fault.calls == 1
+    assert (first.received, first.deleted, first.failed) == (2, 1, 1)  # 12 sends: messages of 10 and 2
+    assert len(sent_emails()) == 11
+    again = sends.poll_once()
+    assert (again.received, again.deleted, again.failed) == (1, 1, 0)
+    assert sends.poll_once().received == 0
+    assert Counter(e.destinations["ToAddresses"][0] for e in sent_emails()) == Counter(r[0] for r in rows)
 
 
 def test_export_filters_and_neutralises_formulas(client: Any, key: str) -> None:
