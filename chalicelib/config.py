@@ -7,15 +7,17 @@ through the composition root (``chalicelib.bootstrap``).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from functools import cache
-from typing import Literal
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.domain.providers import PROVIDERS
+
+if TYPE_CHECKING:
+    from chalicelib.urls import PublicUrls
 
 # Queue names are fixed because Chalice binds SQS event sources by name at import time.
 # infra/resources.json creates queues with exactly these names.
@@ -118,7 +120,6 @@ def _secret_arns_from_environment() -> dict[str, str]:
 
 
 # One DNS label: what a lender subdomain or a customer account name can be in a host.
-HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _partner_defaults() -> dict[str, str]:
@@ -242,36 +243,12 @@ class Settings(BaseSettings):
         never send one back over http."""
         return not self.is_local or self.public_base_url.scheme == "https"
 
-    @property
-    def base_url(self) -> str:
-        return str(self.public_base_url).rstrip("/")
+    @cached_property
+    def urls(self) -> PublicUrls:
+        """Every public address (portal, join page, console, accounts, webhooks): chalicelib/urls.py."""
+        from chalicelib.urls import PublicUrls
 
-    def base_domain(self, data_residency: str) -> str:
-        return self.base_domain_ca if data_residency == "ca" else self.base_domain_us
-
-    def host_label(self, host: str) -> tuple[str, str] | None:
-        """(label, residency) when ``host`` (a Host header) is ``<label>.<base domain>``: the host form of a
-        lender's pages (join page, console) or a customer account's; None for any other host."""
-        host = host.strip().lower().rstrip(".")
-        host = host.rsplit(":", 1)[0] if ":" in host else host
-        for residency, domain in (("us", self.base_domain_us), ("ca", self.base_domain_ca)):
-            suffix = "." + domain.lower()
-            if host.endswith(suffix):
-                label = host[: -len(suffix)]
-                if HOST_LABEL.match(label):
-                    return label, residency
-        return None
-
-    def console_url(self, subdomain: str, data_residency: str, path: str = "/console/login") -> str:
-        """A console page of the lender: on its own host in production, the path form locally."""
-        if self.host_based_links:
-            return f"https://{subdomain}.{self.base_domain(data_residency)}{path}"
-        return f"{self.base_url}{path}"
-
-    def join_url(self, subdomain: str, data_residency: str) -> str:
-        if self.host_based_links:
-            return f"https://{subdomain}.{self.base_domain(data_residency)}/join"
-        return f"{self.base_url}/t/{subdomain}/join"
+        return PublicUrls(self)
 
 
 def local_stage() -> bool:

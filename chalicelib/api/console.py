@@ -82,7 +82,7 @@ def _host_lender(request: Request) -> Tenant | None:
     """The lender whose own host (``<subdomain>.<base domain>``, its residency's domain) the request came
     to: in production the console is served there, so sign-in needs no lender field. None on any other
     host (the path form, used locally, keeps the field)."""
-    found = services().settings.host_label(request.headers.get("host") or "")
+    found = services().settings.urls.host_label(request.headers.get("host") or "")
     if found is None:
         return None
     label, residency = found
@@ -113,7 +113,7 @@ def _anonymous(request: Request, template: str, status: int = 200, **context: An
         headers=headers,
         locale=words.locale,
         csrf_token=token,
-        base_domain=settings.base_domain_us,
+        base_domain=settings.urls.base_domain("us"),
         host_lender=host_lender,
         **({"brand_name": brand} if brand else {}),
         **context,

@@ -138,7 +138,7 @@ def _settings_page(
         integrations=integration_options(ctx.words),
         providers=[(info.key, info.label) for info in PROVIDERS.values()],
         order_slots=_order_slots(ctx),
-        join_url=settings.join_url(ctx.tenant.subdomain, ctx.tenant.data_residency),
+        join_url=settings.urls.join(ctx.tenant),
         notice=ctx.words.notice(NOTICES, ctx.query.get("notice")),
         sending_domain=_sending_domain(ctx),
         platform_sender=settings.sender_email,

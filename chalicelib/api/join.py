@@ -30,7 +30,6 @@ from chalicelib.api.join_words import wait_text, words
 from chalicelib.api.portal import SESSION_COOKIE, brand
 from chalicelib.api.routing import endpoint
 from chalicelib.bootstrap import joins, services
-from chalicelib.config import HOST_LABEL
 from chalicelib.domain.account import PENDING_JOIN_TTL_SECONDS
 from chalicelib.errors import ConcurrentModification, NotFound, RateLimited, UpstreamError
 from chalicelib.observability import logger
@@ -45,6 +44,7 @@ from chalicelib.services.join import (
     NotOnList,
     SignInRefused,
 )
+from chalicelib.urls import HOST_LABEL
 from chalicelib.web import page
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 FORM = ["application/x-www-form-urlencoded"]
-_LABEL = HOST_LABEL
 JOIN_FIELDS = ("email", "business_name", "account_subdomain")
 JOIN_EMAIL_COOKIE = "join_email"
 # The pending sign-up that waits for its Business Legal Name: a secret, so a cookie and never the URL. Once the
@@ -82,7 +81,7 @@ _ip = client_ip
 
 def _host_label(request: Request) -> tuple[str, str] | None:
     """(label, residency) when the request's Host is ``<label>.<base domain>``."""
-    return services().settings.host_label(request.headers.get("host") or "")
+    return services().settings.urls.host_label(request.headers.get("host") or "")
 
 
 def _context(tenant: Tenant | None) -> dict[str, Any]:
@@ -93,8 +92,8 @@ def _context(tenant: Tenant | None) -> dict[str, Any]:
         **brand(tenant),
         "t": words(tenant.settings.locale),
         "lender": tenant.display_name,
-        "domain": settings.base_domain(tenant.data_residency),
-        "join_url": settings.join_url(tenant.subdomain, tenant.data_residency),
+        "domain": settings.urls.base_domain(tenant.data_residency),
+        "join_url": settings.urls.join(tenant),
     }
 
 
@@ -452,7 +451,7 @@ def _resend_post(request: Request, subdomain: str | None) -> Response:
 def _login_form(
     request: Request, account: str, action: str, problem: str | None = None, status: int = 200, username: str = ""
 ) -> Response:
-    tenant = joins().account_lender(account) if _LABEL.match(account) else None
+    tenant = joins().account_lender(account) if HOST_LABEL.match(account) else None
     token, headers = csrf_cookie(request)
     ctx = _context(tenant)
     return page(
@@ -485,18 +484,13 @@ def _login_post(request: Request, account: str, action: str, host_form: bool) ->
                 401,
                 username,
             )
-        settings = services().settings
-        if host_form:
-            base = (
-                f"https://{signed_in.account.account_subdomain}.{settings.base_domain(signed_in.tenant.data_residency)}"
-            )
-        else:
-            base = settings.base_url
+        urls = services().settings.urls
+        origin = urls.host(signed_in.account.account_subdomain, signed_in.tenant.data_residency) if host_form else None
         cookie = set_cookie(SESSION_COOKIE, signed_in.session_id, max_age=12 * 3600)
         return Response(
             body="",
             status_code=303,
-            headers={"Location": f"{base}/portal", "Set-Cookie": cookie, "Cache-Control": "no-store"},
+            headers={"Location": urls.signed_in_portal(origin), "Set-Cookie": cookie, "Cache-Control": "no-store"},
         )
 
     return _html(request, None, work)

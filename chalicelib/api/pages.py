@@ -47,7 +47,7 @@ def _form(request: Any, values: dict[str, str], errors: dict[str, str], status: 
         errors=human_errors(errors, str),  # the sign-up page is in English
         labels=LABELS,
         csrf_token=token,
-        base_domain=settings.base_domain_us,
+        base_domain=settings.urls.base_domain("us"),
     )
 
 
@@ -105,7 +105,7 @@ def signup_done(request: Any, **_: Any) -> Response:
         "signup_done.html",
         tenant=tenant,
         api_key=staff().first_api_key(session_id),
-        join_url=services().settings.join_url(tenant.subdomain, tenant.data_residency),
+        join_url=services().settings.urls.join(tenant),
     )
 
 

@@ -555,13 +555,8 @@ def _account_origin(request: Request, ctx: PortalContext) -> str | None:
     Built from settings and the session's account; the Host header only chooses between that and
     the API's base URL, the two places sign-in puts the session cookie.
     """
-    settings = bootstrap.services().settings
-    account = ctx.invitation.account_subdomain
-    if not account:
-        return None
-    expected = f"{account}.{settings.base_domain(ctx.tenant.data_residency)}".lower()
-    given = (request.headers.get("host") or "").strip().lower().rstrip(".").split(":", 1)[0]
-    return f"https://{expected}" if given == expected else None
+    urls = bootstrap.services().settings.urls
+    return urls.account_origin(ctx.tenant, ctx.invitation.account_subdomain, request.headers.get("host") or "")
 
 
 def _complete_upload(call: Call) -> Any:

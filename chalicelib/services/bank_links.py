@@ -341,7 +341,6 @@ class BankLinkService:
         except ConfigurationError:  # its secrets are not set: a provider failure, the waterfall moves on
             logger.exception("Bank-link provider not configured", extra={"provider": str(message.provider)})
             client = None
-        base = self.settings.base_url
         try:
             if client is None:
                 raise ProviderError(f"{message.provider} is not configured")
@@ -355,9 +354,9 @@ class BankLinkService:
                     last_name=inv.last_name,
                     locale=inv.locale,
                 ),
-                webhook_url=f"{base}/webhooks/{message.provider}",
+                webhook_url=self.settings.urls.webhook(str(message.provider)),
                 # Never the portal token: it would leak a bearer link to the partner.
-                redirect_url=f"{base}/portal/return",
+                redirect_url=self.settings.urls.portal_return,
                 reference=f"{inv.invitation_id}-{message.attempt}-{message.slot}",
             )
         except ProviderError as exc:

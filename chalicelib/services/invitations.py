@@ -599,7 +599,11 @@ class InvitationService:
     _token_hash = token_hash_of
 
     def portal_url(self, inv: Invitation) -> str:
-        return f"{self.settings.base_url}/portal/{self.token_for(inv)}"
+        """The customer's portal link; Conflict when the invitation holds none (its link was withdrawn)."""
+        token = self.token_for(inv)
+        if token is None:
+            raise Conflict("this customer has no portal link: it was withdrawn")
+        return self.settings.urls.portal(token)
 
     def portal_link(self, tenant: Tenant, invitation_id: str, actor: str = "lender") -> PortalLink:
         """The customer's current portal URL; an expired (or never issued) link is rotated first."""

@@ -150,17 +150,7 @@ class PortalSession:
     invitation: Invitation
 
 
-# --- links (built from settings, never from a request's Host) ---------------------------------
-def account_base(settings: Settings, tenant: Tenant, account_subdomain: str) -> str:
-    if settings.host_based_links:
-        return f"https://{account_subdomain}.{settings.base_domain(tenant.data_residency)}"
-    return f"{settings.base_url}/a/{account_subdomain}"
-
-
-def account_url(settings: Settings, tenant: Tenant, account_subdomain: str) -> str:
-    return f"{account_base(settings, tenant, account_subdomain)}/login"
-
-
+# --- links (chalicelib/urls.py builds them from settings, never from a request's Host) -----------
 def confirmation_token(link_key: str, account_subdomain: str, nonce: str) -> str:
     return links.derive_token(link_key, CONFIRM_PURPOSE, account_subdomain, nonce)
 
@@ -170,7 +160,7 @@ def confirmation_link(
 ) -> tuple[str, str, datetime]:
     """(URL, token hash, expiry) of the confirmation a send request asks for (used by the send worker)."""
     token = confirmation_token(link_key, send_request["confirm_subject"], send_request["confirm_nonce"])
-    url = f"{settings.join_url(tenant.subdomain, tenant.data_residency)}/confirm/{token}"
+    url = settings.urls.join_confirmation(tenant, token)
     return url, links.token_hash(token), datetime.fromisoformat(send_request["confirm_expires_at"])
 
 
@@ -412,7 +402,7 @@ class JoinService:
         if send_id:
             self.sends.enqueue_send(after, send_id)
             return AwaitingConfirmation(email)
-        return Joined(subdomain, account_url(self.settings, tenant, subdomain))
+        return Joined(subdomain, self.settings.urls.account_login(tenant, subdomain))
 
     def _drop_earlier_signup(self, inv: Invitation, subdomain: str) -> list[Action]:
         """A new join of the same invitation replaces its unconfirmed one (and kills its link)."""
@@ -475,7 +465,7 @@ class JoinService:
         if record is not None and record.get("used_at") and record["tenant_id"] == tenant.tenant_id:
             used = self.accounts.get(record["account_subdomain"])
             active = used is not None and used.status is AccountStatus.ACTIVE
-            url = account_url(self.settings, tenant, record["account_subdomain"]) if active else None
+            url = self.settings.urls.account_login(tenant, record["account_subdomain"]) if active else None
             raise LinkInvalid("this link was already used", account_url=url)
         if (
             record is None
@@ -534,7 +524,7 @@ class JoinService:
         if first_join == [True]:
             count("InvitationJoined")
         logger.info("Customer confirmed and joined", extra={"tenant_id": tenant.tenant_id})
-        return Joined(account.account_subdomain, account_url(self.settings, tenant, account.account_subdomain))
+        return Joined(account.account_subdomain, self.settings.urls.account_login(tenant, account.account_subdomain))
 
     def _password_attempt(self, name: str, ip: str) -> str:
         """Count one password attempt of ``ip`` on account ``name`` before checking it (atomic: parallel guesses
@@ -659,7 +649,7 @@ class JoinService:
         account = self.accounts.get(name, utcnow()) if name else None
         if account is None or account.tenant_id != tenant.tenant_id or account.status is not AccountStatus.ACTIVE:
             return None
-        return account_url(self.settings, tenant, name)
+        return self.settings.urls.account_login(tenant, name)
 
     def account_lender(self, account_subdomain: str) -> Tenant | None:
         """The lender whose branding a sign-in page shows (None: an unknown name gets a plain page)."""
@@ -686,7 +676,7 @@ class JoinService:
             self.accounts.delete_session(_hash(session_id))
         if current is None or not current.invitation.account_subdomain:
             return None
-        return account_url(self.settings, current.tenant, current.invitation.account_subdomain)
+        return self.settings.urls.account_login(current.tenant, current.invitation.account_subdomain)
 
 
 def _options(invitations: list[Invitation]) -> list[tuple[str, str]]:

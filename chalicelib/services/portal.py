@@ -227,7 +227,7 @@ class PortalService:
             raise Conflict("at most 50 documents per invitation")
         document_id = ids.new_id("doc")
         key = document_key(inv.tenant_id, inv.invitation_id, document_id, request.filename)
-        complete = f"{origin or self.settings.base_url}{base_path}/documents/{document_id}/complete"
+        complete = self.settings.urls.api_path(f"{base_path}/documents/{document_id}/complete", origin)
         post = self.documents.presigned_post(
             key, request.content_type, MAX_DOCUMENT_BYTES, success_redirect=complete if browser else None
         )
@@ -471,10 +471,8 @@ class PortalService:
         return (tenant, inv) if inv is not None and tenant is not None else None
 
     def _account_url(self, tenant: Tenant, inv: Invitation) -> str | None:
-        from chalicelib.services.join import account_url
-
         if inv.status is Status.JOINED and inv.joined_via is JoinedVia.SIGN_UP and inv.account_subdomain:
-            return account_url(self.settings, tenant, inv.account_subdomain)
+            return self.settings.urls.account_login(tenant, inv.account_subdomain)
         return None
 
     # --- fresh link -------------------------------------------------------------------------

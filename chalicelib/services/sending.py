@@ -80,10 +80,6 @@ def verification_token(link_key: str, tenant_id: str, nonce: str) -> str:
     return links.derive_token(link_key, VERIFY_PURPOSE, tenant_id, nonce)
 
 
-def verification_url(settings: Settings, tenant_id: str, token: str) -> str:
-    return f"{settings.base_url}/verify/{tenant_id}/{token}"
-
-
 class SendingService:
     def __init__(
         self,
@@ -331,7 +327,7 @@ class VerificationMail:
             "lender_verification",
             tenant.settings.locale,
             lender=tenant.name,
-            url=verification_url(self.settings, tenant.tenant_id, token),
+            url=self.settings.urls.verification(tenant.tenant_id, token),
             name=None,
             expires=datetime.fromtimestamp(int(pending["expires_at"]), tz=utcnow().tzinfo),
             colour=tenant.settings.branding.colour,

@@ -88,12 +88,6 @@ def staff_link_token(link_key: str, staff_id: str, purpose: str, nonce: str) -> 
     return links.derive_token(link_key, purpose, staff_id, nonce)
 
 
-def staff_link_url(settings: Settings, tenant: Tenant, purpose: str, token: str) -> str:
-    """The teammate's link, on the lender's console host (the path form locally)."""
-    path = "accept" if purpose == INVITE_PURPOSE else "reset"
-    return settings.console_url(tenant.subdomain, tenant.data_residency, f"/console/{path}/{token}")
-
-
 class StaffService:
     def __init__(
         self,
@@ -447,7 +441,9 @@ class StaffMail:
             message.purpose,
             tenant.settings.locale,
             lender=tenant.display_name,
-            url=staff_link_url(self.settings, tenant, message.purpose, token),
+            url=self.settings.urls.staff_link(
+                tenant, "accept" if message.purpose == INVITE_PURPOSE else "reset", token
+            ),
             name=member.name,
             expires=datetime.now(UTC) + timedelta(seconds=ttl),
             colour=tenant.settings.branding.colour,
