@@ -71,6 +71,71 @@ class SlotState(StrEnum):
 OPEN_SLOT_STATES = (SlotState.REQUESTED.value, SlotState.OPEN.value)
 
 
+class AttemptRecord(Model):
+    """A bank-link attempt as stored: one run of the waterfall (one Step Functions execution)."""
+
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    state: AttemptState
+    providers: list[Provider]
+    started_at: datetime
+    execution_name: str
+    # The execution's input, kept so a start whose StartExecution failed can be launched again unchanged.
+    input: dict[str, Any]
+    execution_arn: str | None = None
+    ended_at: datetime | None = None
+    linked_provider: Provider | None = None
+    current_slot: int | None = None
+    current_provider: Provider | None = None
+
+
+class SlotRecord(Model):
+    """One provider tried within an attempt, as stored; its decision is written once (``SlotDecision``)."""
+
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    slot: int
+    provider: Provider
+    state: SlotState = SlotState.REQUESTED
+    started_at: datetime | None = None
+    # The provider session, once open (the webhook finds the slot by it through a ``SessionLookup``).
+    session_id: str | None = None
+    link_url: str | None = None
+    session_expires_at: datetime | None = None
+    task_token: str | None = Field(default=None, repr=False)
+    # What the link webhook carried for the data step (Plaid's public token ...): never logged.
+    credential: str | None = Field(default=None, repr=False)
+    # The decision.
+    reason: str | None = None
+    detail: str | None = None
+    decided_by: str | None = None
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+
+
+class SlotDecision(Model):
+    """What closing a slot writes: linked, or failed with a reason (``REASONS``)."""
+
+    state: SlotState
+    reason: str | None = None
+    detail: str | None = None
+    decided_by: str
+    ended_at: datetime
+    duration_seconds: float | None = None
+
+
+class SessionLookup(Model):
+    """A provider session's way back to its slot: a webhook names the session, never the lender."""
+
+    tenant_id: str
+    invitation_id: str
+    attempt: int
+    slot: int
+    provider: Provider
+
+
 def providers_for(banking_integration: BankingIntegration, settings: TenantSettings) -> list[Provider]:
     """``waterfall`` tries the lender's order; a chosen provider is tried alone."""
     if banking_integration == BankingIntegration.WATERFALL:

@@ -25,10 +25,13 @@ from chalicelib.domain.waterfall import (
     ENDED_WITHOUT_OUTCOME,
     PROVIDER_UNAVAILABLE,
     Attempt,
+    AttemptRecord,
     AttemptState,
     BankLinks,
     Decision,
     DisconnectResult,
+    SlotDecision,
+    SlotRecord,
     SlotState,
     advance,
     document_prefix,
@@ -45,7 +48,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.documents import DocumentStore
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
     from chalicelib.adapters.dynamo.invitations import Action, InvitationRepository
-    from chalicelib.adapters.dynamo.table import Item
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.idempotency import Once
     from chalicelib.adapters.providers.base import ProviderClient
@@ -140,16 +142,16 @@ class BankLinkService:
         for _ in range(3):
             number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
             current = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
-            if current is not None and current["state"] == AttemptState.RUNNING and current.get("execution_arn"):
-                ended = self.workflow.status(current["execution_name"])
+            if current is not None and current.state is AttemptState.RUNNING and current.execution_arn:
+                ended = self.workflow.status(current.execution_name)
                 if ended in ENDED_WITHOUT_OUTCOME:
                     # The execution ended without telling the worker (its Broken message was lost, the
                     # top-level timeout, States.Runtime): close the attempt now and start a new one.
                     self._fail_attempt(inv, number, {"Error": f"execution {ended.lower()}"})
                     continue
-            if current is not None and current["state"] in (AttemptState.RUNNING, AttemptState.LINKED):
-                if current["state"] == AttemptState.RUNNING and not current.get("execution_arn"):
-                    self._launch(current)
+            if current is not None and current.state in (AttemptState.RUNNING, AttemptState.LINKED):
+                if current.state is AttemptState.RUNNING and not current.execution_arn:
+                    current = self._launch(current)
                 return self._attempt_view(current, self._slots(inv, number))
             providers = providers_for(inv.banking_integration, tenant.settings)
             attempt = number + 1
@@ -162,16 +164,16 @@ class BankLinkService:
                 self.settings.link_step_timeout_seconds,
                 self.settings.link_heartbeat_seconds,
             )
-            record = {
-                "tenant_id": inv.tenant_id,
-                "invitation_id": inv.invitation_id,
-                "attempt": attempt,
-                "state": AttemptState.RUNNING.value,
-                "providers": [str(p) for p in providers],
-                "started_at": now.isoformat(),
-                "execution_name": execution_name(inv.invitation_id, attempt),
-                "input": payload,
-            }
+            record = AttemptRecord(
+                tenant_id=inv.tenant_id,
+                invitation_id=inv.invitation_id,
+                attempt=attempt,
+                state=AttemptState.RUNNING,
+                providers=providers,
+                started_at=now,
+                execution_name=execution_name(inv.invitation_id, attempt),
+                input=payload,
+            )
             try:
                 self.repo.begin_attempt(record, number)
             except ConcurrentModification:
@@ -181,27 +183,24 @@ class BankLinkService:
                 "bank_link_started",
                 "customer",
                 now,
-                {"attempt": attempt, "providers": record["providers"]},
+                {"attempt": attempt, "providers": [str(p) for p in providers]},
             )
-            self._launch(record)
-            return self._attempt_view(record, [])
+            return self._attempt_view(self._launch(record), [])
         raise ConcurrentModification("the bank link is being started, please retry")
 
-    def _launch(self, record: Item) -> None:
-        execution = self.workflow.start(record["execution_name"], record["input"])
-        self.repo.set_attempt(
-            record["tenant_id"], record["invitation_id"], record["attempt"], {"execution_arn": execution.arn}
-        )
-        record["execution_arn"] = execution.arn
+    def _launch(self, record: AttemptRecord) -> AttemptRecord:
+        execution = self.workflow.start(record.execution_name, record.input)
+        self.repo.set_execution(record, execution.arn)
         logger.info(
             "Bank-link attempt started",
             extra={
-                "tenant_id": record["tenant_id"],
-                "invitation_id": record["invitation_id"],
-                "attempt": record["attempt"],
+                "tenant_id": record.tenant_id,
+                "invitation_id": record.invitation_id,
+                "attempt": record.attempt,
                 "already_started": execution.already_started,
             },
         )
+        return record.model_copy(update={"execution_arn": execution.arn})
 
     # --- reads -------------------------------------------------------------------------------
     def view(self, tenant: Tenant, invitation_id: str) -> BankLinks:
@@ -212,12 +211,10 @@ class BankLinkService:
         return self.links(inv)
 
     def links(self, inv: Invitation) -> BankLinks:
-        items = self.repo.everything(inv.tenant_id, inv.invitation_id)
-        attempts = [i for i in items if i.get("type") == "bank_link_attempt"]
-        slots = [i for i in items if i.get("type") == "bank_link_slot"]
+        attempts, slots = self.repo.everything(inv.tenant_id, inv.invitation_id)
         return BankLinks(
             invitation_id=inv.invitation_id,
-            attempts=[self._attempt_view(a, [s for s in slots if s["attempt"] == a["attempt"]]) for a in attempts],
+            attempts=[self._attempt_view(a, [s for s in slots if s.attempt == a.attempt]) for a in attempts],
         )
 
     def current(self, inv: Invitation) -> Attempt | None:
@@ -225,40 +222,40 @@ class BankLinkService:
         record = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
         return self._attempt_view(record, self._slots(inv, number)) if record else None
 
-    def _slots(self, inv: Invitation, number: int) -> list[Item]:
-        items = self.repo.everything(inv.tenant_id, inv.invitation_id)
-        return [i for i in items if i.get("type") == "bank_link_slot" and i["attempt"] == number]
+    def _slots(self, inv: Invitation, number: int) -> list[SlotRecord]:
+        _, slots = self.repo.everything(inv.tenant_id, inv.invitation_id)
+        return [s for s in slots if s.attempt == number]
 
     @staticmethod
-    def _attempt_view(record: Item, slots: list[Item]) -> Attempt:
+    def _attempt_view(record: AttemptRecord, slots: list[SlotRecord]) -> Attempt:
         decisions = [
             Decision(
-                slot=s["slot"],
-                provider=Provider(s["provider"]),
+                slot=s.slot,
+                provider=s.provider,
                 outcome="linked"
-                if s["state"] == SlotState.LINKED
+                if s.state is SlotState.LINKED
                 else "failed"
-                if s["state"] == SlotState.FAILED
+                if s.state is SlotState.FAILED
                 else "pending",
-                reason=s.get("reason"),
-                started_at=_at(s.get("started_at")),
-                ended_at=_at(s.get("ended_at")),
-                duration_seconds=s.get("duration_seconds"),
+                reason=s.reason,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                duration_seconds=s.duration_seconds,
             )
-            for s in sorted(slots, key=lambda s: int(s["slot"]))
+            for s in sorted(slots, key=lambda s: s.slot)
         ]
-        running = record["state"] == AttemptState.RUNNING
-        open_slot = next((s for s in slots if s["state"] == SlotState.OPEN), None)
+        running = record.state is AttemptState.RUNNING
+        open_slot = next((s for s in slots if s.state is SlotState.OPEN), None) if running else None
         return Attempt(
-            attempt=record["attempt"],
-            state=AttemptState(record["state"]),
-            providers=[Provider(p) for p in record["providers"]],
-            started_at=datetime.fromisoformat(record["started_at"]),
-            ended_at=_at(record.get("ended_at")),
-            execution_name=record["execution_name"],
-            linked_provider=Provider(record["linked_provider"]) if record.get("linked_provider") else None,
-            current_provider=Provider(open_slot["provider"]) if running and open_slot else None,
-            link_url=open_slot.get("link_url") if running and open_slot else None,
+            attempt=record.attempt,
+            state=record.state,
+            providers=record.providers,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            execution_name=record.execution_name,
+            linked_provider=record.linked_provider,
+            current_provider=open_slot.provider if open_slot else None,
+            link_url=open_slot.link_url if open_slot else None,
             decisions=decisions,
         )
 
@@ -267,15 +264,15 @@ class BankLinkService:
         """The customer is active on the portal: keep the open provider step alive. Best effort."""
         number = self.repo.current_attempt_number(inv.tenant_id, inv.invitation_id)
         record = self.repo.attempt(inv.tenant_id, inv.invitation_id, number)
-        if record is None or record["state"] != AttemptState.RUNNING or not record.get("current_slot"):
+        if record is None or record.state is not AttemptState.RUNNING or not record.current_slot:
             return False
-        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, number, int(record["current_slot"]))
-        if slot is None or slot["state"] != SlotState.OPEN or not slot.get("task_token"):
+        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, number, record.current_slot)
+        if slot is None or slot.state is not SlotState.OPEN or not slot.task_token:
             return False
         try:
             from chalicelib.adapters.workflow import TaskResult
 
-            return self.workflow.heartbeat(slot["task_token"]) is TaskResult.SENT
+            return self.workflow.heartbeat(slot.task_token) is TaskResult.SENT
         except UpstreamError:
             logger.warning("Heartbeat not sent", extra={"invitation_id": inv.invitation_id})
             return False
@@ -296,11 +293,12 @@ class BankLinkService:
             return "gone"
         if message.previous is not None and message.slot > 1:
             self._record_failure(inv, attempt, message.slot - 1, reason_from_error(message.previous), actor="waterfall")
-        if attempt["state"] == AttemptState.LINKED:
+        if attempt.state is AttemptState.LINKED:
             # The customer linked at an earlier provider after its step moved on: end the run there.
-            self.workflow.succeed(message.task_token, {"provider": attempt.get("linked_provider")})
+            linked = str(attempt.linked_provider) if attempt.linked_provider else None
+            self.workflow.succeed(message.task_token, {"provider": linked})
             return "already_linked"
-        if attempt["state"] != AttemptState.RUNNING:
+        if attempt.state is not AttemptState.RUNNING:
             self.workflow.fail(message.task_token, "provider_error", "attempt closed")
             return "closed"
 
@@ -313,26 +311,25 @@ class BankLinkService:
         key = f"link_request:{_token_key(message.task_token)}" + (f":{message.retry}" if message.retry else "")
         return str(self.once(key, effect)["outcome"])
 
-    def _open_session(self, inv: Invitation, attempt: Item, message: LinkRequest) -> str:
-        now = utcnow()
+    def _open_session(self, inv: Invitation, attempt: AttemptRecord, message: LinkRequest) -> str:
         self.repo.request_slot(
-            {
-                "tenant_id": inv.tenant_id,
-                "invitation_id": inv.invitation_id,
-                "attempt": message.attempt,
-                "slot": message.slot,
-                "provider": str(message.provider),
-                "started_at": now.isoformat(),
-            }
+            SlotRecord(
+                tenant_id=inv.tenant_id,
+                invitation_id=inv.invitation_id,
+                attempt=message.attempt,
+                slot=message.slot,
+                provider=message.provider,
+                started_at=utcnow(),
+            )
         )
         slot = self.repo.slot(inv.tenant_id, inv.invitation_id, message.attempt, message.slot)
-        if slot is not None and slot["state"] == SlotState.FAILED:
+        if slot is not None and slot.state is SlotState.FAILED:
             # Recorded on an earlier receive whose SendTaskFailure did not go through (Step Functions
             # unavailable): send it again, or the waterfall waits for the step's timeout. A task that
             # already moved on answers "closed", which changes nothing.
-            self.workflow.fail(message.task_token, str(slot.get("reason") or "provider_error"), "failed earlier")
+            self.workflow.fail(message.task_token, slot.reason or "provider_error", "failed earlier")
             return "provider_error"
-        if slot is None or slot["state"] != SlotState.REQUESTED:
+        if slot is None or slot.state is not SlotState.REQUESTED:
             return "duplicate"
         from chalicelib.adapters.providers.base import ProviderError
 
@@ -388,16 +385,7 @@ class BankLinkService:
         from chalicelib.adapters.dynamo.bank_links import AlreadyClosed
 
         try:
-            self.repo.open_slot(
-                slot,
-                {
-                    "provider": str(session.provider),
-                    "session_id": session.session_id,
-                    "link_url": session.link_url,
-                    "session_expires_at": session.expires_at.isoformat() if session.expires_at else None,
-                },
-                message.task_token,
-            )
+            self.repo.open_slot(slot, session, message.task_token)
         except AlreadyClosed:
             return "closed"
         logger.info(
@@ -416,14 +404,15 @@ class BankLinkService:
         attempt = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
         if inv is None or attempt is None:
             return "gone"
-        last = len(attempt["providers"])
+        last = len(attempt.providers)
+        providers = [str(p) for p in attempt.providers]
         self._record_failure(inv, attempt, last, reason_from_error(message.last_error), actor="waterfall")
         now = utcnow()
         event = InvitationEvent(
             type="bank_link_exhausted",
             actor="waterfall",
             at=now,
-            details={"attempt": message.attempt, "providers": attempt["providers"], "next": "document_upload"},
+            details={"attempt": message.attempt, "providers": providers, "next": "document_upload"},
         )
         try:
             self.repo.transact(
@@ -433,7 +422,7 @@ class BankLinkService:
                         inv.invitation_id,
                         message.attempt,
                         AttemptState.EXHAUSTED,
-                        {"ended_at": now.isoformat()},
+                        now,
                     ),
                     self.invitations.event_action(inv, event),
                 ]
@@ -441,7 +430,7 @@ class BankLinkService:
             outcome = "exhausted"
         except Conflict:
             current = self.repo.attempt(message.tenant_id, message.invitation_id, message.attempt)
-            if current is None or current["state"] != AttemptState.EXHAUSTED:
+            if current is None or current.state is not AttemptState.EXHAUSTED:
                 return "duplicate"  # linked meanwhile: nothing to tell
             outcome = "duplicate"
         if self.notifications is not None:
@@ -449,7 +438,7 @@ class BankLinkService:
                 inv.tenant_id,
                 NotificationType.WATERFALL_EXHAUSTED,
                 inv.invitation_id,
-                {"attempt": message.attempt, "providers": attempt["providers"], "next": "document_upload"},
+                {"attempt": message.attempt, "providers": providers, "next": "document_upload"},
                 key=f"waterfall_exhausted:{execution_name(inv.invitation_id, message.attempt)}",
             )
         return outcome
@@ -477,9 +466,7 @@ class BankLinkService:
         try:
             self.repo.transact(
                 [
-                    self.repo.finish_attempt_action(
-                        inv.tenant_id, inv.invitation_id, number, AttemptState.FAILED, {"ended_at": now.isoformat()}
-                    ),
+                    self.repo.finish_attempt_action(inv.tenant_id, inv.invitation_id, number, AttemptState.FAILED, now),
                     self.invitations.event_action(inv, event),
                 ]
             )
@@ -491,31 +478,31 @@ class BankLinkService:
         )
         return True
 
-    def _record_failure(self, inv: Invitation, attempt: Item, slot_number: int, reason: str, actor: str) -> bool:
-        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number)
+    def _record_failure(
+        self, inv: Invitation, attempt: AttemptRecord, slot_number: int, reason: str, actor: str
+    ) -> bool:
+        slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt.attempt, slot_number)
         if slot is None:
             # The slot's own link request was never processed (lost or still queued): record it anyway.
-            providers = attempt["providers"]
-            if not 1 <= slot_number <= len(providers):
+            if not 1 <= slot_number <= len(attempt.providers):
                 return False
-            slot = {
-                "tenant_id": inv.tenant_id,
-                "invitation_id": inv.invitation_id,
-                "attempt": attempt["attempt"],
-                "slot": slot_number,
-                "provider": providers[slot_number - 1],
-                "state": SlotState.REQUESTED.value,
-            }
+            slot = SlotRecord(
+                tenant_id=inv.tenant_id,
+                invitation_id=inv.invitation_id,
+                attempt=attempt.attempt,
+                slot=slot_number,
+                provider=attempt.providers[slot_number - 1],
+            )
             self.repo.request_slot(slot)
-            slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt["attempt"], slot_number) or slot
-        if SlotState(slot["state"]).closed:
+            slot = self.repo.slot(inv.tenant_id, inv.invitation_id, attempt.attempt, slot_number) or slot
+        if slot.state.closed:
             return False
         return self._close(inv, slot, linked=False, reason=reason, detail=None, actor=actor)
 
     def _close(
         self,
         inv: Invitation,
-        slot: Item,
+        slot: SlotRecord,
         *,
         linked: bool,
         reason: str | None,
@@ -525,38 +512,37 @@ class BankLinkService:
     ) -> bool:
         """Record the slot's decision and its history event once; False when already decided."""
         now = utcnow()
-        duration = duration_seconds(_at(slot.get("started_at")), now)
+        duration = duration_seconds(slot.started_at, now)
         outcome = "linked" if linked else "failed"
-        changes = {
-            "state": (SlotState.LINKED if linked else SlotState.FAILED).value,
-            "reason": reason,
-            "detail": detail,
-            "decided_by": actor,
-            "ended_at": now.isoformat(),
-            "duration_seconds": duration,
-        }
+        decision = SlotDecision(
+            state=SlotState.LINKED if linked else SlotState.FAILED,
+            reason=reason,
+            detail=detail,
+            decided_by=actor,
+            ended_at=now,
+            duration_seconds=duration,
+        )
         event = InvitationEvent(
             type="bank_link_decision",
             actor=actor,
             at=now,
             details={
-                "attempt": slot["attempt"],
-                "slot": slot["slot"],
-                "provider": slot["provider"],
+                "attempt": slot.attempt,
+                "slot": slot.slot,
+                "provider": str(slot.provider),
                 "outcome": outcome,
                 "reason": reason,
                 "detail": detail,
                 "duration_seconds": duration,
             },
         )
-        key = self.repo.slot_key(inv.tenant_id, inv.invitation_id, slot["attempt"], slot["slot"])
-        closed = self.repo.close_slot(key, changes, [self.invitations.event_action(inv, event), *(extra or [])])
+        closed = self.repo.close_slot(slot, decision, [self.invitations.event_action(inv, event), *(extra or [])])
         if closed:
             logger.info(
                 "Bank-link decision",
                 extra={
                     "invitation_id": inv.invitation_id,
-                    "provider": slot["provider"],
+                    "provider": str(slot.provider),
                     "outcome": outcome,
                     "reason": reason,
                 },
@@ -590,22 +576,19 @@ class BankLinkService:
         if lookup is None:
             logger.info("Webhook for an unknown session", extra=log)
             return "unknown_session"
-        tenant_id, invitation_id = lookup["tenant_id"], lookup["invitation_id"]
+        tenant_id, invitation_id = lookup.tenant_id, lookup.invitation_id
         inv = self.invitations.get(tenant_id, invitation_id)
-        slot = self.repo.slot(tenant_id, invitation_id, int(lookup["attempt"]), int(lookup["slot"]))
+        slot = self.repo.slot(tenant_id, invitation_id, lookup.attempt, lookup.slot)
         if inv is None or slot is None:
             return "unknown_session"
         scope = f"webhook:{outcome.provider}"
-        if SlotState(slot["state"]).closed or self.repo.seen(scope, outcome.event_id):
+        if slot.state.closed or self.repo.seen(scope, outcome.event_id):
             logger.info("Webhook after the decision: nothing to do", extra=log)
             return "duplicate"
-        token = str(slot.get("task_token") or "")
+        token = slot.task_token or ""
         if outcome.linked and outcome.credential:
             # Before the task closes: the data step that follows reads it from the slot.
-            self.repo.remember_credential(
-                self.repo.slot_key(tenant_id, invitation_id, int(slot["attempt"]), int(slot["slot"])),
-                outcome.credential,
-            )
+            self.repo.remember_credential(slot, outcome.credential)
         if outcome.linked:
             result = self.workflow.succeed(token, {"provider": str(outcome.provider), "session_id": outcome.session_id})
         else:
@@ -622,9 +605,10 @@ class BankLinkService:
                 self.repo.finish_attempt_action(
                     tenant_id,
                     invitation_id,
-                    int(slot["attempt"]),
+                    slot.attempt,
                     AttemptState.LINKED,
-                    {"ended_at": now.isoformat(), "linked_provider": str(outcome.provider)},
+                    now,
+                    linked_provider=str(outcome.provider),
                 )
             )
         closed = self._close(
@@ -643,9 +627,9 @@ class BankLinkService:
             return "linked"
         return "failed"
 
-    def _linked_by(self, slot: Item, session_id: str) -> bool:
+    def _linked_by(self, slot: SlotRecord, session_id: str) -> bool:
         """After a crash between SendTaskSuccess and the record: did this session end the run?"""
-        output = self.workflow.output(execution_name(slot["invitation_id"], int(slot["attempt"])))
+        output = self.workflow.output(execution_name(slot.invitation_id, slot.attempt))
         result = (output or {}).get("result")
         return isinstance(result, dict) and result.get("session_id") == session_id
 

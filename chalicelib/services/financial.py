@@ -35,7 +35,7 @@ from chalicelib.domain.invitation import InvitationEvent, utcnow
 from chalicelib.domain.model import Model
 from chalicelib.domain.notifications import NotificationType
 from chalicelib.domain.providers import Provider
-from chalicelib.domain.waterfall import AttemptState, SlotState, document_prefix, execution_name
+from chalicelib.domain.waterfall import AttemptState, SlotRecord, SlotState, document_prefix, execution_name
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.observability import logger
 
@@ -122,7 +122,7 @@ class FinancialDataService:
 
         inv = self.invitations.get(message.tenant_id, message.invitation_id)
         attempt = self.links.attempt(message.tenant_id, message.invitation_id, message.attempt)
-        if inv is None or attempt is None or attempt["state"] != AttemptState.LINKED:
+        if inv is None or attempt is None or attempt.state is not AttemptState.LINKED:
             # Deleted or disconnected while the step waited: there is nothing to fetch for anyone.
             self.workflow.succeed(message.task_token, {"outcome": "gone"})
             return "gone"
@@ -131,7 +131,7 @@ class FinancialDataService:
             self.workflow.succeed(message.task_token, {"outcome": "ready", "transactions": record["transaction_count"]})
             return "duplicate"
         slot = self._linked_slot(inv, message.attempt)
-        provider = Provider(slot["provider"]) if slot else message.provider
+        provider = slot.provider if slot else message.provider
         source = self.sources.get(provider) if provider else None
         if slot is None or source is None or provider is None:
             self.workflow.fail(message.task_token, "FinancialData.Failed", "no linked provider can serve data")
@@ -172,29 +172,26 @@ class FinancialDataService:
         self.workflow.succeed(message.task_token, {"outcome": "ready", "transactions": len(fetched.data.transactions)})
         return "ready" if stored else "duplicate"
 
-    def _linked_slot(self, inv: Invitation, attempt: int) -> Item | None:
-        slots = [
-            i
-            for i in self.links.everything(inv.tenant_id, inv.invitation_id)
-            if i.get("type") == "bank_link_slot" and i["attempt"] == attempt and i["state"] == SlotState.LINKED
-        ]
-        return slots[0] if slots else None
+    def _linked_slot(self, inv: Invitation, attempt: int) -> SlotRecord | None:
+        _, slots = self.links.everything(inv.tenant_id, inv.invitation_id)
+        return next((s for s in slots if s.attempt == attempt and s.state is SlotState.LINKED), None)
 
-    def _connection(self, inv: Invitation, provider: Provider, slot: Item, source: FinancialDataSource) -> Connection:
+    def _connection(
+        self, inv: Invitation, provider: Provider, slot: SlotRecord, source: FinancialDataSource
+    ) -> Connection:
         """The stored connection of this link, or a new one made from the link's credential (once).
 
         Raises ProviderError (the credential is missing, or the provider refused it).
         """
         from chalicelib.adapters.providers.base import Connection, ProviderError
 
-        session = str(slot.get("session_id") or "")
+        session = slot.session_id or ""
         stored = self.repo.connection(inv.tenant_id, inv.invitation_id, str(provider))
         if stored and stored.get("session_id") == session:
             return Connection(provider, stored["access"], stored.get("item_id"))
-        credential = slot.get("credential")
-        if not credential:
+        if not slot.credential:
             raise ProviderError("the link carried no credential for the data")
-        connection = source.connect(str(credential))
+        connection = source.connect(slot.credential)
         self.repo.save_connection(
             inv.tenant_id,
             inv.invitation_id,
@@ -337,7 +334,7 @@ class FinancialDataService:
     def _latest_linked(self, inv: Invitation) -> int | None:
         number = self.links.current_attempt_number(inv.tenant_id, inv.invitation_id)
         attempt = self.links.attempt(inv.tenant_id, inv.invitation_id, number)
-        return number if attempt and attempt["state"] == AttemptState.LINKED else None
+        return number if attempt and attempt.state is AttemptState.LINKED else None
 
     def _linked_later(self, inv: Invitation, record: Item) -> bool:
         latest = self._latest_linked(inv)

@@ -173,3 +173,45 @@ def test_provider_run_transition_count() -> None:
     for n in (1, 3, 4):
         assert path(n, n)[-2:] == ["Exhausted", "FellBackToDocuments"]
         assert len(path(n, n)) == 3 * n + 4
+
+
+def test_stored_attempts_and_slots_load_as_records_whatever_version_wrote_them() -> None:
+    """Items written before the records existed (ISO times with +00:00, counters read back as Decimal-made ints,
+    the table's keys and type beside them) load as the records the services use."""
+    from chalicelib.domain.waterfall import AttemptRecord, AttemptState, SessionLookup, SlotRecord, SlotState
+
+    keys = {"PK": "TENANT#t#INV#i", "SK": "BANKLINK#0001", "type": "bank_link_attempt"}
+    attempt = AttemptRecord.model_validate(
+        {
+            **keys,
+            "tenant_id": "t",
+            "invitation_id": "i",
+            "attempt": 1,
+            "state": "linked",
+            "providers": ["plaid", "finicity"],
+            "started_at": "2026-12-01T10:00:00+00:00",
+            "ended_at": "2026-12-01T10:05:00Z",
+            "execution_name": "i-1",
+            "input": {"providers": ["plaid", "finicity"]},
+            "linked_provider": "finicity",
+            "current_slot": 2,
+        }
+    )
+    assert attempt.state is AttemptState.LINKED
+    assert attempt.providers == [Provider("plaid"), Provider("finicity")]
+    assert attempt.ended_at == datetime(2026, 12, 1, 10, 5, tzinfo=UTC)
+    slot = SlotRecord.model_validate(
+        {**keys, "type": "bank_link_slot", "tenant_id": "t", "invitation_id": "i", "attempt": 1, "slot": 2}
+        | {"provider": "finicity", "state": "open", "task_token": "secret-token", "credential": "secret-credential"}
+    )
+    assert slot.state is SlotState.OPEN and not slot.state.closed
+    assert "secret" not in repr(slot)  # task token and credential never reach a log line
+    lookup = SessionLookup.model_validate(
+        {"type": "provider_session", "tenant_id": "t", "invitation_id": "i", "attempt": 1, "slot": 2}
+        | {"provider": "finicity"}
+    )
+    assert (lookup.attempt, lookup.slot) == (1, 2)
+    with pytest.raises(ValidationError, match="state"):
+        SlotRecord.model_validate(
+            {"tenant_id": "t", "invitation_id": "i", "attempt": 1, "slot": 1} | {"provider": "plaid", "state": "lost"}
+        )
