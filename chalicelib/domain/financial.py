@@ -405,6 +405,38 @@ class FinancialDataStatus(StrEnum):
     FAILED = "failed"  # linked, but the provider never gave the data (reason says why)
 
 
+class FinancialRecord(Model):
+    """One invitation's financial data as stored (``FIN#DATA``): the outcome of the newest attempt's data step.
+
+    ``ready`` holds the accounts and the summary as JSON text (exact decimals and dates survive, one attribute per
+    part); the transactions themselves are in S3 at ``transactions_key``. ``failed`` holds why."""
+
+    state: FinancialDataStatus = Field(description="ready or failed")
+    attempt: int
+    updated_at: datetime
+    provider: Provider | None = None
+    institution: str | None = None
+    fetched_at: datetime | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    transaction_count: int = 0
+    transactions_key: str | None = None
+    accounts: str = "[]"
+    summary: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+class ConnectionRecord(Model):
+    """What reaches a customer's data at one provider (an access token ...), made once from a link's credential."""
+
+    provider: Provider
+    session_id: str = Field(description="The link session it was made from: a relink makes a new one")
+    access: str = Field(repr=False)
+    item_id: str | None = None
+    created_at: datetime
+
+
 class FinancialDataView(Model):
     """``GET /v1/invitations/{id}/financial-data``: the accounts and the underwriting summary."""
 

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from chalicelib.domain.csv_rows import to_csv
 from chalicelib.domain.financial import (
     DEFAULT_HISTORY_DAYS,
+    ConnectionRecord,
     FinancialData,
     FinancialDataStatus,
     FinancialDataView,
+    FinancialRecord,
     Summary,
     TransactionFilter,
     TransactionPage,
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.bank_links import BankLinkRepository
     from chalicelib.adapters.dynamo.financial import FinancialRepository
     from chalicelib.adapters.dynamo.invitations import InvitationRepository
-    from chalicelib.adapters.dynamo.table import Item
     from chalicelib.adapters.dynamo.tenants import TenantRepository
     from chalicelib.adapters.providers.base import Connection, FinancialDataSource
     from chalicelib.adapters.workflow import Workflow
@@ -127,8 +128,8 @@ class FinancialDataService:
             self.workflow.succeed(message.task_token, {"outcome": "gone"})
             return "gone"
         record = self.repo.record(inv.tenant_id, inv.invitation_id)
-        if record and record.get("attempt") == message.attempt and record.get("state") == "ready":
-            self.workflow.succeed(message.task_token, {"outcome": "ready", "transactions": record["transaction_count"]})
+        if record and record.attempt == message.attempt and record.state is FinancialDataStatus.READY:
+            self.workflow.succeed(message.task_token, {"outcome": "ready", "transactions": record.transaction_count})
             return "duplicate"
         slot = self._linked_slot(inv, message.attempt)
         provider = slot.provider if slot else message.provider
@@ -187,21 +188,21 @@ class FinancialDataService:
 
         session = slot.session_id or ""
         stored = self.repo.connection(inv.tenant_id, inv.invitation_id, str(provider))
-        if stored and stored.get("session_id") == session:
-            return Connection(provider, stored["access"], stored.get("item_id"))
+        if stored and stored.session_id == session:
+            return Connection(provider, stored.access, stored.item_id)
         if not slot.credential:
             raise ProviderError("the link carried no credential for the data")
         connection = source.connect(slot.credential)
         self.repo.save_connection(
             inv.tenant_id,
             inv.invitation_id,
-            {
-                "provider": str(provider),
-                "session_id": session,
-                "access": connection.access,
-                "item_id": connection.item_id,
-                "created_at": utcnow().isoformat(),
-            },
+            ConnectionRecord(
+                provider=provider,
+                session_id=session,
+                access=connection.access,
+                item_id=connection.item_id,
+                created_at=utcnow(),
+            ),
         )
         return connection
 
@@ -214,21 +215,20 @@ class FinancialDataService:
         self.documents.put_json(transactions_key, data.model_dump(mode="json"))
         summary = summarise(data)
         now = utcnow()
-        record = {
-            "state": FinancialDataStatus.READY.value,
-            "attempt": attempt,
-            "provider": str(data.provider),
-            "institution": data.institution,
-            "fetched_at": data.fetched_at.isoformat(),
-            "period_start": data.period_start.isoformat(),
-            "period_end": data.period_end.isoformat(),
-            "transaction_count": len(data.transactions),
-            "transactions_key": transactions_key,
-            # JSON text: exact decimals and dates survive, and the record stays one attribute per part.
-            "accounts": json.dumps([a.model_dump(mode="json") for a in data.accounts]),
-            "summary": summary.model_dump_json(),
-            "updated_at": now.isoformat(),
-        }
+        record = FinancialRecord(
+            state=FinancialDataStatus.READY,
+            attempt=attempt,
+            provider=data.provider,
+            institution=data.institution,
+            fetched_at=data.fetched_at,
+            period_start=data.period_start,
+            period_end=data.period_end,
+            transaction_count=len(data.transactions),
+            transactions_key=transactions_key,
+            accounts=json.dumps([a.model_dump(mode="json") for a in data.accounts]),
+            summary=summary.model_dump_json(),
+            updated_at=now,
+        )
         event = InvitationEvent(
             type="financial_data_ready",
             actor="waterfall",
@@ -276,13 +276,13 @@ class FinancialDataService:
         error = message.error or {}
         reason = str(error.get("Cause") or error.get("Error") or "provider_error")[:200]
         now = utcnow()
-        record = {
-            "state": FinancialDataStatus.FAILED.value,
-            "attempt": message.attempt,
-            "reason": reason,
-            "error": str(error.get("Error") or "")[:100],
-            "updated_at": now.isoformat(),
-        }
+        record = FinancialRecord(
+            state=FinancialDataStatus.FAILED,
+            attempt=message.attempt,
+            reason=reason,
+            error=str(error.get("Error") or "")[:100],
+            updated_at=now,
+        )
         event = InvitationEvent(
             type="financial_data_failed",
             actor="waterfall",
@@ -290,7 +290,7 @@ class FinancialDataService:
             details={"attempt": message.attempt, "reason": reason},
         )
         current = self.repo.record(inv.tenant_id, inv.invitation_id)
-        if current and current.get("attempt") == message.attempt and current.get("state") == "failed":
+        if current and current.attempt == message.attempt and current.state is FinancialDataStatus.FAILED:
             return "duplicate"
         written = self.repo.transact(
             [
@@ -310,25 +310,25 @@ class FinancialDataService:
     def view(self, tenant: Tenant, invitation_id: str) -> FinancialDataView:
         inv = self._invitation(tenant, invitation_id)
         record = self.repo.record(inv.tenant_id, inv.invitation_id)
-        if record is None or (record["state"] == "failed" and self._linked_later(inv, record)):
+        if record is None or (record.state is FinancialDataStatus.FAILED and self._linked_later(inv, record)):
             linked = self._latest_linked(inv)
             status = FinancialDataStatus.PENDING if linked else FinancialDataStatus.NONE
             return FinancialDataView(invitation_id=inv.invitation_id, status=status)
-        if record["state"] == "failed":
+        if record.state is FinancialDataStatus.FAILED:
             return FinancialDataView(
-                invitation_id=inv.invitation_id, status=FinancialDataStatus.FAILED, reason=record.get("reason")
+                invitation_id=inv.invitation_id, status=FinancialDataStatus.FAILED, reason=record.reason
             )
         return FinancialDataView(
             invitation_id=inv.invitation_id,
             status=FinancialDataStatus.READY,
-            provider=record["provider"],
-            institution=record.get("institution"),
-            fetched_at=record["fetched_at"],
-            period_start=record["period_start"],
-            period_end=record["period_end"],
-            accounts=json.loads(record["accounts"]),
-            transaction_count=record["transaction_count"],
-            summary=Summary.model_validate_json(record["summary"]),
+            provider=record.provider,
+            institution=record.institution,
+            fetched_at=record.fetched_at,
+            period_start=record.period_start,
+            period_end=record.period_end,
+            accounts=json.loads(record.accounts),
+            transaction_count=record.transaction_count,
+            summary=Summary.model_validate_json(record.summary) if record.summary else None,
         )
 
     def _latest_linked(self, inv: Invitation) -> int | None:
@@ -336,20 +336,21 @@ class FinancialDataService:
         attempt = self.links.attempt(inv.tenant_id, inv.invitation_id, number)
         return number if attempt and attempt.state is AttemptState.LINKED else None
 
-    def _linked_later(self, inv: Invitation, record: Item) -> bool:
+    def _linked_later(self, inv: Invitation, record: FinancialRecord) -> bool:
         latest = self._latest_linked(inv)
-        return latest is not None and latest > int(record["attempt"])
+        return latest is not None and latest > record.attempt
 
     def _data(self, tenant: Tenant, invitation_id: str) -> tuple[FinancialData | None, str]:
         """The stored data, or None while there is none (no link yet, pending, failed, disconnected)."""
         inv = self._invitation(tenant, invitation_id)
         record = self.repo.record(inv.tenant_id, inv.invitation_id)
-        if record is None or record["state"] != "ready":
+        if record is None or record.state is not FinancialDataStatus.READY or not record.transactions_key:
             return None, ""
-        stored = self.documents.get_json(record["transactions_key"])
+        stored = self.documents.get_json(record.transactions_key)
         if stored is None:
             return None, ""
-        return FinancialData.model_validate(stored), str(record["fetched_at"])
+        # The cursor's version: a new fetch invalidates the cursors handed out before it.
+        return FinancialData.model_validate(stored), record.fetched_at.isoformat() if record.fetched_at else ""
 
     def transactions(self, tenant: Tenant, invitation_id: str, query: TransactionQuery) -> TransactionPage:
         """Empty while there is no data: ``GET .../financial-data`` says why."""
@@ -395,17 +396,17 @@ class FinancialDataService:
         from chalicelib.adapters.providers.base import Connection, ProviderError
 
         revoked, failed = 0, []
-        for item in self.repo.connections(tenant_id, invitation_id):
-            provider = Provider(item["provider"])
+        for stored in self.repo.connections(tenant_id, invitation_id):
+            provider = stored.provider
             source = self.sources.get(provider)
             try:
                 if source is not None:
-                    source.revoke(Connection(provider, item["access"], item.get("item_id")))
+                    source.revoke(Connection(provider, stored.access, stored.item_id))
             except ProviderError:
                 logger.warning("Revoking a provider connection failed", extra={"provider": str(provider)})
                 failed.append(provider)
                 continue
-            self.repo.delete_connection(item)
+            self.repo.delete_connection(tenant_id, invitation_id, stored)
             revoked += 1
         records = 1 if self.repo.delete_record(tenant_id, invitation_id) else 0
         return Forgotten(financial_records=records, connections_revoked=revoked, revoke_failed=failed)

@@ -11,34 +11,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
+from chalicelib.domain.financial import ConnectionRecord, FinancialRecord
 from chalicelib.errors import Conflict
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamo.invitations import Action
-    from chalicelib.adapters.dynamo.table import Item, Table
+    from chalicelib.adapters.dynamo.table import Table
 
 
 class FinancialRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def record(self, tenant_id: str, invitation_id: str) -> Item | None:
-        return self.table.get(keys.financial_data(tenant_id, invitation_id), consistent=True)
+    def record(self, tenant_id: str, invitation_id: str) -> FinancialRecord | None:
+        item = self.table.get(keys.financial_data(tenant_id, invitation_id), consistent=True)
+        return FinancialRecord.model_validate(item) if item else None
 
-    def finish_action(self, tenant_id: str, invitation_id: str, record: dict[str, Any]) -> Action:
+    def finish_action(self, tenant_id: str, invitation_id: str, record: FinancialRecord) -> Action:
         """Write the attempt's outcome (``ready`` or ``failed``) once.
 
         The transaction fails when this attempt's data is already ``ready`` (a redelivery), or when a
         failure would overwrite ready data; a newer attempt replaces an older one.
         """
-        item = {**keys.financial_data(tenant_id, invitation_id), "type": "financial_data", **record}
+        item = {**keys.financial_data(tenant_id, invitation_id), "type": "financial_data", **_stored(record)}
         return {
             "Put": {
                 **self.table.t_put(item)["Put"],
                 "ConditionExpression": "attribute_not_exists(PK) OR #a < :a OR (#a = :a AND #st <> :ready)",
                 "ExpressionAttributeNames": {"#a": "attempt", "#st": "state"},
                 "ExpressionAttributeValues": {
-                    ":a": {"N": str(record["attempt"])},
+                    ":a": {"N": str(record.attempt)},
                     ":ready": {"S": "ready"},
                 },
             }
@@ -53,22 +55,23 @@ class FinancialRepository:
         return True
 
     # --- connections ------------------------------------------------------------------------------
-    def connection(self, tenant_id: str, invitation_id: str, provider: str) -> Item | None:
-        return self.table.get(keys.financial_connection(tenant_id, invitation_id, provider), consistent=True)
+    def connection(self, tenant_id: str, invitation_id: str, provider: str) -> ConnectionRecord | None:
+        item = self.table.get(keys.financial_connection(tenant_id, invitation_id, provider), consistent=True)
+        return ConnectionRecord.model_validate(item) if item else None
 
-    def connections(self, tenant_id: str, invitation_id: str) -> list[Item]:
+    def connections(self, tenant_id: str, invitation_id: str) -> list[ConnectionRecord]:
         items, _ = self.table.query(
             keys.invitation_pk(tenant_id, invitation_id), sk_prefix="FIN#CONNECTION#", consistent=True
         )
-        return items
+        return [ConnectionRecord.model_validate(item) for item in items]
 
-    def save_connection(self, tenant_id: str, invitation_id: str, record: dict[str, Any]) -> None:
+    def save_connection(self, tenant_id: str, invitation_id: str, record: ConnectionRecord) -> None:
         """Keep what reaches the data; overwrites the provider's previous connection (a relink)."""
-        key = keys.financial_connection(tenant_id, invitation_id, record["provider"])
-        self.table.put({**key, "type": "financial_connection", **record})
+        key = keys.financial_connection(tenant_id, invitation_id, str(record.provider))
+        self.table.put({**key, "type": "financial_connection", **_stored(record)})
 
-    def delete_connection(self, item: Item) -> None:
-        self.table.delete({"PK": item["PK"], "SK": item["SK"]})
+    def delete_connection(self, tenant_id: str, invitation_id: str, record: ConnectionRecord) -> None:
+        self.table.delete(keys.financial_connection(tenant_id, invitation_id, str(record.provider)))
 
     def delete_record(self, tenant_id: str, invitation_id: str) -> bool:
         key = keys.financial_data(tenant_id, invitation_id)
@@ -76,3 +79,8 @@ class FinancialRepository:
             return False
         self.table.delete(key)
         return True
+
+
+def _stored(record: FinancialRecord | ConnectionRecord) -> dict[str, Any]:
+    """A record's attributes as stored: JSON types (enums as values, dates ISO 8601), no empty ones."""
+    return record.model_dump(mode="json", exclude_none=True)
