@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
+
 from chalicelib.domain.model import Model
 from chalicelib.domain.tenant import RESERVED_SUBDOMAINS, validate_subdomain
 
@@ -98,6 +100,32 @@ class Account(Model):
     def accepts_username(self, username: str) -> bool:
         given = username.strip().lower()
         return given == ADMIN_USERNAME or given == self.email.lower()
+
+
+class AccountSession(Model):
+    """A customer's signed-in session as stored, by the hash of its id (the cookie holds the id)."""
+
+    account_subdomain: str
+    tenant_id: str
+    invitation_id: str
+    created_at: datetime
+    expires_at: int = Field(description="Epoch seconds (the table's TTL attribute)")
+
+    def live(self, now: int) -> bool:
+        return self.expires_at > now
+
+
+class ConfirmationToken(Model):
+    """A sign-up's email-confirmation link as stored, by the hash of its token; used once (``used_at``)."""
+
+    tenant_id: str
+    invitation_id: str
+    account_subdomain: str
+    expires_at: int = Field(description="Epoch seconds: the link's end, then (used) how long it is remembered")
+    used_at: datetime | None = None
+
+    def live(self, now: int) -> bool:
+        return self.used_at is None and self.expires_at > now
 
 
 class PendingJoin(Model):

@@ -112,6 +112,30 @@ def check_password(password: str, field: str = "password") -> None:
         raise ValidationFailed(f"the {field} {PASSWORD_WORDS[problem]}", fields={field: PASSWORD_WORDS[problem]})
 
 
+class StaffSession(Model):
+    """A console session as stored, by the hash of its id (the cookie holds the id)."""
+
+    tenant_id: str
+    staff_id: str
+    created_at: datetime
+    expires_at: int = Field(description="Epoch seconds (the table's TTL attribute)")
+
+    def live(self, now: int) -> bool:
+        return self.expires_at > now
+
+
+class StaffLinkToken(Model):
+    """A teammate's one-time link (invitation or password reset) as stored, by the hash of its token."""
+
+    purpose: str
+    tenant_id: str
+    staff_id: str
+    expires_at: int = Field(description="Epoch seconds")
+
+    def live(self, now: int) -> bool:
+        return self.expires_at > now
+
+
 class StaffEmail(Model):
     """The send queue's message for a staff email (the invitation or a password reset link)."""
 

@@ -462,18 +462,14 @@ class JoinService:
         token_hash = links.token_hash(token)
         record = self.accounts.used_token(token_hash)
         now = utcnow()
-        if record is not None and record.get("used_at") and record["tenant_id"] == tenant.tenant_id:
-            used = self.accounts.get(record["account_subdomain"])
+        if record is not None and record.used_at and record.tenant_id == tenant.tenant_id:
+            used = self.accounts.get(record.account_subdomain)
             active = used is not None and used.status is AccountStatus.ACTIVE
-            url = self.settings.urls.account_login(tenant, record["account_subdomain"]) if active else None
+            url = self.settings.urls.account_login(tenant, record.account_subdomain) if active else None
             raise LinkInvalid("this link was already used", account_url=url)
-        if (
-            record is None
-            or record["tenant_id"] != tenant.tenant_id
-            or int(record.get("expires_at") or 0) <= int(now.timestamp())
-        ):
+        if record is None or record.tenant_id != tenant.tenant_id or not record.live(int(now.timestamp())):
             raise LinkInvalid("this link expired or was already used")
-        account = self.accounts.get(record["account_subdomain"])
+        account = self.accounts.get(record.account_subdomain)
         if account is None or account.status is not AccountStatus.PENDING_CONFIRMATION:
             raise LinkInvalid("this link was already used")
         if account.confirm_hash is None or not ids.same(account.confirm_hash, token_hash):
@@ -661,10 +657,10 @@ class JoinService:
         if not session_id or len(session_id) > 100:
             return None
         record = self.accounts.session(_hash(session_id))
-        if record is None or int(record.get("expires_at") or 0) <= int(time.time()):
+        if record is None or not record.live(int(time.time())):
             return None
-        inv = self.invitations.get(record["tenant_id"], record["invitation_id"])
-        tenant = self.tenants.get(record["tenant_id"])
+        inv = self.invitations.get(record.tenant_id, record.invitation_id)
+        tenant = self.tenants.get(record.tenant_id)
         if inv is None or tenant is None or inv.status is Status.INACTIVE:
             return None
         return PortalSession(tenant, inv)

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.sending_domain import sending_address
@@ -74,14 +74,6 @@ SHOWN_ONCE_TTL_SECONDS = 10 * 60
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _started(record: dict[str, Any]) -> datetime | None:
-    """When a stored console session started (None when the record does not say)."""
-    try:
-        return datetime.fromisoformat(str(record["created_at"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def staff_link_token(link_key: str, staff_id: str, purpose: str, nonce: str) -> str:
@@ -215,12 +207,12 @@ class StaffService:
         if not session_id or len(session_id) > 100:
             return None
         record = self.repo.session(_hash(session_id))
-        if record is None or int(record.get("expires_at") or 0) <= int(time.time()):
+        if record is None or not record.live(int(time.time())):
             return None
-        member = self.repo.get(record["tenant_id"], record["staff_id"])
-        if member is None or member.status is not StaffStatus.ACTIVE or not member.holds_session(_started(record)):
+        member = self.repo.get(record.tenant_id, record.staff_id)
+        if member is None or member.status is not StaffStatus.ACTIVE or not member.holds_session(record.created_at):
             return None
-        tenant = self.tenant_repo.get(record["tenant_id"], cached=True)
+        tenant = self.tenant_repo.get(record.tenant_id, cached=True)
         if tenant is None:
             return None
         return ConsoleSession(tenant, member, self.csrf_token(session_id))
@@ -299,11 +291,11 @@ class StaffService:
     def _link_owner(self, token: str, purpose: str, status: StaffStatus) -> tuple[Tenant, StaffMember] | None:
         if not links.looks_like_token(token):
             return None
-        item = self.repo.token(links.token_hash(token), purpose)
-        if item is None:
+        found = self.repo.token(links.token_hash(token), purpose)
+        if found is None:
             return None
-        member = self.repo.get(item["tenant_id"], item["staff_id"])
-        tenant = self.tenant_repo.get(item["tenant_id"])
+        member = self.repo.get(found.tenant_id, found.staff_id)
+        tenant = self.tenant_repo.get(found.tenant_id)
         if member is None or tenant is None or member.status is not status or member.link_nonce is None:
             return None
         if not ids.same(self._token(member.staff_id, purpose, member.link_nonce), token):

@@ -12,12 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import hostnames, keys
 from chalicelib.adapters.dynamo.table import serialize
-from chalicelib.domain.account import CONFIRM_PURPOSE, Account, AccountStatus, PendingJoin
+from chalicelib.domain.account import (
+    CONFIRM_PURPOSE,
+    Account,
+    AccountSession,
+    AccountStatus,
+    ConfirmationToken,
+    PendingJoin,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from chalicelib.adapters.dynamo.table import Item, Table
+    from chalicelib.adapters.dynamo.table import Table
 
 Action = dict[str, Any]
 
@@ -151,15 +158,15 @@ class AccountRepository:
     def token_delete_action(self, token_hash: str) -> Action:
         return self.table.t_delete(keys.link_token(token_hash))
 
-    def token(self, token_hash: str) -> Item | None:
+    def token(self, token_hash: str) -> ConfirmationToken | None:
         """An unused confirmation token."""
-        item = self.used_token(token_hash)
-        return None if item is None or item.get("used_at") else item
+        found = self.used_token(token_hash)
+        return None if found is None or found.used_at else found
 
-    def used_token(self, token_hash: str) -> Item | None:
+    def used_token(self, token_hash: str) -> ConfirmationToken | None:
         """A confirmation token, used or not (a used one carries ``used_at``)."""
         item = self.table.get(keys.link_token(token_hash), consistent=True)
-        return item if item and item.get("purpose") == CONFIRM_PURPOSE else None
+        return ConfirmationToken.model_validate(item) if item and item.get("purpose") == CONFIRM_PURPOSE else None
 
     # --- sessions -----------------------------------------------------------------------------
     def create_session(self, session_hash: str, account: Account, created: datetime, expires_at: int) -> None:
@@ -175,8 +182,9 @@ class AccountRepository:
             }
         )
 
-    def session(self, session_hash: str) -> Item | None:
-        return self.table.get(keys.session(session_hash), consistent=True)
+    def session(self, session_hash: str) -> AccountSession | None:
+        item = self.table.get(keys.session(session_hash), consistent=True)
+        return AccountSession.model_validate(item) if item else None
 
     def delete_session(self, session_hash: str) -> None:
         self.table.delete(keys.session(session_hash))

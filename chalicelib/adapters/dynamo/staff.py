@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import keys
-from chalicelib.domain.staff import StaffMember
+from chalicelib.domain.staff import StaffLinkToken, StaffMember, StaffSession
 from chalicelib.errors import ConcurrentModification, Conflict
 
 if TYPE_CHECKING:
@@ -97,13 +97,13 @@ class StaffRepository:
         """Single use: deleted in the transaction that uses it, and only if still there."""
         return self.table.t_delete(keys.link_token(token_hash), "attribute_exists(PK)")
 
-    def token(self, token_hash: str, purpose: str) -> Item | None:
+    def token(self, token_hash: str, purpose: str) -> StaffLinkToken | None:
+        """A live one-time link of this purpose."""
         item = self.table.get(keys.link_token(token_hash), consistent=True)
         if not item or item.get("purpose") != purpose:
             return None
-        if int(item.get("expires_at") or 0) <= int(datetime.now(UTC).timestamp()):
-            return None
-        return item
+        found = StaffLinkToken.model_validate(item)
+        return found if found.live(int(datetime.now(UTC).timestamp())) else None
 
     # --- sessions -----------------------------------------------------------------------------
     def create_session(self, session_hash: str, member: StaffMember, created: datetime, expires_at: int) -> None:
@@ -118,8 +118,9 @@ class StaffRepository:
             }
         )
 
-    def session(self, session_hash: str) -> Item | None:
-        return self.table.get(keys.console_session(session_hash), consistent=True)
+    def session(self, session_hash: str) -> StaffSession | None:
+        item = self.table.get(keys.console_session(session_hash), consistent=True)
+        return StaffSession.model_validate(item) if item else None
 
     def delete_session(self, session_hash: str) -> None:
         self.table.delete(keys.console_session(session_hash))
