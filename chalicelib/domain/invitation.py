@@ -355,6 +355,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The purpose a portal link's token is derived and stored with (links.derive_token, the link-token item).
+PORTAL_LINK = "portal"
+
+
+class PortalToken(Model):
+    """A portal link as stored, by the hash of its token: which invitation it opens. A ``replaced`` one (rotated)
+    is kept a while so an old link still finds its customer for "send me a fresh link"."""
+
+    tenant_id: str
+    invitation_id: str
+    replaced: bool = False
+    expires_at: int | None = None
+
+
 class InvitationEvent(Model):
     """One line of an invitation's history."""
 

@@ -333,7 +333,7 @@ class DeliveryService:
             url, token_hash, expires = confirmation_link(
                 self.invitations.settings, self.invitations.link_key(), tenant, request
             )
-            return (url, expires) if self.repo.token(token_hash) else None
+            return (url, expires) if self.repo.token_exists(token_hash) else None
         if inv.link_version != request["link_version"] or inv.link_expires_at is None or not inv.link_nonce:
             return None
         return self.invitations.portal_url(inv), inv.link_expires_at

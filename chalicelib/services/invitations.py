@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from chalicelib.domain import ids, links
 from chalicelib.domain.invitation import (
+    PORTAL_LINK,
     Channel,
     Communication,
     CommunicationStatus,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.domain.tenant import Tenant
 
-PORTAL = "portal"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 
@@ -497,7 +497,7 @@ class InvitationService:
             }
         )
         actions = self.repo.token_actions(
-            rotated, self._token_hash(rotated), self._token_hash(old) if old else None, PORTAL
+            rotated, self._token_hash(rotated), self._token_hash(old) if old else None, PORTAL_LINK
         )
         return rotated, actions
 
@@ -589,7 +589,7 @@ class InvitationService:
     def token_for(self, inv: Invitation) -> str | None:
         if not inv.link_nonce:
             return None
-        return links.derive_token(self.link_key(), PORTAL, inv.invitation_id, inv.link_nonce)
+        return links.derive_token(self.link_key(), PORTAL_LINK, inv.invitation_id, inv.link_nonce)
 
     def token_hash_of(self, inv: Invitation | None) -> str | None:
         """Hash of the invitation's current portal token (the key of its lookup item)."""
@@ -642,16 +642,16 @@ class InvitationService:
         """The invitation a portal token opens, or None when unknown, rotated or expired."""
         if not links.looks_like_token(token):
             return None
-        record = self.repo.token(links.token_hash(token))
-        if record is None or record.get("purpose") != PORTAL:
+        record = self.repo.portal_token(links.token_hash(token))
+        if record is None:
             return None
-        inv = self.repo.get(record["tenant_id"], record["invitation_id"])
+        inv = self.repo.get(record.tenant_id, record.invitation_id)
         if inv is None or inv.status is Status.INACTIVE or inv.link_expired(utcnow()):
             return None
         current = self.token_for(inv)
         if current is None or not ids.same(current, token):
             return None
-        return ResolvedLink(tenant_id=record["tenant_id"], invitation=inv)
+        return ResolvedLink(tenant_id=record.tenant_id, invitation=inv)
 
 
 def send_message(tenant_id: str, invitation_id: str, send_id: str) -> dict[str, Any]:

@@ -463,11 +463,11 @@ class PortalService:
     def _old_link(self, token: str) -> tuple[Tenant, Invitation] | None:
         if not links.looks_like_token(token):
             return None
-        record = self.repo.token(links.token_hash(token))
-        if record is None or record.get("purpose") != "portal":
+        record = self.repo.portal_token(links.token_hash(token))
+        if record is None:
             return None
-        inv = self.repo.get(record["tenant_id"], record["invitation_id"])
-        tenant = self.tenants.get(record["tenant_id"])
+        inv = self.repo.get(record.tenant_id, record.invitation_id)
+        tenant = self.tenants.get(record.tenant_id)
         return (tenant, inv) if inv is not None and tenant is not None else None
 
     def _account_url(self, tenant: Tenant, inv: Invitation) -> str | None:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.dynamo import keys
 from chalicelib.adapters.dynamo.table import serialize
 from chalicelib.domain.invitation import (
+    PORTAL_LINK,
     Communication,
     Invitation,
     InvitationEvent,
+    PortalToken,
     business_key,
     replaceable_outcomes,
     search_text,
@@ -363,8 +365,14 @@ class InvitationRepository:
         self.table.transact([self.event_action(inv, event)])
 
     # --- link tokens --------------------------------------------------------------------------
-    def token(self, token_hash: str) -> Item | None:
-        return self.table.get(keys.link_token(token_hash), consistent=True)
+    def portal_token(self, token_hash: str) -> PortalToken | None:
+        """The portal link of this hash (current or replaced); None for another kind of link."""
+        item = self.table.get(keys.link_token(token_hash), consistent=True)
+        return PortalToken.model_validate(item) if item and item.get("purpose") == PORTAL_LINK else None
+
+    def token_exists(self, token_hash: str) -> bool:
+        """Whether a link token of any kind is stored under this hash."""
+        return self.table.get(keys.link_token(token_hash), consistent=True) is not None
 
     # --- sends and communications -------------------------------------------------------------
     def send_request(self, tenant_id: str, invitation_id: str, send_id: str) -> Item | None:
