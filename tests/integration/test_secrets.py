@@ -159,3 +159,14 @@ def test_the_guard_refuses_a_read_the_function_is_not_granted() -> None:
     assert guard.denied() == [("WebhookWorker", "plaid-secret")]
     with pytest.raises(AssertionError, match="WebhookWorker"):
         guard.assert_clean()
+
+
+def test_a_webhook_for_a_provider_left_unconfigured_is_not_found_not_a_server_error(
+    production: dict[str, str], client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can post to /webhooks/mx: where MX is not set up (its secrets still placeholders) the route answers 404
+    like an unknown provider, with a warning, instead of a 500 and an error log that pages the operator."""
+    status, body = call(client, "POST", "/webhooks/mx", body={"type": "MEMBER", "action": "CONNECTED"})
+    assert status == 404, body
+    assert body["error"]["code"] == "not_found"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
