@@ -238,6 +238,19 @@ def test_remove_asks_first_and_only_before_joining(client: Any) -> None:
     assert "gone@smallbiz.example" not in browser.get("/console/invitations").text
 
 
+def test_a_customer_without_a_name_is_named_once_by_email_when_asked_to_confirm(client: Any) -> None:
+    """Walk-through: "Remove this invitation? gone@smallbiz.example (gone@smallbiz.example) has not joined."
+    (an imported customer often has only an email). With a name: the name, then the email."""
+    browser, _ = sign_up(client)
+    bare = add(browser, email="gone@smallbiz.example", send="0")
+    page = browser.get(f"/console/invitations/{bare}/remove").text
+    assert "<strong>gone@smallbiz.example</strong> has not joined" in page
+    assert "(gone@smallbiz.example)" not in page
+    named = add(browser, email="jo@smallbiz.example", first_name="Jo", last_name="Baker", send="0")
+    page = browser.get(f"/console/invitations/{named}/remove").text
+    assert "<strong>Jo Baker</strong> (jo@smallbiz.example) has not joined" in page
+
+
 def test_the_console_script_is_served_from_the_console_itself(client: Any) -> None:
     answer = client.http.get("/console/static/console.js")
     assert answer.status_code == 200
