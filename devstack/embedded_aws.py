@@ -206,6 +206,15 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
             raise MultipleTransactionsException()
         target_items.add(item)
 
+    # Each distinct condition parsed once per transaction (an import's 100 guards share one).
+    parsed: dict[str, Any] = {}
+
+    def condition(expression: str, names: Any, values: Any) -> Any:
+        key = json.dumps([expression, names, values], sort_keys=True, default=repr)
+        if key not in parsed:
+            parsed[key] = get_filter_expression(expression, names, values)
+        return parsed[key]
+
     errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
     for item in transact_items:
         original_item: dict[str, Any] | None = None
@@ -231,7 +240,7 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
             check_unicity(table_name, key)
             current = backend.get_item(table_name, key)
             if condition_expression is not None:
-                condition_op = get_filter_expression(condition_expression, names, values)
+                condition_op = condition(condition_expression, names, values)
                 if not condition_op.expr(current):
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         original_item = current.to_json()["Attributes"]

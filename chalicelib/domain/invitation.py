@@ -104,9 +104,9 @@ def normalise_phone(value: str, default_region: str = "US") -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    from chalicelib.domain.sms import NEVER_SMS, phone_kind
+    from chalicelib.domain.sms import NEVER_SMS, number_kind
 
-    kind = phone_kind(e164)
+    kind = number_kind(number)  # what phone_kind(e164) finds, without parsing the number again
     if kind in NEVER_SMS:
         raise ValueError(f"is a {kind.replace('_', '-')} number: only a mobile number can receive our SMS")
     return e164

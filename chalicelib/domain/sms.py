@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 QUIET_FROM = time(21, 0)
@@ -35,8 +37,21 @@ def phone_kind(e164: str) -> str:
     """``mobile``, ``fixed_line``, ``fixed_line_or_mobile``, ``premium_rate``, ... or ``unknown``."""
     import phonenumbers
 
-    names = {v: k.lower() for k, v in vars(phonenumbers.PhoneNumberType).items() if k.isupper()}
-    return names.get(phonenumbers.number_type(phonenumbers.parse(e164)), "unknown")
+    return number_kind(phonenumbers.parse(e164))
+
+
+def number_kind(number: Any) -> str:
+    """:func:`phone_kind` of a number phonenumbers has parsed already (a ``PhoneNumber``)."""
+    import phonenumbers
+
+    return _kind_names().get(phonenumbers.number_type(number), "unknown")
+
+
+@functools.cache
+def _kind_names() -> dict[int, str]:
+    import phonenumbers
+
+    return {v: k.lower() for k, v in vars(phonenumbers.PhoneNumberType).items() if k.isupper()}
 
 
 def time_zones(e164: str) -> list[str]:

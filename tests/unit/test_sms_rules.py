@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain import links
 from chalicelib.domain.invitation import CreateInvitation, normalise_phone
-from chalicelib.domain.sms import phone_kind, quiet_until, segments
+from chalicelib.domain.sms import number_kind, phone_kind, quiet_until, segments
 from chalicelib.services.messages import render_sms
 
 URL = "https://acme.myonboarding.com/portal/" + links.derive_token(
@@ -31,6 +31,29 @@ def test_numbers_that_never_receive_sms_are_refused(number: str, kind: str) -> N
     with pytest.raises(ValidationError) as caught:
         CreateInvitation(email="jo@smallbiz.com", owner="O", phone=number)
     assert [e["loc"] for e in caught.value.errors()] == [("phone",)]
+
+
+def test_the_kind_of_a_parsed_number_is_the_kind_of_its_e164_form() -> None:
+    """normalise_phone takes the kind from the number it parsed (number_kind) where it parsed the E.164 form
+    again (phone_kind): the same answer for every region's example of every type, written as people write it
+    (national notation, leading zeros, an extension)."""
+    import phonenumbers
+
+    compared = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in vars(phonenumbers.PhoneNumberType).values():
+            if not isinstance(kind, int):
+                continue
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            for written in (national, national + " ext. 12"):
+                number = phonenumbers.parse(written, region)
+                e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+                assert number_kind(number) == phone_kind(e164), (region, written)
+                compared += 1
+    assert compared > 1000
 
 
 def test_a_fixed_line_is_kept_for_email_but_refused_for_sms() -> None:
