@@ -52,7 +52,7 @@ def send_worker(event: Any) -> dict[str, Any]:
                 batch = SendBatch.model_validate_json(record.body)
             except ValidationError:
                 poison(record, "not a send batch message")
-            outcomes = service.process_batch(batch, receive_count(record))
+            outcomes = service.process_batch(batch)
             logger.info("Sends processed", extra={"sends": len(batch.sends), "outcomes": outcomes})
             return
         try:

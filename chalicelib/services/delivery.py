@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 
 # Matches maxReceiveCount of the send queue's redrive policy: the last try marks the send failed.
 MAX_RECEIVES = 5
+# A send of a batch message starts only with this much of the invocation left (its claim, the provider call and
+# the closing write); the rest go back to the queue.
+BATCH_SEND_MARGIN_MS = 5_000
+# A failed send of a batch message comes back on its own at once; its later tries follow the queue's visibility timeout.
+RETRY_DELAY_SECONDS = 0
 # A held send is looked at again after this delay (SQS's maximum).
 DEFER_SECONDS = 900
 # How long a channel's claim holds when the Lambda context does not say how much time is left.
@@ -104,8 +109,8 @@ class SendInProgress(UpstreamError):
 
 
 class SendsIncomplete(UpstreamError):
-    """Some sends of a batch message raised (the others went): SQS tries the message again, and the sends that
-    went are then duplicates."""
+    """Sends of a batch message could not be queued again (SQS refused): SQS tries the whole message again, and the
+    sends that went are then duplicates."""
 
 
 class _Closed(Exception):
@@ -203,30 +208,55 @@ class DeliveryService:
         self._finish(inv, message.send_id, {}, final_state="sent", template=template, results=results, known=stored)
         return "sent"
 
-    def process_batch(self, batch: SendBatch, receive_count: int = 1) -> dict[str, int]:
-        """Deliver every send of ``batch``, each as :meth:`process` does (idempotent). Returns how many had each
-        outcome. When any raised, raises SendsIncomplete once all were tried, naming how many, so that SQS
-        reports this message as a batch item failure and tries it again."""
+    def process_batch(self, batch: SendBatch) -> dict[str, int]:
+        """Deliver every send of ``batch``, each as :meth:`process` does (idempotent); returns how many had each
+        outcome.
+
+        Each send keeps its own retry budget: one that raises is queued again as its own message (a single send,
+        whose receives then count for it alone, the last one recording it failed), so a failing send neither
+        fails its siblings for good nor takes them to the dead-letter queue. When the invocation is about to run
+        out of time, the sends not yet tried go back to the queue as one message, rather than all ten messages of
+        the invocation coming back with their claims' leases run out. Raises SendsIncomplete (SQS tries the whole
+        message again; the sends that went are then duplicates) only when those messages cannot be queued.
+        """
         outcomes: dict[str, int] = {}
-        failures: list[Exception] = []
-        for ref in batch.sends:
+        failed: list[SendRef] = []
+        for index, ref in enumerate(batch.sends):
+            if self._running_out():
+                rest = batch.sends[index:]
+                self._requeue(batch.model_copy(update={"sends": rest}).model_dump(mode="json"), delay=0)
+                outcomes["postponed"] = len(rest)
+                logger.warning("Out of time: the batch's other sends go back to the queue", extra={"sends": len(rest)})
+                break
             message = SendMessage(tenant_id=batch.tenant_id, invitation_id=ref.invitation_id, send_id=ref.send_id)
             try:
-                outcome = self.process(message, receive_count)
+                # Never the last receive here: a send that fails is queued again on its own, with its own budget.
+                outcome = self.process(message, receive_count=1)
             except Exception as exc:
-                failures.append(exc)
                 log = {"tenant_id": batch.tenant_id, "invitation_id": ref.invitation_id, "send_id": ref.send_id}
                 if isinstance(exc, UpstreamError):
-                    logger.warning("A send of a batch message will be tried again", extra={**log, "error": str(exc)})
+                    logger.warning("A send of a batch message is queued again", extra={**log, "error": str(exc)})
                 else:
-                    logger.exception("A send of a batch message failed", extra=log)
+                    logger.exception("A send of a batch message failed; it is queued again on its own", extra=log)
+                failed.append(ref)
                 continue
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if failures:
-            raise SendsIncomplete(
-                f"{len(failures)} of {len(batch.sends)} sends of this message failed; it will be tried again"
-            ) from failures[0]
+        for ref in failed:
+            single = SendMessage(tenant_id=batch.tenant_id, invitation_id=ref.invitation_id, send_id=ref.send_id)
+            self._requeue(single.model_dump(mode="json"), delay=RETRY_DELAY_SECONDS)
+        if failed:
+            outcomes["retried_alone"] = len(failed)
         return outcomes
+
+    def _running_out(self) -> bool:
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return callable(remaining) and int(remaining()) < BATCH_SEND_MARGIN_MS
+
+    def _requeue(self, body: dict[str, Any], delay: int) -> None:
+        try:
+            self.invitations.queue.send(self.invitations.settings.send_queue_url, body, delay_seconds=delay)
+        except UpstreamError as exc:
+            raise SendsIncomplete("a send of this message could not be queued again; it will be tried again") from exc
 
     def _defer(
         self,

@@ -321,9 +321,10 @@ def test_crash_mid_chunk_then_redelivery_converges(
     assert recipients == Counter(r[0] for r in rows)
 
 
-def test_a_send_that_fails_in_a_batch_message_is_reported_and_retried_alone(client: Any, key: str) -> None:
-    """An import queues its sends several to a message: a send of it that fails makes the message a batch item
-    failure (the others go at once), and the message's next receive sends it; nobody gets a second email."""
+def test_a_send_that_fails_in_a_batch_message_is_retried_alone_with_its_own_budget(client: Any, key: str) -> None:
+    """An import queues its sends several to a message: a send of it that fails goes back to the queue on its own
+    (its receives then count for it alone, so it cannot fail its siblings for good nor take them to the dead-letter
+    queue), the message itself succeeds, and nobody gets a second email."""
     from chalicelib.adapters import aws
     from tests.integration.helpers import Fault, poller
 
@@ -334,12 +335,44 @@ def test_a_send_that_fails_in_a_batch_message_is_reported_and_retried_alone(clie
     with Fault(aws.client("sesv2"), "SendEmail", "TooManyRequestsException", times=1) as fault:
         first = sends.poll_once()
     assert fault.calls == 1
-    assert (first.received, first.deleted, first.failed) == (2, 1, 1)  # 12 sends: messages of 10 and 2
+    assert (first.received, first.deleted, first.failed) == (2, 2, 0)  # 12 sends: messages of 10 and 2
     assert len(sent_emails()) == 11
     again = sends.poll_once()
-    assert (again.received, again.deleted, again.failed) == (1, 1, 0)
+    assert (again.received, again.deleted, again.failed) == (1, 1, 0)  # the failed send, alone
     assert sends.poll_once().received == 0
     assert Counter(e.destinations["ToAddresses"][0] for e in sent_emails()) == Counter(r[0] for r in rows)
+
+
+class _EndingInvocation:
+    """A Lambda context with little time left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000
+
+
+def test_sends_a_batch_has_no_time_left_for_go_back_to_the_queue_as_one_message(client: Any, key: str) -> None:
+    """Near the end of the invocation a batch message starts no more sends (a send cut off by the timeout would
+    come back with its claim's lease run out, and could go twice): the sends not tried go back as one message."""
+    from chalicelib import bootstrap
+    from chalicelib.services.delivery import SendBatch
+    from tests.integration.helpers import poller
+
+    rows = [[f"t{i}@smallbiz.com", "O", f"T{i}", "", "", "", "", ""] for i in range(3)]
+    upload(client, key, csv_text(rows))
+    drain(IMPORT_QUEUE)
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=SEND_QUEUE)["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    batch = SendBatch.model_validate_json(message["Body"])
+    service = bootstrap.delivery()
+    service.register_context(_EndingInvocation())
+    assert service.process_batch(batch) == {"postponed": 3}
+    assert sent_emails() == []
+    service.register_context(None)
+    again = poller(SEND_QUEUE).poll_once()
+    assert (again.received, again.deleted) == (1, 1)
+    assert sorted(e.destinations["ToAddresses"][0] for e in sent_emails()) == sorted(r[0] for r in rows)
 
 
 def test_export_filters_and_neutralises_formulas(client: Any, key: str) -> None:
