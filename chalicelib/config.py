@@ -260,6 +260,11 @@ class ConfigurationError(RuntimeError):
     """The deployment's settings are invalid: a server error, never the client's fault."""
 
 
+class SecretNotSet(ConfigurationError):
+    """A secret this deployment has not set up (no ARN for this function, or still a placeholder or unusable value):
+    whatever needs it is not configured here. A secret that could not be *read* is a plain ConfigurationError."""
+
+
 @cache
 def get_settings() -> Settings:
     from pydantic import ValidationError

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters import aws
-from chalicelib.config import ConfigurationError
+from chalicelib.config import ConfigurationError, SecretNotSet
 from chalicelib.errors import WebhookRejected, WebhookUnsigned
 from chalicelib.observability import logger
 
@@ -86,7 +86,7 @@ class SecretStore:
         if not arn:
             if self._settings.is_local:
                 return secret.local
-            raise ConfigurationError(
+            raise SecretNotSet(
                 f"secret {secret.name}: {secret.env} is not set; this function is not declared to read it "
                 "(infra/package.py FUNCTION_ACCESS)"
             )
@@ -214,7 +214,7 @@ class SecretStore:
             return
         problem = secret.problem(value)
         if problem is not None:
-            raise ConfigurationError(
+            raise SecretNotSet(
                 f"secret {secret.name} is {problem}: production needs its real value; set it with "
                 f"aws secretsmanager put-secret-value --secret-id {arn} --secret-string ..."
             )

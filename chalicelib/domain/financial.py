@@ -430,6 +430,9 @@ class FinancialRecord(Model):
 class ConnectionRecord(Model):
     """What reaches a customer's data at one provider (an access token ...), made once from a link's credential."""
 
+    # A stored item that fails validation must not quote its access token in the error (and the log).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     provider: Provider
     session_id: str = Field(description="The link session it was made from: a relink makes a new one")
     access: str = Field(repr=False)

@@ -93,6 +93,9 @@ class AttemptRecord(Model):
 class SlotRecord(Model):
     """One provider tried within an attempt, as stored; its decision is written once (``SlotDecision``)."""
 
+    # A stored item that fails validation must not quote its task token or credential in the error (and the log).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     tenant_id: str
     invitation_id: str
     attempt: int

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.config import ConfigurationError
+from chalicelib.config import ConfigurationError, SecretNotSet
 from chalicelib.domain.bank_link import CustomerInfo
 from chalicelib.domain.invitation import Invitation, InvitationEvent, PortalStatus, utcnow
 from chalicelib.domain.model import Model
@@ -557,9 +557,11 @@ class BankLinkService:
             if verify is None:
                 raise NotFound("no such webhook")
             outcome = verify(headers, body)
-        except ConfigurationError as exc:
+        except SecretNotSet as exc:
             # Not set up here (its secrets are placeholders): like an unknown provider. Anyone can post to this
             # route, so a warning, not the error (and 500) that would page the operator for an outsider's call.
+            # A secret that could not be read (Secrets Manager throttled or unreachable) stays a 5xx: the partner
+            # retries.
             logger.warning("Webhook for a provider that is not configured", extra={"provider": str(provider)})
             raise NotFound("no such webhook") from exc
         if outcome is None:

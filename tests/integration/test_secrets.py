@@ -170,3 +170,17 @@ def test_a_webhook_for_a_provider_left_unconfigured_is_not_found_not_a_server_er
     assert status == 404, body
     assert body["error"]["code"] == "not_found"
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_a_webhook_whose_provider_secret_cannot_be_read_stays_a_server_error(
+    production: dict[str, str], client: Any
+) -> None:
+    """Only a provider that is not set up answers 404: when its secret exists but Secrets Manager cannot give it
+    (here: deleted under the function), the partner gets a 5xx and retries, rather than a 404 it may take as final."""
+    manager = boto3.client("secretsmanager")
+    for secret in SECRETS:
+        if secret.name.startswith("mx-"):
+            manager.put_secret_value(SecretId=production[secret.env], SecretString="m" * 40)
+    manager.delete_secret(SecretId=production[partner_secret("mx", "api-key").env], ForceDeleteWithoutRecovery=True)
+    status, body = call(client, "POST", "/webhooks/mx", body={"type": "MEMBER", "action": "CONNECTED"})
+    assert status >= 500, body

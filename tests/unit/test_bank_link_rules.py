@@ -215,3 +215,18 @@ def test_stored_attempts_and_slots_load_as_records_whatever_version_wrote_them()
         SlotRecord.model_validate(
             {"tenant_id": "t", "invitation_id": "i", "attempt": 1, "slot": 1} | {"provider": "plaid", "state": "lost"}
         )
+
+
+def test_a_stored_record_that_fails_validation_does_not_quote_its_secrets() -> None:
+    """repr=False keeps a secret out of repr, not out of pydantic's error text (input_value), which a worker's
+    logger.exception would write: the records that hold a task token, a credential or an access token hide it."""
+    from chalicelib.domain.financial import ConnectionRecord
+    from chalicelib.domain.waterfall import SlotRecord
+
+    with pytest.raises(ValidationError) as slot:
+        SlotRecord.model_validate({"tenant_id": "t", "attempt": 1, "task_token": "TOKEN-SECRET", "credential": "CRED"})
+    with pytest.raises(ValidationError) as connection:
+        ConnectionRecord.model_validate({"provider": "plaid", "session_id": "s", "access": "access-sandbox-SECRET"})
+    assert "SECRET" not in str(slot.value) and "CRED" not in str(slot.value)
+    assert "SECRET" not in str(connection.value)
+    assert "created_at" in str(connection.value)  # the error still names the field
