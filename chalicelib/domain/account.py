@@ -102,20 +102,26 @@ class Account(Model):
         return given == ADMIN_USERNAME or given == self.email.lower()
 
 
-class AccountSession(Model):
-    """A customer's signed-in session as stored, by the hash of its id (the cookie holds the id)."""
+class Expiring(Model):
+    """A stored session or one-time link: alive until ``expires_at`` (epoch seconds, the table's TTL attribute,
+    which DynamoDB applies late, so every read checks it)."""
 
-    account_subdomain: str
-    tenant_id: str
-    invitation_id: str
-    created_at: datetime
     expires_at: int = Field(description="Epoch seconds (the table's TTL attribute)")
 
     def live(self, now: int) -> bool:
         return self.expires_at > now
 
 
-class ConfirmationToken(Model):
+class AccountSession(Expiring):
+    """A customer's signed-in session as stored, by the hash of its id (the cookie holds the id)."""
+
+    account_subdomain: str
+    tenant_id: str
+    invitation_id: str
+    created_at: datetime
+
+
+class ConfirmationToken(Expiring):
     """A sign-up's email-confirmation link as stored, by the hash of its token; used once (``used_at``)."""
 
     tenant_id: str
@@ -125,7 +131,7 @@ class ConfirmationToken(Model):
     used_at: datetime | None = None
 
     def live(self, now: int) -> bool:
-        return self.used_at is None and self.expires_at > now
+        return self.used_at is None and super().live(now)
 
 
 class PendingJoin(Model):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
-from chalicelib.domain.account import PASSWORD_MAX, PASSWORD_MIN, Limit, password_problem
+from chalicelib.domain.account import PASSWORD_MAX, PASSWORD_MIN, Expiring, Limit, password_problem
 from chalicelib.domain.model import Model
 from chalicelib.errors import Conflict, Forbidden, ValidationFailed
 
@@ -112,28 +112,20 @@ def check_password(password: str, field: str = "password") -> None:
         raise ValidationFailed(f"the {field} {PASSWORD_WORDS[problem]}", fields={field: PASSWORD_WORDS[problem]})
 
 
-class StaffSession(Model):
+class StaffSession(Expiring):
     """A console session as stored, by the hash of its id (the cookie holds the id)."""
 
     tenant_id: str
     staff_id: str
     created_at: datetime
-    expires_at: int = Field(description="Epoch seconds (the table's TTL attribute)")
-
-    def live(self, now: int) -> bool:
-        return self.expires_at > now
 
 
-class StaffLinkToken(Model):
+class StaffLinkToken(Expiring):
     """A teammate's one-time link (invitation or password reset) as stored, by the hash of its token."""
 
     purpose: str
     tenant_id: str
     staff_id: str
-    expires_at: int = Field(description="Epoch seconds")
-
-    def live(self, now: int) -> bool:
-        return self.expires_at > now
 
 
 class StaffEmail(Model):
