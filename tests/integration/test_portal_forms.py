@@ -164,17 +164,8 @@ def test_the_customer_removes_an_upload_whose_file_never_came(client: Any, key: 
     _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
     assert [d["document_id"] for d in docs["items"]] == [arrived]
     # A removed slot's upload link may still be used before it expires: the file is refused, not listed.
-    status, upload = call(
-        client,
-        "POST",
-        f"/portal/{token}/documents",
-        body={"filename": "late.pdf", "content_type": "application/pdf", "size": 8},
-    )
-    assert status == 200, upload
-    assert call(client, "POST", f"/portal/{token}/documents/{upload['document_id']}/remove", body={})[0] == 200
-    posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("late.pdf", b"%PDF-1.7")}, timeout=5)
-    assert posted.status_code in (200, 201, 204)
-    status, err = call(client, "POST", f"/portal/{token}/documents/{upload['document_id']}/complete", body={})
+    late = removed_slot_with_its_file(client, token)
+    status, err = call(client, "POST", f"/portal/{token}/documents/{late}/complete", body={})
     assert status == 409 and "removed" in err["error"]["message"], err
     _, docs = call(client, "GET", f"/v1/invitations/{inv_id}/documents", key)
     assert [d["document_id"] for d in docs["items"]] == [arrived]
